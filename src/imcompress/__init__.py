@@ -1,0 +1,43 @@
+"""imcompress: image compression with unsupervised learning, measured honestly."""
+
+from ._errors import (
+    CorruptFileError,
+    ExitCode,
+    ImcompressError,
+    InputError,
+    OutputExistsError,
+    QualityError,
+    UnsupportedVersionError,
+    UsageError,
+    WriteError,
+)
+from .codecs import available_methods, compress, decompress, get_codec, inspect
+from .io import ImageData, load_image, read_image, sample_image, sample_image_path
+from .kmeans import KMeansQuantizer
+from . import metrics
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CorruptFileError",
+    "ExitCode",
+    "ImageData",
+    "ImcompressError",
+    "InputError",
+    "KMeansQuantizer",
+    "OutputExistsError",
+    "QualityError",
+    "UnsupportedVersionError",
+    "UsageError",
+    "WriteError",
+    "available_methods",
+    "compress",
+    "decompress",
+    "get_codec",
+    "inspect",
+    "load_image",
+    "metrics",
+    "read_image",
+    "sample_image",
+    "sample_image_path",
+]

@@ -1,0 +1,23 @@
+"""Codec interface, registry, and the compress/decompress entry points."""
+
+from ._base import (
+    Codec,
+    available_methods,
+    codec_for_id,
+    compress,
+    decompress,
+    get_codec,
+    inspect,
+    register_codec,
+)
+
+__all__ = [
+    "Codec",
+    "available_methods",
+    "codec_for_id",
+    "compress",
+    "decompress",
+    "get_codec",
+    "inspect",
+    "register_codec",
+]

@@ -1,0 +1,24 @@
+"""Reading images and writing outputs safely."""
+
+from ._load import (
+    DEFAULT_MAX_PIXELS,
+    ImageData,
+    load_image,
+    max_pixels_default,
+    read_image,
+    sample_image,
+    sample_image_path,
+)
+from ._write import atomic_write, check_writable
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageData",
+    "atomic_write",
+    "check_writable",
+    "load_image",
+    "max_pixels_default",
+    "read_image",
+    "sample_image",
+    "sample_image_path",
+]

@@ -1,0 +1,49 @@
+"""The colour table: distinct colours of an image with their pixel counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ColorTable", "color_table"]
+
+
+@dataclass
+class ColorTable:
+    """Distinct colours and how often each occurs.
+
+    Attributes
+    ----------
+    colors : ndarray of shape (n_colors, C), dtype uint8
+        Distinct pixel values, sorted by their packed integer value.
+    counts : ndarray of shape (n_colors,), dtype int64
+        Number of pixels of each colour.
+    inverse : ndarray of shape (H * W,), dtype intp
+        Index into ``colors`` of every pixel, in raster order.
+    shape : tuple
+        Shape of the image the table was built from.
+    """
+
+    colors: np.ndarray
+    counts: np.ndarray
+    inverse: np.ndarray
+    shape: tuple
+
+    @property
+    def n_colors(self) -> int:
+        return int(self.colors.shape[0])
+
+
+def color_table(image: np.ndarray) -> ColorTable:
+    """Build the :class:`ColorTable` of an (H, W, C) uint8 image, C <= 4."""
+    arr = np.ascontiguousarray(image)
+    flat = arr.reshape(-1, arr.shape[-1])
+    packed = np.zeros(flat.shape[0], dtype=np.uint32)
+    for c in range(flat.shape[1]):
+        packed |= flat[:, c].astype(np.uint32) << np.uint32(8 * c)
+    keys, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    colors = np.empty((keys.size, flat.shape[1]), dtype=np.uint8)
+    for c in range(flat.shape[1]):
+        colors[:, c] = (keys >> np.uint32(8 * c)) & np.uint32(0xFF)
+    return ColorTable(colors=colors, counts=counts.astype(np.int64), inverse=inverse.ravel(), shape=arr.shape)

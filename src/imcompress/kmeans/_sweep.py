@@ -1,0 +1,81 @@
+"""Sweeping K and finding the elbow of the inertia curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._errors import UsageError
+from ._quantizer import KMeansQuantizer
+
+__all__ = ["KMeansSweep", "kmeans_sweep", "find_elbow"]
+
+
+@dataclass
+class KMeansSweep:
+    """Result of :func:`kmeans_sweep`.
+
+    Attributes
+    ----------
+    ks : list of int
+    inertias : list of float
+        Sum of squared distances of all pixels to their centroid, per K.
+    quantizers : list of KMeansQuantizer
+        The fitted quantizer of each K.
+    elbow_k : int or None
+        The K at the elbow (Kneedle), or None when the curve has none.
+    """
+
+    ks: list
+    inertias: list
+    quantizers: list = field(repr=False)
+    elbow_k: int | None = None
+
+    def quantizer(self, k: int) -> KMeansQuantizer:
+        """The fitted quantizer for ``k``."""
+        try:
+            return self.quantizers[self.ks.index(k)]
+        except ValueError:
+            raise UsageError(f"k={k} is not in this sweep ({self.ks})") from None
+
+
+def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False) -> KMeansSweep:
+    """Fit K-means for every K in ``ks`` and locate the elbow.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    ks : iterable of int, default=range(2, 21, 2)
+    random_state : int, default=0
+    progress : bool, default=False
+        Show a progress bar (rich) on stderr.
+    """
+    ks = sorted({int(k) for k in ks})
+    if len(ks) == 0:
+        raise UsageError("ks is empty; give at least one K")
+    quantizers, inertias = [], []
+    iterator = ks
+    if progress:
+        from rich.progress import track
+
+        iterator = track(ks, description="K-means sweep", transient=True)
+    for k in iterator:
+        q = KMeansQuantizer(k, random_state=random_state).fit(image)
+        quantizers.append(q)
+        inertias.append(q.inertia_)
+    return KMeansSweep(ks=ks, inertias=inertias, quantizers=quantizers, elbow_k=find_elbow(ks, inertias))
+
+
+def find_elbow(ks, inertias) -> int | None:
+    """K at the elbow of a decreasing convex inertia curve (Kneedle, ``kneed``).
+
+    Returns None when fewer than 3 points are given or no knee is found.
+    """
+    from kneed import KneeLocator
+
+    ks = list(ks)
+    if len(ks) < 3:
+        return None
+    locator = KneeLocator(ks, list(inertias), curve="convex", direction="decreasing")
+    return None if locator.knee is None else int(locator.knee)

@@ -1,0 +1,21 @@
+"""Quality and size metrics (float64 arithmetic throughout)."""
+
+from ._metrics import (
+    bits_per_pixel,
+    compression_ratio,
+    mse,
+    psnr,
+    rmse,
+    ssim,
+    unique_colors,
+)
+
+__all__ = [
+    "bits_per_pixel",
+    "compression_ratio",
+    "mse",
+    "psnr",
+    "rmse",
+    "ssim",
+    "unique_colors",
+]

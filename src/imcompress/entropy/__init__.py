@@ -1,1 +1,61 @@
-"""entropy."""
+"""Entropy coding: an adaptive binary range coder compiled with numba.
+
+Codecs build context models in their own ``@njit(cache=True)`` kernels on the
+primitives below (see ``_rangecoder`` for the stream and model conventions)::
+
+    st = enc_new(); model = model_new(n_contexts)
+    enc_bit(st, out, model, ctx, bit)
+    n = enc_finish(st, out)                           # n > len(out): retry larger
+
+    st = dec_new(data); bit = dec_bit(st, data, model, ctx)
+    if dec_overrun(st): corrupt
+
+``run_encoder`` retries a kernel with a larger buffer until the stream fits;
+``encode_bits``/``encode_uints`` and their decoders are ready-made streams.
+"""
+
+from ._rangecoder import (
+    FAST_LIMIT,
+    SLOW_LIMIT,
+    EG_CONTEXTS,
+    PROB_BITS,
+    dec_bit,
+    dec_direct,
+    dec_expgolomb,
+    dec_new,
+    dec_overrun,
+    dec_tree,
+    enc_bit,
+    enc_direct,
+    enc_expgolomb,
+    enc_finish,
+    enc_new,
+    enc_tree,
+    model_new,
+)
+from ._streams import decode_bits, decode_uints, encode_bits, encode_uints, run_encoder
+
+__all__ = [
+    "FAST_LIMIT",
+    "SLOW_LIMIT",
+    "EG_CONTEXTS",
+    "PROB_BITS",
+    "dec_bit",
+    "dec_direct",
+    "dec_expgolomb",
+    "dec_new",
+    "dec_overrun",
+    "dec_tree",
+    "decode_bits",
+    "decode_uints",
+    "enc_bit",
+    "enc_direct",
+    "enc_expgolomb",
+    "enc_finish",
+    "enc_new",
+    "enc_tree",
+    "encode_bits",
+    "encode_uints",
+    "model_new",
+    "run_encoder",
+]

@@ -2,6 +2,7 @@
 
 from ._base import (
     Codec,
+    Option,
     available_methods,
     codec_for_id,
     compress,
@@ -13,6 +14,7 @@ from ._base import (
 
 __all__ = [
     "Codec",
+    "Option",
     "available_methods",
     "codec_for_id",
     "compress",

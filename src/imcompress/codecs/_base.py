@@ -10,7 +10,8 @@ method means adding one module that defines a subclass and decorates it with
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ..format import Container, pack_container, unpack_container
 
 __all__ = [
     "Codec",
+    "Option",
     "register_codec",
     "get_codec",
     "codec_for_id",
@@ -32,6 +34,49 @@ _REGISTRY: dict[str, type["Codec"]] = {}
 _BY_ID: dict[int, type["Codec"]] = {}
 
 
+@dataclass(frozen=True)
+class Option:
+    """A method option, declared as data so the CLI can build it.
+
+    Parameters
+    ----------
+    name : str
+        Keyword passed to :meth:`Codec.from_options` (usually an ``__init__``
+        parameter).
+    flags : tuple of str
+        Command-line spellings, e.g. ``("-k", "--colors")``. Two codecs may
+        declare the same long flag (``--quality``) only with the same ``type``;
+        each codec then parses the value itself.
+    type : {"str", "int", "float", "flag"}, default="str"
+        How the CLI converts the text; ``"flag"`` is a boolean switch.
+    help : str
+        One-line help shown by ``--help``.
+    default : object, optional
+        Shown in the help only; the codec's own default applies when the user
+        does not give the option (options not given are never passed).
+    metavar : str, optional
+    flag_value : object, optional
+        Makes the value optional: the flag given alone means this value
+        (``--dither`` alone is ``--dither 1.0``).
+    """
+
+    name: str
+    flags: tuple
+    type: str = "str"
+    help: str = ""
+    default: Any = None
+    metavar: str | None = None
+    flag_value: Any = None
+
+    @property
+    def long_flag(self) -> str:
+        """The first ``--long`` spelling, the option's identity in the CLI."""
+        for flag in self.flags:
+            if flag.startswith("--"):
+                return flag
+        return self.flags[0]
+
+
 class Codec(ABC):
     """Base class of the compression methods.
 
@@ -39,10 +84,54 @@ class Codec(ABC):
     byte stored in the ``.imc`` header), store their parameters in
     ``__init__`` and implement :meth:`encode_sections`, :meth:`decode` and
     :meth:`describe`.
+
+    Class attributes used by the CLI and the target search:
+
+    ``options``
+        Tuple of :class:`Option`: the method's command-line options.
+    ``formats``
+        Output formats the method writes, by file extension; ``"imc"`` always,
+        ``"png"`` for methods whose result is a standard image file too.
+    ``rate_parameter``
+        Name of the ``__init__`` parameter that trades size for quality,
+        monotonically (more = larger file, better quality); ``None`` if the
+        method has none. :meth:`rate_candidates` lists its values.
     """
 
     name: ClassVar[str]
     method_id: ClassVar[int]
+    options: ClassVar[tuple] = ()
+    formats: ClassVar[tuple] = ("imc",)
+    rate_parameter: ClassVar[str | None] = None
+
+    @classmethod
+    def from_options(cls, **values) -> "Codec":
+        """Build the codec from CLI option values (only the options given).
+
+        Subclasses override this to parse text values (``"auto"``,
+        ``"60-80"``, ``"8,6,6"``) and raise :class:`UsageError` on bad ones.
+        """
+        return cls(**values)
+
+    def rate_candidates(self, image: np.ndarray) -> list:
+        """Values of :attr:`rate_parameter` to search, smallest file first."""
+        raise UsageError(f"method {self.name!r} has no rate parameter to search")
+
+    def with_rate(self, value) -> "Codec":
+        """A copy of this codec with :attr:`rate_parameter` set to ``value``."""
+        if self.rate_parameter is None:
+            raise UsageError(f"method {self.name!r} has no rate parameter to search")
+        params = self.get_params()
+        params[self.rate_parameter] = value
+        return type(self)(**params)
+
+    def export(self, image: np.ndarray, *, format: str = "imc", icc_profile: bytes | None = None) -> bytes:
+        """Encode ``image`` to a file of ``format`` (one of :attr:`formats`)."""
+        if format != "imc":
+            raise UsageError(
+                f"method {self.name!r} writes {', '.join(self.formats)} files, not {format!r}"
+            )
+        return self.encode(image, icc_profile=icc_profile)
 
     @abstractmethod
     def encode_sections(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> list:

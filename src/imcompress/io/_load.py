@@ -184,7 +184,9 @@ def read_image(
     ImageData
         ``pixels`` is (H, W, 3) uint8 RGB, or (H, W, 4) with ``alpha="keep"``.
         EXIF orientation is applied; grayscale becomes 3 equal channels; 16-bit
-        data is scaled to 8 bits with rounding.
+        grayscale is scaled to 8 bits with rounding (``rint(v * 255 / 65535)``);
+        16-bit colour is reduced by Pillow to its high byte (``v // 256``,
+        within one level of rounding).
 
     Raises
     ------

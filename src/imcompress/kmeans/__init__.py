@@ -1,7 +1,21 @@
 """K-means colour quantization."""
 
 from ._colors import ColorTable, color_table
-from ._quantizer import KMeansQuantizer
+from ._quality import mse_to_quality, parse_quality, quality_to_mse, quantize_quality
+from ._quantizer import SPEED_LEVELS, KMeansQuantizer
 from ._sweep import KMeansSweep, find_elbow, kmeans_sweep
 
-__all__ = ["ColorTable", "KMeansQuantizer", "KMeansSweep", "color_table", "find_elbow", "kmeans_sweep"]
+__all__ = [
+    "SPEED_LEVELS",
+    "ColorTable",
+    "KMeansQuantizer",
+    "KMeansSweep",
+    "color_table",
+    "find_elbow",
+    "kmeans_sweep",
+    "mse_to_quality",
+    "parse_quality",
+    "quality_to_mse",
+    "quantize_quality",
+]
+from . import _codec  # registers the codec

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from .._errors import UsageError
+from . import _solver
 from ._colors import color_table
+from ._spaces import COLOR_SPACES, to_rgb_float, to_space, to_uint8
 
-__all__ = ["KMeansQuantizer"]
+__all__ = ["KMeansQuantizer", "SPEED_LEVELS"]
+
+#: What each ``speed`` level does: (histogram bits per channel, k-means++
+#: restarts, Lloyd iterations allowed on the full set of distinct colours).
+#: Bits 0 means no histogram (K-means on the distinct colours directly).
+#: "max" means up to ``max_iter`` (run to convergence).
+SPEED_LEVELS = {
+    1: (0, 4, "max"),
+    2: (6, 4, "max"),
+    3: (5, 3, "max"),
+    4: (5, 3, 40),
+    5: (5, 2, 20),
+    6: (5, 1, 10),
+    7: (4, 1, 10),
+    8: (4, 1, 5),
+    9: (4, 1, 2),
+    10: (4, 1, 0),
+}
+
+#: Restarts pay at small K, where k-means++ seeds fall into different local
+#: optima; above this K a single run is kept (more cost time, gain < 0.01 dB).
+RESTART_MAX_K = 64
 
 
 class KMeansQuantizer:
@@ -16,30 +38,61 @@ class KMeansQuantizer:
 
     Pixels of the same colour are one weighted point, so K-means runs over the
     distinct colours with their counts: the same objective as over all
-    pixels, on far fewer points.
+    pixels, on far fewer points. At speed >= 2 a coarser colour histogram
+    (bins carrying their mean colour and weight) does the seeding and most
+    iterations; Lloyd then refines on the full set of distinct colours.
 
     Parameters
     ----------
     n_colors : int, default=16
         Number of palette entries K, 2 <= K <= number of distinct colours.
     random_state : int, default=0
-        Seed; the same image, K and seed give the same palette.
-    n_init : int, default=1
-        Number of k-means++ restarts; the lowest inertia wins.
+        Seed; the same image, K and seed give the same palette and indices,
+        on every run and machine.
+    n_init : int or None, default=None
+        Number of k-means++ restarts; the lowest inertia wins. None: the
+        ``speed`` level's (see :data:`SPEED_LEVELS`) for K <= 64, else 1.
     max_iter : int, default=300
+        Cap on Lloyd iterations per stage.
     tol : float, default=1e-4
+        Stop when the sum of squared centre shifts falls below ``tol`` times
+        the mean per-channel variance of the pixels (scikit-learn's rule), or
+        when no label changes.
+    speed : int, default=4
+        1 (slowest, best) .. 10 (fastest); see :data:`SPEED_LEVELS`.
+    color_space : {"rgb", "lab", "oklab"}, default="rgb"
+        Space the clustering runs in. The palette is always sRGB uint8.
+        RGBA images are clustered in premultiplied RGBA and need "rgb".
+    dither : float, default=0.0
+        Floyd–Steinberg error-diffusion strength in 0..1, used by
+        :meth:`predict` and :meth:`quantize`; 0 maps every pixel to its nearest
+        palette colour.
+    fixed_colors : array-like of shape (m, C), uint8, optional
+        Colours kept exactly in the palette (m <= K, no duplicates); the
+        other K - m centroids move.
 
     Attributes
     ----------
     cluster_centers_ : ndarray of shape (K, C), float64
-        Centroids in 0..255 units.
+        Centroids as sRGB(A) in 0..255 units, in palette order.
     palette_ : ndarray of shape (K, C), uint8
-        Centroids rounded and clipped to 0..255.
+        Centroids rounded and clipped to 0..255, sorted (see Notes).
     inertia_ : float
-        Sum over all pixels of the squared distance to the nearest centroid.
+        Sum over all pixels of the squared sRGB distance (0..255 units) to
+        their centroid.
     n_iter_ : int
+        Lloyd iterations of the kept run (histogram + refinement).
     n_distinct_colors_ : int
         Distinct colours in the fitted image.
+
+    Notes
+    -----
+    Determinism and ties: k-means++ draws from NumPy's PCG64 seeded with
+    ``random_state``; all arithmetic is sequential float64. A pixel goes to
+    the palette entry at the smallest squared distance in the clustering
+    space; on an exact tie the lowest index wins. The palette is sorted by
+    luma ``299 R + 587 G + 114 B``, then R, G, B (and alpha); for RGBA
+    images the fully transparent entry, when present, comes first.
 
     Examples
     --------
@@ -49,61 +102,202 @@ class KMeansQuantizer:
     (8, 3)
     """
 
-    def __init__(self, n_colors=16, *, random_state=0, n_init=1, max_iter=300, tol=1e-4):
+    def __init__(
+        self,
+        n_colors=16,
+        *,
+        random_state=0,
+        n_init=None,
+        max_iter=300,
+        tol=1e-4,
+        speed=4,
+        color_space="rgb",
+        dither=0.0,
+        fixed_colors=None,
+    ):
         self.n_colors = n_colors
         self.random_state = random_state
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.speed = speed
+        self.color_space = color_space
+        self.dither = dither
+        self.fixed_colors = fixed_colors
+
+    # -- fitting -----------------------------------------------------------------
 
     def fit(self, image):
-        """Fit the palette to an (H, W, C) uint8 image."""
+        """Fit the palette to an (H, W, 3|4) uint8 image."""
         image = _check_uint8_image(image)
+        self._check_params(image.shape[2])
         table = color_table(image)
         k = _check_n_colors(self.n_colors, table.n_colors)
-        km = KMeans(
-            n_clusters=k,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-        )
-        km.fit(table.colors.astype(np.float64), sample_weight=table.counts.astype(np.float64))
-        self.cluster_centers_ = km.cluster_centers_.astype(np.float64)
-        self.palette_ = np.clip(np.rint(self.cluster_centers_), 0, 255).astype(np.uint8)
-        self.inertia_ = float(km.inertia_)
-        self.n_iter_ = int(km.n_iter_)
-        self.n_distinct_colors_ = table.n_colors
-        self._fit_labels = (table, km.labels_)
+        bits, _, _ = SPEED_LEVELS[self.speed]
+        problem = _solver.make_problem(table.colors, table.counts, self.color_space, bits)
+        self._fit_problem(problem, table, k, image.shape[2])
         return self
 
+    def _settings(self, k):
+        bits, n_init, refine = SPEED_LEVELS[self.speed]
+        if self.n_init is not None:
+            n_init = self.n_init
+        elif k > RESTART_MAX_K:
+            n_init = 1
+        refine = self.max_iter if refine == "max" else min(refine, self.max_iter)
+        return n_init, refine
+
+    def _fixed_points(self, table, channels):
+        """Fixed colours (uint8) and their clustering coordinates."""
+        fixed = _check_fixed(self.fixed_colors, channels, self.n_colors)
+        if channels == 4 and np.any(table.colors[:, 3] == 0):
+            # every fully transparent pixel maps to one (0, 0, 0, 0) entry
+            clear = np.zeros((1, 4), dtype=np.uint8)
+            keep = ~np.all(fixed[:, 3:4] == 0, axis=1)
+            fixed = np.concatenate([clear, fixed[keep]], axis=0)
+        return fixed, to_space(fixed, self.color_space)
+
+    def _fit_problem(self, problem, table, k, channels, *, warm=None):
+        """Fit from a prepared problem; ``warm`` (centres of a smaller K) adds a
+        warm-started run next to the fresh one, and the lower inertia wins."""
+        fixed_u8, fixed_X = self._fixed_points(table, channels)
+        if fixed_u8.shape[0] > k:
+            raise UsageError(
+                f"{fixed_u8.shape[0]} fixed colours (including the transparent entry) "
+                f"do not fit in n_colors={k}; raise n_colors or drop fixed colours"
+            )
+        n_init, refine = self._settings(k)
+        options = dict(fixed=fixed_X, max_iter=self.max_iter, tol=self.tol, refine_iter=refine)
+        sol = _solver.solve(
+            problem, k, rng=np.random.default_rng(self.random_state), n_init=n_init, warm=warm, **options
+        )
+        self.warm_start_won_ = sol.warm
+        self._set_solution(sol, problem, table, fixed_u8)
+        return sol
+
+    def _table_mse(self, table, problem):
+        """Mean squared error of the quantized image, from its colour table."""
+        P = to_space(self.palette_, self.color_space)
+        labels = _solver.assign(problem.X, P, table.colors)
+        pts = table.colors.astype(np.float64)
+        if pts.shape[1] == 4:
+            pts = problem.X  # premultiplied
+            labels[table.colors[:, 3] == 0] = _transparent_index(self.palette_)
+            pal = to_space(self.palette_, "rgb")
+        else:
+            pal = self.palette_.astype(np.float64)
+        sq = ((pts - pal[labels]) ** 2).sum(1)
+        return float((problem.w * sq).sum() / (problem.w.sum() * pts.shape[1]))
+
+    def _set_solution(self, sol, problem, table, fixed_u8):
+        space = self.color_space
+        palette = to_uint8(sol.centers, space)
+        m = fixed_u8.shape[0]
+        palette[:m] = fixed_u8  # exact, whatever the round trip through the space
+        centers_rgb = to_rgb_float(sol.centers, space)
+        centers_rgb[:m] = fixed_u8
+        order = _palette_order(palette)
+        self.palette_ = palette[order]
+        self.cluster_centers_ = centers_rgb[order]
+        self._solution_centers = sol.centers  # clustering space, solver order
+        # the objective in sRGB 0..255 units, whatever space was clustered in
+        if space == "rgb":
+            pts, cen = problem.X, sol.centers  # premultiplied for RGBA
+        else:
+            pts, cen = table.colors.astype(np.float64), to_rgb_float(sol.centers, space)
+        diff = pts - cen[sol.labels]
+        self.inertia_ = float((problem.w * (diff**2).sum(1)).sum())
+        self.n_iter_ = int(sol.n_iter)
+        self.n_distinct_colors_ = table.n_colors
+
+    # -- mapping -----------------------------------------------------------------
+
     def predict(self, image):
-        """Palette index of every pixel, shape (H, W), nearest in the palette."""
+        """Palette index of every pixel, shape (H, W), uint8 (uint16 if K > 256).
+
+        Without dithering each pixel gets its nearest palette colour (in the
+        clustering space, lowest index on ties); with ``dither > 0``, the
+        Floyd–Steinberg result (serpentine scan, sRGB error), deterministic.
+        """
         self._check_fitted()
         image = _check_uint8_image(image)
+        channels = self.palette_.shape[1]
+        if image.shape[2] != channels:
+            raise UsageError(
+                f"image has {image.shape[2]} channels but the palette was fitted on "
+                f"{channels}; fit and predict images of the same kind"
+            )
         table = color_table(image)
-        centers = self.palette_.astype(np.float64)
-        colors = table.colors.astype(np.float64)
-        d = (
-            (colors**2).sum(1)[:, None]
-            - 2.0 * colors @ centers.T
-            + (centers**2).sum(1)[None, :]
-        )
-        labels = np.argmin(d, axis=1)
-        dtype = np.uint8 if len(centers) <= 256 else np.uint16
-        return labels[table.inverse].reshape(image.shape[:2]).astype(dtype)
+        X = to_space(table.colors, self.color_space)
+        P = to_space(self.palette_, self.color_space)
+        labels = _solver.assign(X, P, table.colors)
+        clear = None
+        if channels == 4:
+            clear = _transparent_index(self.palette_)
+            if clear is not None:
+                labels[table.colors[:, 3] == 0] = clear
+        dtype = np.uint8 if len(self.palette_) <= 256 else np.uint16
+        indices = labels[table.inverse].reshape(image.shape[:2])
+        if self.dither > 0:
+            from ._dither import dither_indices
+
+            indices = dither_indices(image, self.palette_, indices, self.dither, clear)
+        return indices.astype(dtype)
 
     def quantize(self, image):
-        """The image with every pixel replaced by its nearest palette colour."""
+        """The image with every pixel replaced by its palette colour."""
         return self.palette_[self.predict(image)]
 
     def fit_quantize(self, image):
         """Fit, then quantize the same image."""
         return self.fit(image).quantize(image)
 
+    # -- checks ------------------------------------------------------------------
+
+    def _check_params(self, channels):
+        if isinstance(self.speed, bool) or self.speed not in SPEED_LEVELS:
+            raise UsageError(f"speed={self.speed!r} should be an integer from 1 (best) to 10 (fastest)")
+        if self.color_space not in COLOR_SPACES:
+            raise UsageError(
+                f"color_space={self.color_space!r} should be one of {', '.join(COLOR_SPACES)}"
+            )
+        if channels == 4 and self.color_space != "rgb":
+            raise UsageError(
+                f"color_space={self.color_space!r} is for RGB images; RGBA images are "
+                "clustered in premultiplied RGBA: use color_space='rgb'"
+            )
+        d = self.dither
+        if isinstance(d, bool) or not isinstance(d, (int, float, np.integer, np.floating)) or not 0 <= d <= 1:
+            raise UsageError(f"dither={d!r} should be a number from 0 (off) to 1 (full Floyd-Steinberg)")
+        for name in ("max_iter",):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise UsageError(f"{name}={v!r} should be an integer >= 1")
+        if self.n_init is not None and (
+            isinstance(self.n_init, bool) or not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1
+        ):
+            raise UsageError(f"n_init={self.n_init!r} should be an integer >= 1 or None")
+        if not isinstance(self.tol, (int, float, np.floating)) or self.tol < 0:
+            raise UsageError(f"tol={self.tol!r} should be a number >= 0")
+
     def _check_fitted(self):
         if not hasattr(self, "palette_"):
             raise UsageError("this KMeansQuantizer is not fitted yet; call fit(image) first")
+
+
+def _palette_order(palette):
+    """Palette order: fully transparent entries first, then luma, R, G, B, A."""
+    p = palette.astype(np.int64)
+    luma = 299 * p[:, 0] + 587 * p[:, 1] + 114 * p[:, 2]
+    keys = [p[:, c] for c in range(p.shape[1] - 1, -1, -1)] + [luma]
+    if p.shape[1] == 4:
+        keys.append((p[:, 3] != 0).astype(np.int64))
+    return np.lexsort(keys)
+
+
+def _transparent_index(palette):
+    hits = np.flatnonzero(palette[:, 3] == 0)
+    return int(hits[0]) if hits.size else None
 
 
 def _check_uint8_image(image):
@@ -123,3 +317,24 @@ def _check_n_colors(k, n_distinct):
     if k > n_distinct:
         raise UsageError(f"n_colors={k} exceeds the {n_distinct} distinct colours in the image")
     return int(k)
+
+
+def _check_fixed(fixed, channels, k):
+    if fixed is None:
+        return np.zeros((0, channels), dtype=np.uint8)
+    arr = np.asarray(fixed)
+    if arr.ndim == 1 and arr.size == channels:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != channels:
+        raise UsageError(
+            f"fixed_colors of shape {arr.shape} should be (m, {channels}) to match the image's channels"
+        )
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.integer) or arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
+            raise UsageError("fixed_colors should be uint8 values 0..255")
+        arr = arr.astype(np.uint8)
+    if np.unique(arr, axis=0).shape[0] != arr.shape[0]:
+        raise UsageError("fixed_colors contains duplicate colours; give each colour once")
+    if isinstance(k, (int, np.integer)) and arr.shape[0] > k:
+        raise UsageError(f"{arr.shape[0]} fixed colours do not fit in n_colors={k}; raise n_colors")
+    return np.ascontiguousarray(arr)

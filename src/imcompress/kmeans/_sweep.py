@@ -40,28 +40,60 @@ class KMeansSweep:
             raise UsageError(f"k={k} is not in this sweep ({self.ks})") from None
 
 
-def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False) -> KMeansSweep:
+def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, **params) -> KMeansSweep:
     """Fit K-means for every K in ``ks`` and locate the elbow.
+
+    The colour table and histogram are built once and shared by every K. Each
+    K after the first also runs from the previous K's centres plus greedy
+    k-means++ additions; that warm start is kept only when its inertia is
+    lower than the fresh k-means++ run's, so sharing never loses quality.
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3), dtype uint8
+    image : ndarray of shape (H, W, 3|4), dtype uint8
     ks : iterable of int, default=range(2, 21, 2)
     random_state : int, default=0
     progress : bool, default=False
         Show a progress bar (rich) on stderr.
+    **params
+        Other :class:`KMeansQuantizer` options (``speed``, ``color_space``,
+        ``fixed_colors``, ...), the same for every K.
+
+    Examples
+    --------
+    >>> from imcompress import sample_image
+    >>> sweep = kmeans_sweep(sample_image(), ks=[2, 4, 8])
+    >>> sweep.ks, sweep.quantizer(4).palette_.shape
+    ([2, 4, 8], (4, 3))
     """
-    ks = sorted({int(k) for k in ks})
+    from ._colors import color_table
+    from ._quantizer import SPEED_LEVELS, _check_n_colors, _check_uint8_image
+    from ._solver import make_problem
+
+    try:
+        ks = sorted({int(k) for k in ks})
+    except (TypeError, ValueError):
+        raise UsageError(f"ks={ks!r} should be integers, e.g. range(2, 21)") from None
     if len(ks) == 0:
         raise UsageError("ks is empty; give at least one K")
+    image = _check_uint8_image(image)
+    template = KMeansQuantizer(ks[0], random_state=random_state, **params)
+    template._check_params(image.shape[2])
+    table = color_table(image)
+    for k in ks:
+        _check_n_colors(k, table.n_colors)
+    problem = make_problem(table.colors, table.counts, template.color_space, SPEED_LEVELS[template.speed][0])
     quantizers, inertias = [], []
     iterator = ks
     if progress:
         from rich.progress import track
 
         iterator = track(ks, description="K-means sweep", transient=True)
+    warm = None
     for k in iterator:
-        q = KMeansQuantizer(k, random_state=random_state).fit(image)
+        q = KMeansQuantizer(k, random_state=random_state, **params)
+        q._fit_problem(problem, table, k, image.shape[2], warm=warm)
+        warm = q._solution_centers
         quantizers.append(q)
         inertias.append(q.inertia_)
     return KMeansSweep(ks=ks, inertias=inertias, quantizers=quantizers, elbow_k=find_elbow(ks, inertias))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from .._errors import UsageError
+
 __all__ = [
     "rmse",
     "mse",
@@ -20,7 +22,10 @@ def _pair(reference, test):
     ref = np.asarray(reference)
     tst = np.asarray(test)
     if ref.shape != tst.shape:
-        raise ValueError(f"shapes differ: reference {ref.shape} vs test {tst.shape}")
+        # UsageError is a ValueError too, so callers catching ValueError still work
+        raise UsageError(
+            f"shapes differ: reference {ref.shape} vs test {tst.shape}; compare images of the same shape"
+        )
     # float64 before subtracting: uint8 - uint8 wraps around modulo 256
     return ref.astype(np.float64), tst.astype(np.float64)
 
@@ -95,13 +100,36 @@ def unique_colors(image) -> int:
     return int(np.unique(flat, axis=0).shape[0])
 
 
+def _check_size(n_bytes, shape):
+    if n_bytes < 0:
+        raise UsageError(f"n_bytes={n_bytes} should be >= 0")
+    if len(shape) < 2 or shape[0] < 1 or shape[1] < 1:
+        raise UsageError(f"shape={tuple(shape)} should be (H, W[, C]) with H, W >= 1")
+
+
 def bits_per_pixel(n_bytes: int, shape) -> float:
-    """Bits per pixel of ``n_bytes`` for an image of ``shape`` (H, W[, C])."""
+    """Bits per pixel of ``n_bytes`` for an image of ``shape`` (H, W[, C]).
+
+    Examples
+    --------
+    >>> bits_per_pixel(1000, (100, 80, 3))
+    1.0
+    """
+    _check_size(n_bytes, shape)
     h, w = shape[0], shape[1]
     return 8.0 * float(n_bytes) / float(h * w)
 
 
 def compression_ratio(n_bytes: int, shape) -> float:
-    """Raw size (H * W * C bytes of uint8) divided by ``n_bytes``."""
+    """Raw size (H * W * C bytes of uint8) divided by ``n_bytes``.
+
+    Examples
+    --------
+    >>> compression_ratio(1000, (100, 80, 3))
+    24.0
+    """
+    _check_size(n_bytes, shape)
+    if n_bytes == 0:
+        raise UsageError("n_bytes=0: a compression ratio needs a non-empty file")
     channels = shape[2] if len(shape) > 2 else 1
     return float(shape[0] * shape[1] * channels) / float(n_bytes)

@@ -1,0 +1,427 @@
+"""The ``compress``, ``decompress`` and ``info`` commands.
+
+Method options are not written here: each codec declares them as data
+(:class:`imcompress.codecs.Option`) and :func:`_method_options` turns them into
+click options, so a new method brings its options with it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .._errors import (
+    CorruptFileError,
+    ImcompressError,
+    InputError,
+    SkippedLargerError,
+    UsageError,
+    WriteError,
+)
+from ..codecs import available_methods, decompress, get_codec, inspect
+from ..codecs._targets import Trial, search_target
+from ..format import is_container, unpack_container
+from ..io import atomic_write, check_writable, read_image
+from ..metrics import psnr, rmse, ssim
+from ._main import cli, echo_error
+
+__all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
+
+_GLOBAL_SHORT = {"-o", "-f", "-q", "-v", "-m", "-h"}
+_CLICK_TYPES = {"str": str, "int": int, "float": float}
+
+
+def default_suffix(method: str, fmt: str) -> str:
+    """Suffix replacing the input's extension: ``photo.jpg`` -> ``photo.kmeans.imc``."""
+    return f".{method}.{fmt}"
+
+
+def _dest(long_flag: str) -> str:
+    return "m_" + long_flag.lstrip("-").replace("-", "_")
+
+
+def _collect_options():
+    """{long flag: (Option, {method: Option})} over every registered codec.
+
+    A flag shared by methods with different types (``--quality`` is MIN-MAX
+    text for kmeans, a number for pca-patch) becomes a text option, converted
+    for the chosen method by :func:`_convert`.
+    """
+    import dataclasses
+
+    merged: dict = {}
+    for method in available_methods():
+        for opt in get_codec(method).options:
+            key = opt.long_flag
+            if key in merged:
+                first, per_method = merged[key]
+                per_method[method] = opt
+                if first.type != opt.type:
+                    if "flag" in (first.type, opt.type):  # pragma: no cover - a codec bug
+                        raise TypeError(f"option {key} is a flag for one method and takes a value for another")
+                    merged[key] = (dataclasses.replace(first, type="str", help=first.help + "; " + opt.help),
+                                   per_method)
+            else:
+                merged[key] = (opt, {method: opt})
+    return merged
+
+
+def _convert(key: str, value, opt):
+    """Convert a CLI value to the type the chosen method declared."""
+    if opt.type in ("str", "flag") or not isinstance(value, str):
+        return value
+    try:
+        return _CLICK_TYPES[opt.type](value)
+    except ValueError:
+        raise UsageError(f"{key} {value!r} should be a number for this method") from None
+
+
+_METHOD_OPTIONS = _collect_options()
+
+
+def _method_options(func):
+    for key in sorted(_METHOD_OPTIONS, reverse=True):
+        opt, per_method = _METHOD_OPTIONS[key]
+        flags = [f for f in opt.flags if f.startswith("--") or f not in _GLOBAL_SHORT]
+        methods = ", ".join(sorted(per_method))
+        help_text = f"[{methods}] {opt.help}"
+        if opt.default is not None:
+            help_text += f" (default {opt.default})"
+        kwargs = {"default": None, "help": help_text}
+        if opt.metavar:
+            kwargs["metavar"] = opt.metavar
+        if opt.type == "flag":
+            kwargs.update(is_flag=True, default=None)
+        else:
+            kwargs["type"] = _CLICK_TYPES[opt.type]
+            if opt.flag_value is not None:
+                kwargs.update(is_flag=False, flag_value=opt.flag_value)
+        func = click.option(*flags, _dest(key), **kwargs)(func)
+    return func
+
+
+def _codec_from_cli(method: str, values: dict):
+    """Build the codec from the method options the user gave."""
+    given = {key: values[_dest(key)] for key in _METHOD_OPTIONS if values.get(_dest(key)) is not None}
+    kwargs = {}
+    for key, value in given.items():
+        _, per_method = _METHOD_OPTIONS[key]
+        if method not in per_method:
+            owners = ", ".join(sorted(per_method))
+            raise UsageError(f"{key} is an option of --method {owners}, not {method}")
+        kwargs[per_method[method].name] = _convert(key, value, per_method[method])
+    return get_codec(method).from_options(**kwargs)
+
+
+def _format_of(path: str, explicit: str | None, formats) -> str:
+    if explicit:
+        fmt = explicit
+    elif path == "-":
+        fmt = "imc"
+    else:
+        ext = Path(path).suffix.lower().lstrip(".")
+        if ext not in ("imc", "png"):
+            raise UsageError(
+                f"{path}: cannot tell the output format from the extension {Path(path).suffix!r}; "
+                "use .imc or .png, or --format"
+            )
+        fmt = ext
+    if fmt not in formats:
+        raise UsageError(f"this method writes {' or '.join(formats)} files, not {fmt}")
+    return fmt
+
+
+def _output_for(src: str, output, suffix, method, fmt_opt, formats, n_inputs):
+    if output is not None:
+        return output, _format_of(output, fmt_opt, formats)
+    if src == "-":
+        return "-", _format_of("-", fmt_opt, formats)
+    if suffix is None:
+        fmt = fmt_opt or "imc"
+        suffix = default_suffix(method, fmt)
+    path = Path(src)
+    out = str(path.with_name(path.stem + suffix))
+    return out, _format_of(out, fmt_opt, formats)
+
+
+def _decode_any(data: bytes) -> np.ndarray:
+    """Pixels of an ``.imc`` file or of a standard image file we wrote."""
+    if is_container(data):
+        return decompress(data)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+
+
+def _measure(original: np.ndarray, data: bytes):
+    decoded = _decode_any(data)
+    if decoded.shape != original.shape:  # pragma: no cover - a codec bug
+        raise ImcompressError(f"decoded shape {decoded.shape} differs from the input {original.shape}")
+    return decoded
+
+
+def _params_of(codec, data: bytes, fmt: str) -> dict:
+    if fmt == "imc":
+        return inspect(data)["params"]
+    params = {k: v for k, v in codec.get_params().items() if v is not None}
+    info = getattr(codec, "last_info_", None)
+    if info:
+        params.update(info)
+    return params
+
+
+def _read_input(src: str):
+    if src == "-":
+        return read_image(sys.stdin.buffer, alpha="keep")
+    return read_image(src, alpha="keep")
+
+
+def _line(text: str, *, to_stderr: bool) -> None:
+    click.echo(text, err=to_stderr)
+
+
+def _compress_one(src, out, fmt, codec, opts):
+    if out != "-":
+        check_writable(out, force=opts["force"])
+    image = _read_input(src)
+    pixels = image.pixels
+    icc = None if opts["strip"] else image.icc_profile
+    start = time.perf_counter()
+    target_psnr, max_bytes = opts["target_psnr"], opts["max_bytes"]
+    met = True
+    if target_psnr is not None or max_bytes is not None:
+        def encode_at(value):
+            trial_codec = codec.with_rate(value)
+            data = trial_codec.export(pixels, format=fmt, icc_profile=icc)
+            decoded = _measure(pixels, data)
+            if opts["verbose"]:
+                _line(f"  {codec.rate_parameter}={value}: {len(data)} bytes, "
+                      f"PSNR {psnr(pixels, decoded):.2f} dB", to_stderr=True)
+            return Trial(value, data, psnr(pixels, decoded), extra=(trial_codec, decoded))
+
+        result = search_target(
+            encode_at,
+            codec.rate_candidates(pixels),
+            target_psnr=target_psnr,
+            max_bytes=max_bytes,
+            best_effort=opts["best_effort"],
+        )
+        met = result.met
+        codec, decoded = result.trial.extra
+        data = result.trial.data
+    else:
+        data = codec.export(pixels, format=fmt, icc_profile=icc)
+        decoded = None
+    seconds = time.perf_counter() - start
+    if decoded is None:
+        decoded = _measure(pixels, data)
+    to_stderr = out == "-" or opts["quiet"]
+    if image.file_size is not None and len(data) > image.file_size:
+        if opts["skip_if_larger"]:
+            raise SkippedLargerError(
+                f"{image.source}: result ({len(data)} bytes) would be larger than the input "
+                f"({image.file_size} bytes); nothing written (--skip-if-larger)"
+            )
+        if not opts["quiet"]:
+            _line(
+                f"imcompress: warning: {image.source}: output ({len(data)} bytes) is larger than "
+                f"the input file ({image.file_size} bytes)",
+                to_stderr=True,
+            )
+    if not met and not opts["quiet"]:
+        _line(f"imcompress: warning: {image.source}: target not reached (--best-effort)", to_stderr=True)
+    atomic_write(out, data, force=opts["force"])
+    h, w, c = pixels.shape
+    record = {
+        "input": image.source if src != "-" else "-",
+        "output": out,
+        "method": codec.name,
+        "format": fmt,
+        "params": _params_of(codec, data, fmt),
+        "bytes": len(data),
+        "bpp": 8.0 * len(data) / (h * w),
+        "ratio": h * w * 3 / len(data),
+        "rmse": rmse(pixels, decoded),
+        "psnr": psnr(pixels, decoded),
+        "ssim": ssim(pixels, decoded),
+        "seconds": seconds,
+    }
+    if opts["json"]:
+        _line(json.dumps(_jsonable(record)), to_stderr=out == "-")
+    elif not opts["quiet"]:
+        _line(_summary(record), to_stderr=out == "-")
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None  # JSON has no inf
+    return obj
+
+
+def _summary(r) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in r["params"].items() if v not in (None, False))
+    p = "inf" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f}"
+    return (
+        f"{r['input']} -> {r['output']}: {r['method']} ({params}), {r['bytes']} bytes, "
+        f"{r['bpp']:.3f} bpp, ratio {r['ratio']:.1f}, PSNR {p} dB, SSIM {r['ssim']:.4f}, "
+        f"{r['seconds']:.2f} s"
+    )
+
+
+@cli.command("compress")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-m", "--method", default="kmeans", show_default=True,
+              type=click.Choice(available_methods()), help="Compression method.")
+@click.option("-o", "--output", help="Output file (one input only); '-' writes stdout.")
+@click.option("--ext", "suffix", metavar="SUFFIX",
+              help="Suffix replacing each input's extension (default .METHOD.imc, or .METHOD.png with --format png).")
+@click.option("--format", "fmt", type=click.Choice(["imc", "png"]),
+              help="Output format when the name does not tell (default imc; png: kmeans only).")
+@click.option("--target-psnr", type=float, metavar="DB", help="Smallest file reaching this PSNR.")
+@click.option("--max-bytes", type=int, metavar="N", help="Best quality within N bytes.")
+@click.option("--best-effort", is_flag=True, help="Write the closest result when a target is not reachable.")
+@click.option("--skip-if-larger", is_flag=True, help="Do not write results larger than the input (exit 98).")
+@click.option("--strip", is_flag=True, help="Drop the ICC colour profile.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead of the summary line.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every candidate of a target search.")
+@_method_options
+def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
+                 skip_if_larger, strip, force, as_json, quiet, verbose, **method_values):
+    """Compress images to .imc files (or, for kmeans, optimized palette PNGs).
+
+    Several inputs are written next to themselves as INPUT-without-extension +
+    SUFFIX. '-' as INPUT reads stdin. Method options are listed with the
+    methods they apply to in brackets.
+    """
+    if output is not None and len(inputs) > 1:
+        raise UsageError(f"-o names one output but {len(inputs)} inputs were given; use --ext")
+    if output is not None and suffix is not None:
+        raise UsageError("give -o or --ext, not both")
+    if inputs.count("-") > 1:
+        raise UsageError("stdin ('-') can be read only once")
+    if target_psnr is not None and not 0 < target_psnr < 200:
+        raise UsageError(f"--target-psnr {target_psnr} should be in (0, 200) dB")
+    if max_bytes is not None and max_bytes < 1:
+        raise UsageError(f"--max-bytes {max_bytes} should be >= 1")
+    codec = _codec_from_cli(method, method_values)
+    if (target_psnr is not None or max_bytes is not None) and codec.rate_parameter is None:
+        raise UsageError(f"method {method} has no rate parameter for --target-psnr/--max-bytes")
+    opts = {
+        "force": force, "strip": strip, "target_psnr": target_psnr, "max_bytes": max_bytes,
+        "best_effort": best_effort, "skip_if_larger": skip_if_larger, "json": as_json,
+        "quiet": quiet, "verbose": verbose,
+    }
+    plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats, len(inputs))) for src in inputs]
+    outs = [o for _, o, _ in plans if o != "-"]
+    if len(set(outs)) != len(outs) or sum(o == "-" for _, o, _ in plans) > 1:
+        raise UsageError("two inputs would write the same output; use distinct names")
+    if len(plans) == 1:
+        src, out, f = plans[0]
+        _compress_one(src, out, f, codec, opts)
+        return
+    first_error = None
+    for src, out, f in plans:
+        try:
+            _compress_one(src, out, f, codec, opts)
+        except ImcompressError as exc:
+            echo_error(str(exc))
+            first_error = first_error or exc
+    if first_error is not None:
+        raise click.exceptions.Exit(int(first_error.exit_code))
+
+
+def _read_compressed(src: str) -> bytes:
+    if src == "-":
+        return sys.stdin.buffer.read()
+    path = Path(src)
+    if not path.is_file():
+        raise InputError(f"{src}: no such file; check the path")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{src}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
+    from PIL import Image
+
+    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
+    img = Image.fromarray(np.ascontiguousarray(pixels), mode=mode)
+    buf = io.BytesIO()
+    kwargs = {"icc_profile": icc} if icc else {}
+    try:
+        img.save(buf, format=fmt, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot write {mode} pixels as {fmt} ({exc}); choose .png") from None
+    return buf.getvalue()
+
+
+@cli.command("decompress")
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", help="Output image; the format follows the extension ('-' = PNG on stdout).")
+@click.option("--format", "fmt", help="Pillow format name when the extension does not tell (e.g. PNG).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("--strip", is_flag=True, help="Do not write the ICC colour profile.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+def decompress_cmd(source, output, fmt, force, strip, quiet):
+    """Decode an .imc file to any image format Pillow writes (by extension)."""
+    from PIL import Image
+
+    if output is None:
+        output = "-" if source == "-" else str(Path(source).with_suffix(".png"))
+    if fmt is None:
+        if output == "-":
+            fmt = "PNG"
+        else:
+            ext = Path(output).suffix.lower()
+            fmt = Image.registered_extensions().get(ext)
+            if fmt is None:
+                raise UsageError(f"{output}: unknown image extension {ext!r}; use .png, .webp, .tif, ...")
+    if output != "-":
+        check_writable(output, force=force)
+    data = _read_compressed(source)
+    pixels = decompress(data)
+    container = unpack_container(data)
+    icc = None if strip else container.section(b"ICCP", required=False)
+    out = _image_bytes(pixels, fmt, icc)
+    atomic_write(output, out, force=force)
+    if not quiet:
+        h, w, c = pixels.shape
+        _line(f"{source} -> {output}: {w}x{h}, {c} channels, {len(out)} bytes ({fmt})", to_stderr=output == "-")
+
+
+@cli.command("info")
+@click.argument("source", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info_cmd(source, as_json):
+    """Describe an .imc file (method, size, parameters, bytes, bpp) without decoding its pixels."""
+    data = _read_compressed(source)
+    meta = inspect(data)
+    meta = {"file": source, **meta}
+    if as_json:
+        click.echo(json.dumps(_jsonable(meta)))
+        return
+    click.echo(f"{source}: {meta['method']} .imc v{meta['format_version']}, "
+               f"{meta['width']}x{meta['height']}, {meta['channels']} channels")
+    click.echo(f"  {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, ratio {meta['ratio']:.1f}")
+    for key, value in meta["params"].items():
+        click.echo(f"  {key}: {value}")
+    click.echo("  sections: " + ", ".join(f"{k} {v} B" for k, v in meta["sections"].items()))

@@ -1,0 +1,531 @@
+"""The ``kmeans`` codec: a K-colour palette plus an entropy-coded index plane.
+
+The same quantization is written either as our ``.imc`` container or as an
+optimized indexed PNG (like pngquant's output), and both decode to the same
+pixels. The ``.imc`` index plane is coded by a small context model on the
+lead's binary range coder (``imcompress.entropy``); see docs/FORMAT.md for the
+exact model, which another program must follow bit for bit to decode.
+
+Model, per pixel in raster order, with neighbours L (left), U (up), UL, UR:
+
+1. flag "same as L", context = 4 neighbour equalities x how the previous
+   pixel was coded;
+2. if U differs from L: flag "same as U" (same context scheme, own models);
+3. if UR differs from both: flag "same as UR"; then likewise UL;
+4. otherwise the *rank* of the colour among the remaining palette entries
+   sorted by squared distance to the mean colour of L and U (ties by index),
+   with an adaptive Exp-Golomb code whose models are chosen by the neighbour
+   equalities. Photos put the true colour near that mean, so ranks are small.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+
+import numpy as np
+from numba import njit
+
+from .._errors import CorruptFileError, UsageError
+from ..codecs._base import Codec, Option, register_codec
+from ..entropy import (
+    EG_CONTEXTS,
+    dec_bit,
+    dec_expgolomb,
+    dec_new,
+    dec_overrun,
+    enc_bit,
+    enc_expgolomb,
+    enc_finish,
+    enc_new,
+    model_new,
+    run_encoder,
+)
+from ._colors import color_table
+from ._quantizer import KMeansQuantizer
+
+__all__ = ["KMeansCodec", "encode_indices", "decode_indices", "palette_png"]
+
+#: KPAR section: coder, palette channels, K, flags, dither strength (1/1000).
+_KPAR = struct.Struct("<BBHBH")
+_CODER_CONTEXT_V1 = 1
+_FLAG_DITHERED = 1
+_FLAG_EXACT = 2
+_KNOWN_FLAGS = _FLAG_DITHERED | _FLAG_EXACT
+MAX_COLORS = 256
+_MAX_PIXELS_PER_BYTE = 12000
+
+# model layout: 4 flag families x 64 contexts, then 16 Exp-Golomb sets
+_NFLAG = 64
+_EG_BASE = 4 * _NFLAG
+_N_CONTEXTS = _EG_BASE + 16 * EG_CONTEXTS
+
+
+@njit(cache=True)
+def _neighbours(idx, y, x, width):
+    if y == 0:
+        if x == 0:
+            return 0, 0, 0, 0
+        left = idx[y, x - 1]
+        return left, left, left, left
+    up = idx[y - 1, x]
+    left = idx[y, x - 1] if x > 0 else up
+    upleft = idx[y - 1, x - 1] if x > 0 else up
+    upright = idx[y - 1, x + 1] if x + 1 < width else up
+    return left, up, upleft, upright
+
+
+@njit(cache=True)
+def _equalities(left, up, upleft, upright):
+    e = 0
+    if left == up:
+        e |= 1
+    if up == upleft:
+        e |= 2
+    if up == upright:
+        e |= 4
+    if left == upleft:
+        e |= 8
+    return e
+
+
+@njit(cache=True)
+def _distances(pal, left, up, dist):
+    # squared distance of every entry to the mean of L and U, times 4 (integers)
+    k, c = pal.shape
+    for j in range(k):
+        s = 0
+        for ch in range(c):
+            t = 2 * np.int64(pal[j, ch]) - np.int64(pal[left, ch]) - np.int64(pal[up, ch])
+            s += t * t
+        dist[j] = s
+
+
+@njit(cache=True)
+def _encode_kernel(out, idx, pal):
+    h, w = idx.shape
+    k = pal.shape[0]
+    st = enc_new()
+    model = np.zeros((_N_CONTEXTS, 2), dtype=np.int32)
+    model[:, 0] = 1 << 15
+    dist = np.empty(k, dtype=np.int64)
+    prev = 0
+    for y in range(h):
+        for x in range(w):
+            v = idx[y, x]
+            left, up, upleft, upright = _neighbours(idx, y, x, w)
+            e = _equalities(left, up, upleft, upright)
+            c = e * 4 + prev
+            if v == left:
+                enc_bit(st, out, model, c, 1)
+                prev = 1
+                continue
+            enc_bit(st, out, model, c, 0)
+            if up != left:
+                if v == up:
+                    enc_bit(st, out, model, _NFLAG + c, 1)
+                    prev = 2
+                    continue
+                enc_bit(st, out, model, _NFLAG + c, 0)
+            if upright != left and upright != up:
+                if v == upright:
+                    enc_bit(st, out, model, 2 * _NFLAG + c, 1)
+                    prev = 3
+                    continue
+                enc_bit(st, out, model, 2 * _NFLAG + c, 0)
+            if upleft != left and upleft != up and upleft != upright:
+                if v == upleft:
+                    enc_bit(st, out, model, 3 * _NFLAG + c, 1)
+                    prev = 3
+                    continue
+                enc_bit(st, out, model, 3 * _NFLAG + c, 0)
+            prev = 0
+            _distances(pal, left, up, dist)
+            dv = dist[v]
+            rank = 0
+            for j in range(k):
+                if j == v or j == left or j == up or j == upright or j == upleft:
+                    continue
+                if dist[j] < dv or (dist[j] == dv and j < v):
+                    rank += 1
+            enc_expgolomb(st, out, model, _EG_BASE + e * EG_CONTEXTS, rank)
+    return enc_finish(st, out)
+
+
+@njit(cache=True)
+def _decode_kernel(data, pal, h, w):
+    """Returns (indices, status): 0 ok, 1 invalid rank, 2 stream overrun."""
+    k = pal.shape[0]
+    idx = np.zeros((h, w), dtype=np.uint8)
+    st = dec_new(data)
+    model = np.zeros((_N_CONTEXTS, 2), dtype=np.int32)
+    model[:, 0] = 1 << 15
+    dist = np.empty(k, dtype=np.int64)
+    used = np.zeros(k, dtype=np.uint8)
+    prev = 0
+    for y in range(h):
+        for x in range(w):
+            left, up, upleft, upright = _neighbours(idx, y, x, w)
+            e = _equalities(left, up, upleft, upright)
+            c = e * 4 + prev
+            if dec_bit(st, data, model, c) == 1:
+                idx[y, x] = left
+                prev = 1
+                continue
+            if up != left:
+                if dec_bit(st, data, model, _NFLAG + c) == 1:
+                    idx[y, x] = up
+                    prev = 2
+                    continue
+            if upright != left and upright != up:
+                if dec_bit(st, data, model, 2 * _NFLAG + c) == 1:
+                    idx[y, x] = upright
+                    prev = 3
+                    continue
+            if upleft != left and upleft != up and upleft != upright:
+                if dec_bit(st, data, model, 3 * _NFLAG + c) == 1:
+                    idx[y, x] = upleft
+                    prev = 3
+                    continue
+            prev = 0
+            rank = dec_expgolomb(st, data, model, _EG_BASE + e * EG_CONTEXTS)
+            if rank < 0 or rank >= k:
+                return idx, 1
+            _distances(pal, left, up, dist)
+            # the rank-th smallest (distance, index) among the entries not
+            # already excluded by the flags: select by repeated minimum
+            for j in range(k):
+                used[j] = 0
+            used[left] = 1
+            used[up] = 1
+            used[upright] = 1
+            used[upleft] = 1
+            found = -1
+            for _ in range(rank + 1):
+                best = -1
+                for j in range(k):
+                    if used[j] == 0 and (best < 0 or dist[j] < dist[best]):
+                        best = j
+                if best < 0:
+                    return idx, 1
+                used[best] = 1
+                found = best
+            idx[y, x] = found
+        if dec_overrun(st) > 8:
+            return idx, 2
+    if dec_overrun(st) > 0:
+        return idx, 2
+    return idx, 0
+
+
+def encode_indices(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """Entropy-code an (H, W) index plane against its (K, C) uint8 palette.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pal = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)
+    >>> idx = (np.arange(64).reshape(8, 8) % 2).astype(np.uint8)
+    >>> bool((decode_indices(encode_indices(idx, pal), pal, 8, 8) == idx).all())
+    True
+    """
+    idx = np.ascontiguousarray(indices, dtype=np.uint8)
+    pal = np.ascontiguousarray(palette, dtype=np.uint8)
+    if idx.ndim != 2 or idx.size == 0:
+        raise UsageError(f"indices of shape {idx.shape} should be a non-empty (H, W) array")
+    if int(idx.max()) >= pal.shape[0]:
+        raise UsageError(f"index {int(idx.max())} is outside the palette of {pal.shape[0]} colours")
+    return run_encoder(_encode_kernel, idx, pal, capacity=idx.size // 2 + 1024)
+
+
+def decode_indices(data: bytes, palette: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Decode an index plane written by :func:`encode_indices`."""
+    pal = np.ascontiguousarray(palette, dtype=np.uint8)
+    arr = np.frombuffer(bytes(data), dtype=np.uint8)
+    # every pixel costs at least one adaptive binary decision, and a decision
+    # at least -log2(1 - 31/65536) bits: fewer than 11800 pixels per byte.
+    # Refuse impossible sizes before allocating the plane.
+    if int(height) * int(width) > _MAX_PIXELS_PER_BYTE * (arr.size + 8):
+        raise CorruptFileError(
+            f"index plane of {arr.size} bytes is too short for {height}x{width} pixels"
+        )
+    idx, status = _decode_kernel(arr, pal, int(height), int(width))
+    if status == 1:
+        raise CorruptFileError("index plane is damaged: a palette rank is out of range")
+    if status == 2:
+        raise CorruptFileError("index plane is truncated or damaged")
+    return idx
+
+
+@register_codec
+class KMeansCodec(Codec):
+    """K-means colour quantization written as a palette + coded indices.
+
+    Parameters
+    ----------
+    n_colors : int or "auto", default=16
+        Palette size K, 2..256. ``"auto"`` picks the elbow of the inertia curve
+        of K = 2, 4, ..., 32 (:func:`~imcompress.kmeans.kmeans_sweep`). When
+        the image has at most K distinct colours they are used exactly
+        (lossless).
+    dither : float, optional
+        Floyd–Steinberg error diffusion strength 0..1 (``KMeansQuantizer``'s
+        ``dither``); not given means none.
+    quality : str, optional
+        pngquant-style ``"MIN-MAX"`` (0..100): the fewest colours reaching MAX
+        (:func:`~imcompress.kmeans._quality.quantize_quality`); below MIN
+        raises QualityError (exit 99). Overrides ``n_colors``.
+    color_space, speed : optional
+        Passed to ``KMeansQuantizer`` only when given.
+    random_state : int, default=0
+    """
+
+    name = "kmeans"
+    method_id = 1
+    formats = ("imc", "png")
+    rate_parameter = "n_colors"
+    options = (
+        Option("n_colors", ("-k", "--colors"), "str", "palette size K (2..256) or 'auto' (elbow of a K sweep)",
+               default="16", metavar="K|auto"),
+        Option("dither", ("--dither",), "float", "Floyd-Steinberg dithering, strength 0..1 (alone: 1.0)",
+               metavar="[STRENGTH]", flag_value=1.0),
+        Option("quality", ("--quality",), "str",
+               "kmeans: pngquant-style MIN-MAX (0..100): fewest colours reaching MAX, fail below MIN; "
+               "pca-patch: 0..100", metavar="MIN-MAX"),
+        Option("color_space", ("--color-space",), "str", "kmeans: colour space of the clustering (rgb, lab, oklab)",
+               metavar="SPACE"),
+        Option("speed", ("--speed",), "int", "kmeans: speed/quality trade-off of the quantizer (1 slow .. 10 fast)",
+               metavar="N"),
+        Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
+    )
+
+    def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None, random_state=0):
+        self.n_colors = n_colors
+        self.dither = dither
+        self.quality = quality
+        self.color_space = color_space
+        self.speed = speed
+        self.random_state = random_state
+
+    @classmethod
+    def from_options(cls, **values):
+        if "n_colors" in values:
+            text = str(values["n_colors"]).strip().lower()
+            if text == "auto":
+                values["n_colors"] = "auto"
+            else:
+                try:
+                    values["n_colors"] = int(text)
+                except ValueError:
+                    raise UsageError(
+                        f"--colors {values['n_colors']!r} should be an integer 2..256 or 'auto'"
+                    ) from None
+        return cls(**values)
+
+    # -- quantization -----------------------------------------------------------
+    def _check_params(self):
+        k = self.n_colors
+        if k != "auto":
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+                raise UsageError(f"n_colors={k!r} should be an integer 2..256 or 'auto'")
+            if not 2 <= k <= MAX_COLORS:
+                raise UsageError(f"n_colors={k} should be in 2..{MAX_COLORS} (a palette holds at most 256)")
+        if self.dither is not None and not (0.0 <= float(self.dither) <= 1.0):
+            raise UsageError(f"dither={self.dither} should be in 0..1")
+        if self.quality is None:
+            return None
+        from ._quality import parse_quality
+
+        return parse_quality(self.quality)
+
+    def _quantizer(self, k):
+        kwargs = {"random_state": self.random_state}
+        for name in ("dither", "color_space", "speed"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        try:
+            return KMeansQuantizer(int(k), **kwargs)
+        except TypeError as exc:
+            raise UsageError(f"this KMeansQuantizer does not support an option: {exc}") from None
+
+    def _fit_predict(self, image, k):
+        q = self._quantizer(k).fit(image)
+        indices = q.predict(image)
+        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
+
+    def quantize(self, image: np.ndarray):
+        """Quantize ``image``; the palette is sorted by luminance.
+
+        Returns
+        -------
+        palette : ndarray of shape (K, C), uint8
+        indices : ndarray of shape (H, W), uint8
+        info : dict
+            ``n_colors`` (K used), ``exact`` (lossless palette), ``dithered``.
+        """
+        quality = self._check_params()
+        table = color_table(image)
+        target_k = self.n_colors
+        info = {"exact": False, "dithered": bool(self.dither)}
+        if quality is not None:
+            palette, indices, _ = self._quality_search(image, quality)
+        else:
+            if target_k == "auto":
+                target_k = self._auto_k(image, table)
+            if table.n_colors <= target_k:
+                palette = table.colors
+                indices = table.inverse.reshape(image.shape[:2])
+                info["exact"] = True
+                info["dithered"] = False
+            else:
+                palette, indices = self._fit_predict(image, target_k)
+        palette, indices = _sort_palette(palette, indices)
+        info["n_colors"] = int(palette.shape[0])
+        self.last_info_ = info
+        return palette, indices, info
+
+    def _auto_k(self, image, table):
+        from ._sweep import kmeans_sweep
+
+        ks = [k for k in range(2, 33, 2) if k < table.n_colors]
+        if len(ks) < 3:
+            return min(table.n_colors, MAX_COLORS)
+        sweep = kmeans_sweep(image, ks, random_state=self.random_state)
+        return int(sweep.elbow_k or 16)
+
+    def _quality_search(self, image, quality):
+        from ._quality import quantize_quality
+
+        kwargs = {name: getattr(self, name) for name in ("dither", "color_space", "speed")
+                  if getattr(self, name) is not None}
+        q = quantize_quality(image, quality[0], quality[1], random_state=self.random_state, **kwargs)
+        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(q.predict(image)), int(q.palette_.shape[0])
+
+    # -- the rate knob for --target-psnr / --max-bytes ---------------------------
+    def rate_candidates(self, image):
+        n = color_table(image).n_colors
+        return list(range(2, max(2, min(MAX_COLORS, n)) + 1))
+
+    def with_rate(self, value):
+        params = self.get_params()
+        params["n_colors"] = int(value)
+        params["quality"] = None
+        return type(self)(**params)
+
+    # -- writing ---------------------------------------------------------------
+    def encode_sections(self, image, *, icc_profile=None):
+        palette, indices, info = self.quantize(image)
+        return self._sections(image, palette, indices, info, icc_profile)
+
+    def _sections(self, image, palette, indices, info, icc_profile):
+        k, c = palette.shape
+        if c != image.shape[2]:
+            raise UsageError(f"palette has {c} channels but the image {image.shape[2]}")
+        flags = (_FLAG_DITHERED if info.get("dithered") else 0) | (_FLAG_EXACT if info.get("exact") else 0)
+        milli = int(round(1000 * float(self.dither))) if self.dither else 0
+        sections = [
+            (b"KPAR", _KPAR.pack(_CODER_CONTEXT_V1, c, k, flags, milli)),
+            (b"PLTE", palette.tobytes()),
+            (b"IDXS", encode_indices(indices, palette)),
+        ]
+        if icc_profile:
+            sections.append((b"ICCP", bytes(icc_profile)))
+        return sections
+
+    def export(self, image, *, format="imc", icc_profile=None):
+        if format == "imc":
+            return self.encode(image, icc_profile=icc_profile)
+        if format == "png":
+            palette, indices, _ = self.quantize(image)
+            return palette_png(palette, indices, icc_profile=icc_profile)
+        raise UsageError(f"method 'kmeans' writes imc or png files, not {format!r}")
+
+    # -- reading ---------------------------------------------------------------
+    @classmethod
+    def _params(cls, container):
+        raw = container.section(b"KPAR")
+        if len(raw) != _KPAR.size:
+            raise CorruptFileError(f"KPAR section has {len(raw)} bytes, expected {_KPAR.size}")
+        coder, c, k, flags, milli = _KPAR.unpack(raw)
+        if coder != _CODER_CONTEXT_V1:
+            raise CorruptFileError(f"unknown index coder {coder} in KPAR (this version knows 1)")
+        if c != container.channels:
+            raise CorruptFileError(f"palette has {c} channels but the header says {container.channels}")
+        if not 1 <= k <= MAX_COLORS:
+            raise CorruptFileError(f"invalid palette size K={k} (expected 1..{MAX_COLORS})")
+        if flags & ~_KNOWN_FLAGS:
+            raise CorruptFileError(f"unknown KPAR flags {flags:#x}")
+        if milli > 1000:
+            raise CorruptFileError(f"invalid dither strength {milli}/1000")
+        return {"coder": coder, "channels": c, "n_colors": k, "flags": flags, "dither_milli": milli}
+
+    @classmethod
+    def _palette(cls, container, p):
+        raw = container.section(b"PLTE")
+        if len(raw) != p["n_colors"] * p["channels"]:
+            raise CorruptFileError(
+                f"PLTE has {len(raw)} bytes, expected K*C = {p['n_colors']}*{p['channels']}"
+            )
+        return np.frombuffer(raw, dtype=np.uint8).reshape(p["n_colors"], p["channels"])
+
+    @classmethod
+    def decode_indices(cls, container):
+        """The (palette, indices) pair stored in a parsed container."""
+        p = cls._params(container)
+        palette = cls._palette(container, p)
+        indices = decode_indices(container.section(b"IDXS"), palette, container.height, container.width)
+        return palette, indices
+
+    @classmethod
+    def decode(cls, container):
+        palette, indices = cls.decode_indices(container)
+        return palette[indices]
+
+    @classmethod
+    def describe(cls, container):
+        p = cls._params(container)
+        return {
+            "n_colors": p["n_colors"],
+            "exact": bool(p["flags"] & _FLAG_EXACT),
+            "dither": p["dither_milli"] / 1000.0 if p["flags"] & _FLAG_DITHERED else None,
+            "coder": "context-model-v1",
+            "icc_profile": container.section(b"ICCP", required=False) is not None,
+        }
+
+
+def _sort_palette(palette, indices):
+    # luminance order: similar colours get near indices (helps PNG filters;
+    # our coder ranks by distance, so it does not care)
+    pal = np.asarray(palette, dtype=np.uint8)
+    lum = pal[:, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    keys = [lum] if pal.shape[1] == 3 else [lum, pal[:, 3]]
+    order = np.lexsort(keys[::-1]) if len(keys) > 1 else np.argsort(lum, kind="stable")
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    return np.ascontiguousarray(pal[order]), inverse[np.asarray(indices)].astype(np.uint8)
+
+
+def palette_png(palette, indices, *, icc_profile=None) -> bytes:
+    """An optimized indexed PNG of ``palette[indices]`` (tRNS for RGBA palettes).
+
+    Pillow's ``optimize=True`` picks the smallest bit depth (1, 2, 4 or 8) for
+    the palette size and the best zlib settings, as pngquant's output does.
+    """
+    from PIL import Image
+
+    pal = np.asarray(palette, dtype=np.uint8)
+    img = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="P")
+    if pal.shape[1] == 4:
+        img.putpalette(pal.tobytes(), rawmode="RGBA")
+    else:
+        img.putpalette(pal.tobytes(), rawmode="RGB")
+    buf = io.BytesIO()
+    kwargs = {"optimize": True}
+    if icc_profile:
+        kwargs["icc_profile"] = bytes(icc_profile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img.save(buf, format="PNG", **kwargs)
+    return buf.getvalue()

@@ -1,0 +1,453 @@
+"""Numba kernels of the quantizer: weighted k-means++, bounded Lloyd, nearest centre.
+
+Every loop here is sequential and runs in a fixed order with IEEE float64
+arithmetic (no ``fastmath``, no parallel reductions), so the same inputs give
+bit-identical outputs on every run and every x86-64/ARM64 machine. Random
+numbers are drawn outside (NumPy's PCG64) and passed in.
+
+Distances to the nearest centre are found with "sort-means" pruning: the
+centres are sorted, per centre ``a``, by their distance to ``a``; a point whose
+guess is ``a`` at distance ``u`` only needs the centres ``j`` with
+``|c_a - c_j| <= 2u`` (any other is farther than ``a`` by the triangle
+inequality). Lloyd adds Hamerly's bounds (an upper bound on the distance to the
+own centre, a lower bound on the distance to any other) so points whose
+bounds prove they keep their centre are skipped without computing a distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# relative slack on the triangle-inequality pruning, so floating-point rounding
+# of the centre-centre distances can never prune a centre that ties
+_SLACK = 1e-9
+
+
+@njit(cache=True)
+def _sqdist(X, i, C, j):
+    s = 0.0
+    for c in range(X.shape[1]):
+        t = X[i, c] - C[j, c]
+        s += t * t
+    return s
+
+
+@njit(cache=True)
+def center_geometry(C):
+    """Centre-centre distances, each row's neighbour order, and half the nearest gap."""
+    k = C.shape[0]
+    cc = np.zeros((k, k))
+    for a in range(k):
+        for b in range(a + 1, k):
+            d = np.sqrt(_sqdist(C, a, C, b))
+            cc[a, b] = d
+            cc[b, a] = d
+    order = np.empty((k, k), dtype=np.int64)
+    half = np.empty(k)
+    key = np.empty(k)
+    for a in range(k):
+        # the centre itself first, then by distance; stable sort keeps index
+        # order among equal distances (deterministic)
+        key[:] = cc[a]
+        key[a] = -1.0
+        order[a] = np.argsort(key, kind="mergesort")
+        half[a] = 0.5 * cc[a, order[a, 1]] if k > 1 else np.inf
+    return cc, order, half
+
+
+@njit(cache=True)
+def _scan(X, i, C, a, cc, order, slack):
+    """Nearest centre to X[i] starting from guess a; lowest index wins ties.
+
+    ``cc``/``order`` may be stale: ``slack`` bounds by how much any current
+    centre-centre distance can be below ``cc`` (twice the largest centre drift
+    since they were computed).
+
+    Returns (best, best squared distance, lower bound on the distance to any
+    other centre).
+    """
+    k = C.shape[0]
+    da2 = _sqdist(X, i, C, a)
+    u = np.sqrt(da2)
+    thr = 2.0 * u * (1.0 + _SLACK) + _SLACK
+    best = a
+    bd2 = da2
+    second2 = np.inf
+    rest = np.inf
+    for t in range(1, k):
+        j = order[a, t]
+        if cc[a, j] - slack > thr:
+            rest = cc[a, j] - slack - u
+            break
+        dj2 = _sqdist(X, i, C, j)
+        if dj2 < bd2 or (dj2 == bd2 and j < best):
+            second2 = bd2
+            bd2 = dj2
+            best = j
+        elif dj2 < second2:
+            second2 = dj2
+    lower = min(np.sqrt(second2), rest)
+    return best, bd2, lower
+
+
+@njit(cache=True)
+def nearest(X, C, guess):
+    """Index of the nearest centre of every row of X (lowest index on ties)."""
+    n = X.shape[0]
+    cc, order, half = center_geometry(C)
+    labels = np.empty(n, dtype=np.int64)
+    d2 = np.empty(n)
+    for i in range(n):
+        b, bd2, _ = _scan(X, i, C, guess[i], cc, order, 0.0)
+        labels[i] = b
+        d2[i] = bd2
+    return labels, d2
+
+
+@njit(cache=True)
+def nearest_brute(X, C):
+    """Brute-force nearest centre (used for small point sets and as a guess)."""
+    n = X.shape[0]
+    k = C.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        best = 0
+        bd2 = _sqdist(X, i, C, 0)
+        for j in range(1, k):
+            d2 = _sqdist(X, i, C, j)
+            if d2 < bd2:
+                bd2 = d2
+                best = j
+        labels[i] = best
+    return labels
+
+
+@njit(cache=True)
+def kmeanspp(X, w, k, init, rand):
+    """Greedy weighted k-means++ (as scikit-learn: several candidates per step).
+
+    Parameters
+    ----------
+    X : (n, d) float64 points; w : (n,) float64 weights > 0
+    k : number of centres wanted
+    init : (m, d) float64 centres already chosen (m may be 0)
+    rand : (k, n_trials) uniforms in [0, 1); row 0 column 0 picks the first
+        centre when m == 0.
+
+    Returns (k, d) centres: the m given ones first, then the new ones.
+    """
+    n, dim = X.shape
+    m = init.shape[0]
+    n_trials = rand.shape[1]
+    centers = np.empty((k, dim))
+    closest = np.full(n, np.inf)
+    for j in range(m):
+        centers[j] = init[j]
+        for i in range(n):
+            d2 = _sqdist(X, i, init, j)
+            if d2 < closest[i]:
+                closest[i] = d2
+    start = m
+    if m == 0:
+        # first centre: drawn with probability proportional to weight
+        total = 0.0
+        for i in range(n):
+            total += w[i]
+        target = rand[0, 0] * total
+        acc = 0.0
+        first = n - 1
+        for i in range(n):
+            acc += w[i]
+            if acc > target:
+                first = i
+                break
+        centers[0] = X[first]
+        for i in range(n):
+            closest[i] = _sqdist(X, i, centers, 0)
+        start = 1
+    cum = np.empty(n)
+    best_dist = np.empty(n)
+    cand_dist = np.empty(n)
+    for c in range(start, k):
+        acc = 0.0
+        for i in range(n):
+            acc += w[i] * closest[i]
+            cum[i] = acc
+        pot = acc
+        best_pot = np.inf
+        best_idx = -1
+        for t in range(n_trials):
+            target = rand[c, t] * pot
+            # first index whose cumulative potential exceeds the target
+            lo, hi = 0, n - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if cum[mid] > target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            idx = lo
+            p = 0.0
+            for i in range(n):
+                d2 = 0.0
+                for q in range(dim):
+                    tq = X[i, q] - X[idx, q]
+                    d2 += tq * tq
+                v = closest[i] if closest[i] < d2 else d2
+                cand_dist[i] = v
+                p += w[i] * v
+            if p < best_pot:
+                best_pot = p
+                best_idx = idx
+                best_dist[:] = cand_dist
+        centers[c] = X[best_idx]
+        closest[:] = best_dist
+    return centers
+
+
+@njit(cache=True)
+def _half_gaps(C):
+    """Half the distance from each centre to its nearest other centre."""
+    k = C.shape[0]
+    half = np.full(k, np.inf)
+    for a in range(k):
+        for b in range(a + 1, k):
+            d = 0.5 * np.sqrt(_sqdist(C, a, C, b))
+            if d < half[a]:
+                half[a] = d
+            if d < half[b]:
+                half[b] = d
+    return half
+
+
+#: Candidate centres remembered per point, each with its own lower bound.
+N_CAND = 8
+
+
+@njit(cache=True)
+def _scan_top(X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin):
+    """Like :func:`_scan`, also keeping the N_CAND next-nearest scanned centres.
+
+    Fills ``cand[i]`` / ``cand_lb[i]`` (exact distances; -1 / inf when fewer)
+    and returns (best, best distance, lower bound on every other centre).
+    """
+    k = C.shape[0]
+    m1 = N_CAND + 1
+    topj[:] = -1
+    topd[:] = np.inf
+    evicted = np.inf
+    u = np.sqrt(_sqdist(X, i, C, a))
+    # scanning ``margin`` past the 2u needed for exactness leaves a lower
+    # bound of u + margin on the unscanned centres, which lasts iterations
+    thr = (2.0 * u + margin) * (1.0 + _SLACK) + _SLACK
+    rest = np.inf
+    for t in range(k):
+        j = order[a, t]
+        if t > 0 and cc[a, j] - slack > thr:
+            rest = cc[a, j] - slack - u
+            break
+        d = u if j == a else np.sqrt(_sqdist(X, i, C, j))
+        # insert (d, j) into the sorted buffer; lowest index first on ties
+        pos = m1
+        while pos > 0 and (topd[pos - 1] > d or (topd[pos - 1] == d and topj[pos - 1] > j)):
+            pos -= 1
+        if pos < m1:
+            if topd[m1 - 1] < evicted:
+                evicted = topd[m1 - 1]
+            for q in range(m1 - 1, pos, -1):
+                topd[q] = topd[q - 1]
+                topj[q] = topj[q - 1]
+            topd[pos] = d
+            topj[pos] = j
+        elif d < evicted:
+            evicted = d
+    for q in range(N_CAND):
+        cand[i, q] = topj[q + 1]
+        cand_lb[i, q] = topd[q + 1]
+    lower = min(rest, evicted)
+    return topj[0], topd[0], lower
+
+
+@njit(cache=True)
+def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
+    """Weighted Lloyd iterations with bounds, so few points are looked at twice.
+
+    Every point keeps an upper bound on the distance to its centre, exact lower
+    bounds on its N_CAND next-nearest centres (each loosened only by that
+    centre's own shift, as in Elkan's algorithm) and one lower bound on all the
+    other centres (loosened by the largest shift, as in Hamerly's). A point
+    whose bounds prove it keeps its centre costs no distance; one whose only
+    rivals are its candidates costs N_CAND + 1 distances; otherwise a
+    sort-means scan re-derives everything.
+
+    The first ``n_fixed`` centres never move. Stops when no label changes, when
+    the sum of squared centre shifts is <= tol, or after max_iter iterations;
+    labels are then exact for the returned centres (lowest index on ties). The
+    neighbour order of the centres is re-sorted only once they drifted by
+    ``resort`` since the last sort (in between, the scan widens its pruning by
+    the drift).
+
+    Returns (centers, labels, inertia, n_iter).
+    """
+    n, dim = X.shape
+    k = centers0.shape[0]
+    C = centers0.copy()
+    labels = guess.copy()
+    upper = np.empty(n)
+    lower = np.zeros(n)
+    cand = np.full((n, N_CAND), -1, dtype=np.int64)
+    cand_lb = np.full((n, N_CAND), np.inf)
+    topj = np.empty(N_CAND + 1, dtype=np.int64)
+    topd = np.empty(N_CAND + 1)
+    sums = np.zeros((k, dim))
+    wsum = np.zeros(k)
+    shift = np.zeros(k)
+    max_shift = 0.0
+    n_iter = 0
+    first = True
+    exact = False
+    cc, order, half = center_geometry(C)
+    drift = 0.0
+    for it in range(max_iter):
+        n_iter = it + 1
+        if drift > resort:
+            cc, order, half = center_geometry(C)
+            drift = 0.0
+        elif not first:
+            half = _half_gaps(C)
+        slack = 2.0 * drift
+        changed = 0
+        for i in range(n):
+            a = labels[i]
+            if not first:
+                # bring the bounds up to date with the last centre shifts
+                upper[i] += shift[a]
+                lower[i] -= max_shift
+                bound = lower[i]
+                for q in range(N_CAND):
+                    j = cand[i, q]
+                    if j >= 0:
+                        cand_lb[i, q] -= shift[j]
+                        if cand_lb[i, q] < bound:
+                            bound = cand_lb[i, q]
+                if half[a] > bound:
+                    bound = half[a]
+                if upper[i] <= bound:
+                    continue
+                upper[i] = np.sqrt(_sqdist(X, i, C, a))
+                if upper[i] <= bound:
+                    continue
+            if not first and lower[i] >= upper[i]:
+                # only the candidates can be nearer: compare exactly with them
+                b = a
+                bd = upper[i]
+                for q in range(N_CAND):
+                    j = cand[i, q]
+                    if j >= 0:
+                        d = np.sqrt(_sqdist(X, i, C, j))
+                        cand_lb[i, q] = d
+                        if d < bd or (d == bd and j < b):
+                            bd = d
+                            b = j
+                if b != a:
+                    for q in range(N_CAND):
+                        if cand[i, q] == b:
+                            cand[i, q] = a
+                            cand_lb[i, q] = upper[i]
+                    upper[i] = bd
+            else:
+                b, bd, lo = _scan_top(X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin)
+                upper[i] = bd
+                lower[i] = lo
+            if b != a:
+                labels[i] = b
+                changed += 1
+                if not first:
+                    wsum[a] -= w[i]
+                    wsum[b] += w[i]
+                    for q in range(dim):
+                        sums[a, q] -= w[i] * X[i, q]
+                        sums[b, q] += w[i] * X[i, q]
+        if not first and changed == 0:
+            exact = True
+            break
+        if first or it % 16 == 0:
+            # M-step sums from scratch now and then; incremental in between
+            sums[:] = 0.0
+            wsum[:] = 0.0
+            for i in range(n):
+                a = labels[i]
+                wsum[a] += w[i]
+                for q in range(dim):
+                    sums[a, q] += w[i] * X[i, q]
+        first = False
+        total_shift = 0.0
+        max_shift = 0.0
+        for j in range(n_fixed, k):
+            if wsum[j] > 1e-9:
+                s2 = 0.0
+                for q in range(dim):
+                    nv = sums[j, q] / wsum[j]
+                    t = nv - C[j, q]
+                    s2 += t * t
+                    C[j, q] = nv
+            else:
+                # empty cluster: move it to the point farthest from its centre
+                far = 0
+                fd = -1.0
+                for i in range(n):
+                    if upper[i] > fd:
+                        fd = upper[i]
+                        far = i
+                s2 = 0.0
+                for q in range(dim):
+                    t = X[far, q] - C[j, q]
+                    s2 += t * t
+                    C[j, q] = X[far, q]
+                old = labels[far]
+                wsum[old] -= w[far]
+                wsum[j] = w[far]
+                for q in range(dim):
+                    sums[old, q] -= w[far] * X[far, q]
+                    sums[j, q] = w[far] * X[far, q]
+                upper[far] = 0.0
+                lower[far] = 0.0
+                for q in range(N_CAND):
+                    cand_lb[far, q] = 0.0
+                labels[far] = j
+            shift[j] = np.sqrt(s2)
+            total_shift += s2
+            if shift[j] > max_shift:
+                max_shift = shift[j]
+        drift += max_shift
+        if total_shift <= tol:
+            break
+    if not exact:
+        # the centres moved after the last assignment: one exact pass
+        cc, order, half = center_geometry(C)
+        for i in range(n):
+            b, bd2, lo = _scan(X, i, C, labels[i], cc, order, 0.0)
+            labels[i] = b
+    inertia = 0.0
+    for i in range(n):
+        inertia += w[i] * _sqdist(X, i, C, labels[i])
+    return C, labels, inertia, n_iter
+
+
+@njit(cache=True)
+def weighted_means(X, w, labels, k):
+    """Weighted mean and total weight of each label's points."""
+    dim = X.shape[1]
+    sums = np.zeros((k, dim))
+    wsum = np.zeros(k)
+    for i in range(X.shape[0]):
+        a = labels[i]
+        wsum[a] += w[i]
+        for q in range(dim):
+            sums[a, q] += w[i] * X[i, q]
+    for j in range(k):
+        if wsum[j] > 0.0:
+            for q in range(dim):
+                sums[j, q] /= wsum[j]
+    return sums, wsum

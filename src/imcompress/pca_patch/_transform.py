@@ -1,0 +1,223 @@
+"""Colour transform, chroma resampling, patches, and the learned patch basis.
+
+Everything the decoder computes from the file is done here with elementwise
+float64 NumPy operations or fixed-order numba loops (no BLAS reductions), so a
+decoder reproduces bit for bit what the encoder assumed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "rgb_to_ycbcr",
+    "ycbcr_to_rgb",
+    "downsample2",
+    "upsample2",
+    "to_patches",
+    "from_patches",
+    "dct_matrix",
+    "learn_basis",
+    "decode_basis",
+]
+
+# JPEG (ITU-T T.871) full-range YCbCr, centred on 0 (128 subtracted).
+_RGB2YCC = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168735891647856, -0.331264108352144, 0.5],
+        [0.5, -0.418687589158345, -0.081312410841655],
+    ]
+)
+_YCC2RGB = np.linalg.inv(_RGB2YCC)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> list:
+    """(H, W, 3) uint8 RGB -> list of three float64 planes Y, Cb, Cr around 0."""
+    x = rgb.astype(np.float64) - 128.0
+    m = _RGB2YCC
+    return [m[i, 0] * x[..., 0] + m[i, 1] * x[..., 1] + m[i, 2] * x[..., 2] for i in range(3)]
+
+
+def ycbcr_to_rgb(planes) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`: three float64 planes -> (H, W, 3) uint8."""
+    m = _YCC2RGB
+    y, cb, cr = planes
+    out = np.empty(y.shape + (3,), dtype=np.float64)
+    for i in range(3):
+        out[..., i] = m[i, 0] * y + m[i, 1] * cb + m[i, 2] * cr + 128.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def downsample2(plane: np.ndarray) -> np.ndarray:
+    """2x2 box average (edge replicated for odd sides): (H, W) -> (ceil(H/2), ceil(W/2))."""
+    h, w = plane.shape
+    p = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
+
+
+def _up1(c: np.ndarray, n: int, axis: int) -> np.ndarray:
+    # centred linear interpolation (libjpeg's "fancy" upsampling): output
+    # sample 2i sits at i - 1/4, 2i + 1 at i + 1/4 in input coordinates
+    c = np.moveaxis(c, axis, 0)
+    prev = np.concatenate([c[:1], c[:-1]], axis=0)
+    nxt = np.concatenate([c[1:], c[-1:]], axis=0)
+    out = np.empty((2 * c.shape[0],) + c.shape[1:], dtype=np.float64)
+    out[0::2] = 0.75 * c + 0.25 * prev
+    out[1::2] = 0.75 * c + 0.25 * nxt
+    return np.moveaxis(out[:n], 0, axis)
+
+
+def upsample2(plane: np.ndarray, shape) -> np.ndarray:
+    """Inverse of :func:`downsample2` by centred bilinear interpolation to ``shape``."""
+    return _up1(_up1(plane, shape[0], 0), shape[1], 1)
+
+
+def to_patches(plane: np.ndarray, p: int) -> np.ndarray:
+    """(H, W) -> (ceil(H/p), ceil(W/p), p*p) patches, edges replicated."""
+    h, w = plane.shape
+    ph, pw = -(-h // p) * p, -(-w // p) * p
+    x = np.pad(plane, ((0, ph - h), (0, pw - w)), mode="edge")
+    return np.ascontiguousarray(
+        x.reshape(ph // p, p, pw // p, p).transpose(0, 2, 1, 3).reshape(ph // p, pw // p, p * p)
+    )
+
+
+def from_patches(patches: np.ndarray, p: int, shape) -> np.ndarray:
+    """Inverse of :func:`to_patches`, cropped to ``shape``."""
+    nby, nbx, _ = patches.shape
+    x = patches.reshape(nby, nbx, p, p).transpose(0, 2, 1, 3).reshape(nby * p, nbx * p)
+    return x[: shape[0], : shape[1]]
+
+
+_DCT_CACHE: dict = {}
+
+
+def dct_matrix(p: int) -> np.ndarray:
+    """Orthonormal 2-D DCT-II of p x p patches as a (p*p, p*p) matrix.
+
+    Row ``u * p + v`` is the basis image of vertical frequency u and
+    horizontal frequency v, flattened row-major. Rows are ordered by u + v,
+    then u, so index 0 is the flat (DC) vector.
+    """
+    if p not in _DCT_CACHE:
+        n = np.arange(p)
+        c = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * p)) * np.sqrt(2.0 / p)
+        c[0] /= np.sqrt(2.0)
+        full = np.einsum("ui,vj->uvij", c, c).reshape(p * p, p * p)
+        uu, vv = np.divmod(np.arange(p * p), p)
+        order = np.lexsort((uu, uu + vv))
+        _DCT_CACHE[p] = (np.ascontiguousarray(full[order]), order)
+    return _DCT_CACHE[p][0]
+
+
+def dct_freq(p: int) -> np.ndarray:
+    """u + v of each row of :func:`dct_matrix`."""
+    dct_matrix(p)
+    order = _DCT_CACHE[p][1]
+    uu, vv = np.divmod(order, p)
+    return (uu + vv).astype(np.int64)
+
+
+def learn_basis(patches: np.ndarray) -> np.ndarray:
+    """PCA of the patches' non-DC part, as unit vectors in the DCT domain.
+
+    Parameters
+    ----------
+    patches : ndarray of shape (n, P)
+
+    Returns
+    -------
+    ndarray of shape (P - 1, P)
+        Rows are the principal directions orthogonal to the flat vector,
+        in decreasing variance, expressed in DCT coordinates (column 0, the
+        DC coordinate, is zero). The sign makes the largest entry positive.
+    """
+    n, pp = patches.shape
+    p = int(round(np.sqrt(pp)))
+    d = patches @ dct_matrix(p).T
+    ac = d[:, 1:]
+    cov = ac.T @ ac / max(n, 1)
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(-vals, kind="stable")
+    vecs = vecs[:, order].T
+    idx = np.argmax(np.abs(vecs), axis=1)
+    vecs *= np.sign(vecs[np.arange(vecs.shape[0]), idx])[:, None]
+    out = np.zeros((pp - 1, pp))
+    out[:, 1:] = vecs
+    return out
+
+
+@njit(cache=True)
+def _gram_schmidt(v, start):
+    """Orthonormalise rows ``start..`` of ``v`` in place, in order (modified
+    Gram-Schmidt against all earlier rows, which must be orthonormal already).
+
+    Returns the smallest pre-normalisation norm seen (a decoder refuses bases
+    whose vectors collapse). Row j's result depends only on rows < j, so
+    orthonormalising row by row gives bit-identical results to all at once.
+    """
+    k, n = v.shape
+    min_norm = np.inf
+    for j in range(start, k):
+        for i in range(j):
+            dot = 0.0
+            for t in range(n):
+                dot += v[j, t] * v[i, t]
+            for t in range(n):
+                v[j, t] -= dot * v[i, t]
+        s = 0.0
+        for t in range(n):
+            s += v[j, t] * v[j, t]
+        s = np.sqrt(s)
+        if s < min_norm:
+            min_norm = s
+        if s > 0:
+            for t in range(n):
+                v[j, t] /= s
+    return min_norm
+
+
+def decode_basis(qbasis: np.ndarray, step: float):
+    """Integer DCT-domain basis -> orthonormal rows (DCT domain) and min norm.
+
+    ``qbasis`` has shape (K, P) with column 0 (DC) zero; the rows are scaled
+    by ``step``, orthonormalised in order, and stay orthogonal to the DC vector.
+    """
+    d = np.ascontiguousarray(qbasis, dtype=np.float64) * step
+    if d.shape[0] == 0:
+        return d, 1.0
+    return d, float(_gram_schmidt(d, 0))
+
+
+def quantize_basis(target: np.ndarray, step: float):
+    """Quantize learned unit vectors (DCT domain) for storage.
+
+    Each vector is first made orthogonal to the already decoded ones, so
+    quantization never collapses a vector. Returns the int32 array (K, P)
+    and the decoded orthonormal basis (exactly what :func:`decode_basis`
+    gives for it).
+    """
+    k, pp = target.shape
+    q = np.zeros((k, pp), dtype=np.int32)
+    dec = np.zeros((k, pp))
+    for j in range(k):
+        v = target[j].copy()
+        if j:
+            v -= dec[:j].T @ (dec[:j] @ v)
+        v[0] = 0.0
+        nv = np.linalg.norm(v)
+        if nv < 1e-9:
+            v = np.zeros(pp)
+            v[1 + j] = 1.0
+        else:
+            v /= nv
+        qj = np.rint(v / step).astype(np.int32)
+        if not qj.any():
+            i = 1 + int(np.argmax(np.abs(v[1:])))
+            qj[i] = 1 if v[i] >= 0 else -1
+        q[j] = qj
+        dec[j] = qj * step
+        _gram_schmidt(dec[: j + 1], j)
+    return q, dec

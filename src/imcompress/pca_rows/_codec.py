@@ -1,0 +1,268 @@
+"""The ``pca-rows`` codec: the study's row PCA written as a real file.
+
+Per colour channel the file holds the column means, the ``n`` principal axes
+(n x W) and the scores of every row (H x n), each quantized with a uniform
+step and entropy coded (adaptive Exp-Golomb on the lead's range coder).
+
+Choosing the steps (measured, see docs/FORMAT.md): for a uniform quantizer
+with step D the error variance is D**2 / 12. Score errors spread over the W
+columns through orthonormal axes, adding ``D_s = n * Ds**2 / (12 W)`` to the
+MSE; axis errors add ``D_v = E_row * Dv**2 / 12`` where E_row is the mean
+energy of a row's scores. Equal rate-distortion slopes over the H*n scores
+and n*W axis values give ``D_s : D_v = H : W``; the total is set to
+:data:`DISTORTION_FRACTION` of the PCA truncation MSE.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from .._errors import CorruptFileError, UsageError
+from ..codecs._base import Codec, Option, register_codec
+from ..entropy import decode_uints, encode_uints
+from ._pca import RowPCA
+
+__all__ = ["RowPCACodec", "DISTORTION_FRACTION"]
+
+#: Quantization adds this fraction of the truncation MSE of the float PCA
+#: (chosen by measuring rate-distortion on the sample and Kodak photos).
+DISTORTION_FRACTION = 0.1
+#: The mean rows are stored with this step (in 0..255 units).
+MEAN_STEP = 1.0 / 16.0
+#: Smallest quantization MSE aimed at when the PCA is (nearly) exact.
+_MIN_MSE = 0.02
+_N_BANDS = 16  # separate adaptive models for the first components
+_RPAR = struct.Struct("<BB3H3f3f")
+_CODER_V1 = 1
+_FLAG_ALPHA = 1
+#: An adaptive binary decision costs at least -log2(1 - 31/65536) bits, so a
+#: stream of ``len`` bytes holds fewer than 11800 * len decisions; the decoders
+#: refuse counts above this before allocating anything.
+_MAX_DECISIONS_PER_BYTE = 12000
+
+
+def _zigzag(q):
+    q = np.asarray(q, dtype=np.int64)
+    return np.where(q >= 0, 2 * q, -2 * q - 1)
+
+
+def _unzigzag(u):
+    u = np.asarray(u, dtype=np.int64)
+    return np.where(u % 2 == 0, u // 2, -(u + 1) // 2)
+
+
+def _bands(n_rows, n_cols, offset, by_row):
+    """Model set of every value of an (n_rows, n_cols) array, by component."""
+    if by_row:  # components: one component per row
+        band = np.minimum(np.arange(n_rows), _N_BANDS - 1)
+        return np.repeat(band, n_cols) + offset
+    band = np.minimum(np.arange(n_cols), _N_BANDS - 1)  # scores: one per column
+    return np.repeat(band[:, None], n_rows, axis=1).ravel() + offset
+
+
+def _sets_for(h, w, ns):
+    parts = []
+    for n in ns:
+        parts.append(np.zeros(w, dtype=np.int64))  # mean deltas
+        parts.append(_bands(n, w, 1, True))  # components, row-major
+        parts.append(_bands(h, n, 1 + _N_BANDS, False))  # scores, component-major
+    return np.concatenate(parts), 1 + 2 * _N_BANDS
+
+
+@register_codec
+class RowPCACodec(Codec):
+    """Row PCA per channel, quantized and entropy coded.
+
+    Parameters
+    ----------
+    n_components : int or tuple of 3 int, optional
+        Components per channel (R, G, B). Default: ``variance=0.95`` when
+        neither is given.
+    variance : float in (0, 1], optional
+        Choose ``n`` per channel by the study's explained-variance rule.
+    """
+
+    name = "pca-rows"
+    method_id = 2
+    rate_parameter = "n_components"
+    options = (
+        Option("n_components", ("--components",), "str",
+               "pca-rows: components per channel, N or R,G,B", metavar="N|R,G,B"),
+        Option("variance", ("--variance",), "float",
+               "pca-rows: keep the components explaining this fraction of variance, per channel",
+               default=0.95, metavar="T"),
+    )
+
+    def __init__(self, n_components=None, *, variance=None):
+        self.n_components = n_components
+        self.variance = variance
+
+    @classmethod
+    def from_options(cls, **values):
+        if "n_components" in values and values["n_components"] is not None:
+            text = str(values["n_components"])
+            try:
+                parts = [int(p) for p in text.split(",")]
+            except ValueError:
+                raise UsageError(f"--components {text!r} should be N or R,G,B integers, e.g. 40,30,20") from None
+            if len(parts) not in (1, 3):
+                raise UsageError(f"--components {text!r} should give 1 or 3 integers")
+            values["n_components"] = parts[0] if len(parts) == 1 else tuple(parts)
+        if values.get("n_components") is not None and values.get("variance") is not None:
+            raise UsageError("give --components or --variance, not both")
+        return cls(**values)
+
+    # -- fitting ---------------------------------------------------------------
+    def _pca(self, rgb):
+        n, t = self.n_components, self.variance
+        if n is None and t is None:
+            t = 0.95
+        cache = getattr(self, "_fit_cache", None)
+        if cache is not None and cache[0] is rgb:
+            return cache[1].select(n, variance=t)
+        pca = RowPCA(n, variance=t).fit(rgb)
+        self._fit_cache = (rgb, pca)
+        return pca
+
+    def rate_candidates(self, image):
+        return list(range(1, min(image.shape[0], image.shape[1]) + 1))
+
+    def with_rate(self, value):
+        other = type(self)(int(value), variance=None)
+        if hasattr(self, "_fit_cache"):
+            other._fit_cache = self._fit_cache
+        return other
+
+    # -- writing ---------------------------------------------------------------
+    def encode_sections(self, image, *, icc_profile=None):
+        h, w, channels = image.shape
+        rgb = image[:, :, :3] if channels == 4 else image
+        pca = self._pca(rgb)
+        float_recon = pca.inverse_transform(pca.transform(rgb))
+        values, steps_s, steps_v = [], [], []
+        for c in range(3):
+            x = rgb[:, :, c].astype(np.float64)
+            mean = pca.mean_[c]
+            comps = pca.components_[c]
+            n = comps.shape[0]
+            trunc_mse = float(np.mean((x - float_recon[:, :, c]) ** 2))
+            target = max(DISTORTION_FRACTION * trunc_mse, _MIN_MSE)
+            # split the target between scores and axes by equal R-D slopes:
+            # D_s / (H n) = D_v / (n W), i.e. D_s : D_v = H : W
+            mq = np.rint(mean / MEAN_STEP).astype(np.int64)
+            mean_q = mq * MEAN_STEP
+            scores = (x - mean_q) @ comps.T
+            e_row = float(np.mean(np.sum(scores**2, axis=1)))
+            d_s = target * h / (h + w)
+            d_v = target * w / (h + w)
+            ds = float(np.float32(np.sqrt(12.0 * w * d_s / n)))
+            dv = float(np.float32(np.sqrt(12.0 * d_v / e_row))) if e_row > 0 else 1.0 / 4096.0
+            vq = np.rint(comps / dv).astype(np.int64)
+            comps_q = vq * dv
+            # scores against the quantized axes and mean: what the decoder has
+            sq = np.rint(((x - mean_q) @ comps_q.T) / ds).astype(np.int64)
+            values += [_zigzag(np.diff(mq, prepend=0)), _zigzag(vq).ravel(), _zigzag(sq.T).ravel()]
+            steps_s.append(ds)
+            steps_v.append(dv)
+        ns = tuple(int(c.shape[0]) for c in pca.components_)
+        flat = np.concatenate(values)
+        if flat.size and flat.max() >= 1 << 30:
+            raise UsageError("a quantized value is out of range; the image is not 8-bit data")
+        sets, n_sets = _sets_for(h, w, ns)
+        flags = _FLAG_ALPHA if channels == 4 else 0
+        sections = [
+            (b"RPAR", _RPAR.pack(_CODER_V1, flags, *ns, *steps_s, *steps_v)),
+            (b"RDAT", encode_uints(flat, sets, n_sets=n_sets)),
+        ]
+        if channels == 4:
+            sections.append((b"ALPH", _encode_alpha(image[:, :, 3])))
+        if icc_profile:
+            sections.append((b"ICCP", bytes(icc_profile)))
+        return sections
+
+    # -- reading ---------------------------------------------------------------
+    @classmethod
+    def _params(cls, container):
+        raw = container.section(b"RPAR")
+        if len(raw) != _RPAR.size:
+            raise CorruptFileError(f"RPAR section has {len(raw)} bytes, expected {_RPAR.size}")
+        coder, flags, *rest = _RPAR.unpack(raw)
+        ns, ds, dv = tuple(rest[:3]), rest[3:6], rest[6:9]
+        h, w = container.height, container.width
+        if coder != _CODER_V1:
+            raise CorruptFileError(f"unknown pca-rows coder {coder} (this version knows 1)")
+        if flags & ~_FLAG_ALPHA:
+            raise CorruptFileError(f"unknown RPAR flags {flags:#x}")
+        if bool(flags & _FLAG_ALPHA) != (container.channels == 4):
+            raise CorruptFileError("alpha flag disagrees with the header's channel count")
+        for n in ns:
+            if not 1 <= n <= min(h, w):
+                raise CorruptFileError(f"invalid component count {n} (expected 1..min(H, W) = {min(h, w)})")
+        for step in (*ds, *dv):
+            if not (np.isfinite(step) and 0 < step < 1e6):
+                raise CorruptFileError(f"invalid quantization step {step!r} in RPAR")
+        return {"n_components": ns, "score_steps": ds, "axis_steps": dv, "alpha": bool(flags & _FLAG_ALPHA)}
+
+    @classmethod
+    def decode(cls, container):
+        p = cls._params(container)
+        h, w = container.height, container.width
+        ns = p["n_components"]
+        payload = container.section(b"RDAT")
+        count = sum(w + n * w + h * n for n in ns)
+        if count > _MAX_DECISIONS_PER_BYTE * (len(payload) + 8):
+            raise CorruptFileError(
+                f"RDAT holds {len(payload)} bytes, too few for the {count} values the header implies"
+            )
+        sets, n_sets = _sets_for(h, w, ns)
+        flat = _unzigzag(decode_uints(payload, count, sets, n_sets=n_sets))
+        out = np.empty((h, w, container.channels), dtype=np.uint8)
+        pos = 0
+        for c, n in enumerate(ns):
+            mean = np.cumsum(flat[pos : pos + w]) * MEAN_STEP
+            pos += w
+            comps = flat[pos : pos + n * w].reshape(n, w) * float(p["axis_steps"][c])
+            pos += n * w
+            scores = flat[pos : pos + h * n].reshape(n, h).T * float(p["score_steps"][c])
+            pos += h * n
+            chan = scores @ comps + mean
+            out[:, :, c] = np.clip(np.rint(chan), 0, 255).astype(np.uint8)
+        if container.channels == 4:
+            out[:, :, 3] = _decode_alpha(container.section(b"ALPH"), h, w)
+        return out
+
+    @classmethod
+    def describe(cls, container):
+        p = cls._params(container)
+        return {
+            "n_components": list(p["n_components"]),
+            "score_steps": [round(float(s), 6) for s in p["score_steps"]],
+            "axis_steps": [round(float(s), 8) for s in p["axis_steps"]],
+            "alpha": p["alpha"],
+            "icc_profile": container.section(b"ICCP", required=False) is not None,
+        }
+
+
+def _encode_alpha(alpha):
+    """Alpha plane, lossless: its distinct values + the kmeans index coder."""
+    from ..kmeans._codec import encode_indices
+
+    values, inverse = np.unique(alpha, return_inverse=True)
+    idx = inverse.reshape(alpha.shape).astype(np.uint8)
+    pal = values.astype(np.uint8).reshape(-1, 1)
+    return bytes([len(values) - 1]) + pal.tobytes() + encode_indices(idx, pal)
+
+
+def _decode_alpha(raw, h, w):
+    from ..kmeans._codec import decode_indices
+
+    if len(raw) < 1:
+        raise CorruptFileError("ALPH section is empty")
+    k = raw[0] + 1
+    if len(raw) < 1 + k:
+        raise CorruptFileError(f"ALPH section too short for its {k} alpha values")
+    pal = np.frombuffer(raw[1 : 1 + k], dtype=np.uint8).reshape(k, 1)
+    idx = decode_indices(raw[1 + k :], pal, h, w)
+    return pal[idx, 0]

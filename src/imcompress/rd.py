@@ -1,0 +1,302 @@
+"""Rate-distortion curves: PSNR and SSIM against bits per pixel, for the
+project's methods and for Pillow's JPEG, WebP and AVIF, measured alike.
+
+Every point is a real file: the bytes of everything needed to decode it,
+decoded and compared with the original in float64.
+
+Examples
+--------
+>>> import imcompress
+>>> from imcompress.rd import rd_curves, psnr_at
+>>> img = imcompress.sample_image()[:64, :64]
+>>> data = rd_curves([("crop", img)], ["pca-patch", "jpeg"], n_points=4, ssim=False)
+>>> sorted(data["methods"])
+['jpeg', 'pca-patch']
+>>> psnr_at(data["methods"]["pca-patch"]["crop"], 1.0) > psnr_at(data["methods"]["jpeg"]["crop"], 1.0)
+True
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from ._errors import ImcompressError, UsageError
+
+__all__ = [
+    "PILLOW_METHODS",
+    "rd_curves",
+    "curve_psnr_at",
+    "psnr_at",
+    "ssim_at",
+    "bd_rate",
+    "mean_curve",
+    "plot_rd",
+]
+
+#: Reference codecs measured through Pillow, with their quality knobs.
+PILLOW_METHODS = {
+    "jpeg": ("JPEG", {"optimize": True, "subsampling": "4:2:0"}, list(range(2, 96, 6)) + [98]),
+    "webp": ("WEBP", {"method": 6}, list(range(0, 101, 8))),
+    "avif": ("AVIF", {"speed": 6, "subsampling": "4:2:0"}, list(range(0, 101, 8))),
+}
+
+
+def _pillow_point(img, fmt, opts, quality):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, fmt, quality=int(quality), **opts)
+    data = buf.getvalue()
+    with Image.open(io.BytesIO(data)) as im:
+        out = np.asarray(im.convert("RGB"))
+    return len(data), out
+
+
+def _pick(candidates, n):
+    """About ``n`` values spread geometrically over a candidate list."""
+    cands = list(candidates)
+    if len(cands) <= n:
+        return cands
+    idx = np.unique(np.rint(np.geomspace(1, len(cands), n)).astype(int) - 1)
+    return [cands[i] for i in idx]
+
+
+def _parse_variant(method):
+    """``"pca-patch:patch_size=4,basis=pca"`` -> ("pca-patch", {...})."""
+    name, _, rest = method.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"method variant {method!r}: write options as key=value")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            try:
+                params[key] = float(value)
+            except ValueError:
+                params[key] = value
+    return name, params
+
+
+def _codec_points(img, method, n_points):
+    from .codecs import get_codec
+
+    name, params = _parse_variant(method)
+    codec = get_codec(name)(**params)
+    if name == "pca-patch":
+        # quality 0..72 spans about 0.03..4 bpp on photos
+        values = [float(v) for v in np.linspace(0, 72, max(n_points, 2))]
+    else:
+        values = _pick(codec.rate_candidates(img), n_points)
+    for v in values:
+        try:
+            enc = codec.with_rate(v)
+            data = enc.encode(img)
+        except ImcompressError:
+            continue  # a rate this method cannot produce for this image
+        from . import decompress
+
+        yield v, len(data), decompress(data)
+
+
+def _as_named(images):
+    out = []
+    for i, item in enumerate(images):
+        if isinstance(item, tuple):
+            name, img = item
+        elif isinstance(item, (str, Path)):
+            from .io import load_image
+
+            name, img = Path(item).stem, load_image(item)
+        else:
+            name, img = f"image{i}", item
+        img = np.asarray(img)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise UsageError(f"image {name!r} of shape {img.shape} should be (H, W, 3) uint8")
+        out.append((str(name), img))
+    return out
+
+
+def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progress=None) -> dict:
+    """Measure rate-distortion points of ``methods`` on ``images``.
+
+    Parameters
+    ----------
+    images : list of (name, ndarray) pairs, arrays or paths
+        RGB images, (H, W, 3) uint8.
+    methods : list of str
+        Registered ``imcompress`` methods (``"pca-patch"``, ``"kmeans"``...)
+        and/or Pillow's ``"jpeg"``, ``"webp"``, ``"avif"``. A method may carry
+        fixed options: ``"pca-patch:patch_size=16,basis=dct"``.
+    n_points : int, default=12
+        Points per curve for the imcompress methods (Pillow's use fixed
+        quality ladders, :data:`PILLOW_METHODS`).
+    ssim : bool, default=True
+        Also measure SSIM (slower).
+    progress : callable, optional
+        Called as ``progress(method, image_name)`` before each curve.
+
+    Returns
+    -------
+    dict
+        ``{"images": {name: (H, W)}, "methods": {method: {name: points}},
+        "seconds": {method: encode+decode seconds}}`` where ``points`` is an
+        array of shape (n, 4): bpp, PSNR (dB), SSIM (NaN if not measured),
+        bytes; sorted by bpp.
+    """
+    from .codecs import available_methods
+
+    named = _as_named(images)
+    known = set(available_methods()) | set(PILLOW_METHODS)
+    for m in methods:
+        if _parse_variant(m)[0] not in known:
+            raise UsageError(f"unknown method {m!r}; choose from {', '.join(sorted(known))}")
+    result = {"images": {n: img.shape[:2] for n, img in named}, "methods": {}, "seconds": {}}
+    for m in methods:
+        per = {}
+        t0 = time.perf_counter()
+        for name, img in named:
+            if progress is not None:
+                progress(m, name)
+            h, w = img.shape[:2]
+            if m in PILLOW_METHODS:
+                fmt, opts, qs = PILLOW_METHODS[m]
+                pts = (( q,) + _pillow_point(img, fmt, opts, q) for q in qs)
+            else:
+                pts = _codec_points(img, m, n_points)
+            rows = []
+            for _, nbytes, out in pts:
+                p = metrics.psnr(img, out)
+                s = metrics.ssim(img, out) if ssim else float("nan")
+                rows.append((8.0 * nbytes / (h * w), p, s, nbytes))
+            arr = np.array(sorted(rows), dtype=np.float64).reshape(-1, 4)
+            per[name] = arr
+        result["seconds"][m] = time.perf_counter() - t0
+        result["methods"][m] = per
+    return result
+
+
+def _monotone(points, col):
+    """Keep the points on the upper envelope: quality strictly rising with rate."""
+    pts = points[np.isfinite(points[:, col])]
+    pts = pts[np.argsort(pts[:, 0], kind="stable")]
+    keep, best = [], -np.inf
+    for row in pts:
+        if row[col] > best + 1e-9:
+            keep.append(row)
+            best = row[col]
+    return np.array(keep).reshape(-1, points.shape[1])
+
+
+def curve_psnr_at(points, bpp, *, col: int = 1) -> float:
+    """Quality (column ``col``) at ``bpp`` by piecewise cubic interpolation in
+    log-rate; NaN outside the measured range."""
+    from scipy.interpolate import PchipInterpolator
+
+    pts = _monotone(np.asarray(points, dtype=np.float64), col)
+    if pts.shape[0] == 0 or not (pts[0, 0] <= bpp <= pts[-1, 0]):
+        return float("nan")
+    if pts.shape[0] == 1:
+        return float(pts[0, col])
+    return float(PchipInterpolator(np.log(pts[:, 0]), pts[:, col])(np.log(bpp)))
+
+
+def psnr_at(points, bpp) -> float:
+    """PSNR (dB) at ``bpp`` on a curve from :func:`rd_curves`; NaN if unreachable."""
+    return curve_psnr_at(points, bpp, col=1)
+
+
+def ssim_at(points, bpp) -> float:
+    """SSIM at ``bpp`` on a curve from :func:`rd_curves`; NaN if unreachable."""
+    return curve_psnr_at(points, bpp, col=2)
+
+
+def bd_rate(reference, test, *, bpp_range=(0.25, 2.0), samples: int = 200) -> float:
+    """Bjøntegaard delta rate of ``test`` against ``reference``, in percent.
+
+    Both curves are restricted to ``bpp_range``; log-rate is interpolated as a
+    piecewise cubic (PCHIP) function of PSNR and the mean difference over the
+    common PSNR interval gives the rate change at equal PSNR (negative: test
+    needs fewer bytes). NaN when the curves share no PSNR interval.
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    lo, hi = bpp_range
+    curves = []
+    for pts in (reference, test):
+        pts = _monotone(np.asarray(pts, dtype=np.float64), 1)
+        if pts.shape[0] < 2:
+            return float("nan")
+        a, b = max(lo, pts[0, 0]), min(hi, pts[-1, 0])
+        if a >= b:
+            return float("nan")
+        grid = np.geomspace(a, b, samples)
+        ps = PchipInterpolator(np.log(pts[:, 0]), pts[:, 1])(np.log(grid))
+        curves.append((ps, np.log(grid)))
+    p_lo = max(c[0][0] for c in curves)
+    p_hi = min(c[0][-1] for c in curves)
+    if p_hi - p_lo < 1e-6:
+        return float("nan")
+    pgrid = np.linspace(p_lo, p_hi, samples)
+    lr = [np.interp(pgrid, ps, lrate) for ps, lrate in curves]
+    return float((np.exp(np.mean(lr[1] - lr[0])) - 1.0) * 100.0)
+
+
+def mean_curve(data: dict, method: str, bpps, *, col: int = 1) -> np.ndarray:
+    """Mean over images of quality column ``col`` at each of ``bpps``; NaN where
+    some image's curve does not reach the rate."""
+    per = data["methods"][method]
+    vals = np.array([[curve_psnr_at(pts, b, col=col) for b in bpps] for pts in per.values()])
+    return vals.mean(axis=0) if vals.size else np.full(len(bpps), np.nan)
+
+
+def plot_rd(data: dict, *, methods=None, bpp_range=(0.05, 4.0), title: str | None = None):
+    """Figure of mean PSNR and SSIM against bpp for the measured methods.
+
+    Uses the Agg backend through :class:`matplotlib.figure.Figure` (no pyplot
+    global state). Curves are averaged over the images at each rate where every
+    image's curve reaches it; with one image they are its measured points.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    methods = list(data["methods"]) if methods is None else list(methods)
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    has_ssim = any(
+        np.isfinite(pts[:, 2]).any() for m in methods for pts in data["methods"][m].values()
+    )
+    grid = np.geomspace(bpp_range[0], bpp_range[1], 120)
+    for m in methods:
+        for ax, col in zip(axes, (1, 2)):
+            if col == 2 and not has_ssim:
+                continue
+            y = mean_curve(data, m, grid, col=col)
+            (line,) = ax.plot(grid, y, label=m, lw=2 if m == "pca-patch" else 1.3)
+            if len(data["methods"][m]) == 1:
+                pts = next(iter(data["methods"][m].values()))
+                ax.plot(pts[:, 0], pts[:, col], ".", color=line.get_color(), ms=4)
+    n = len(data["images"])
+    for ax, label in zip(axes, ("PSNR (dB)", "SSIM")):
+        ax.set_xscale("log")
+        ax.set_xlim(*bpp_range)
+        ax.set_xlabel("bits per pixel (bytes on disk x 8 / pixels)")
+        ax.set_ylabel(label + (f", mean of {n} images" if n > 1 else ""))
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(loc="lower right")
+    if not has_ssim:
+        axes[1].set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,525 @@
+"""The report as a list of sections, written to one self-contained HTML file.
+
+A report is a list of :class:`Section`; each holds blocks (text, figures,
+tables) and optionally numbers for ``metrics.json``. The study's sections
+come from :func:`study_sections`; a later method adds its own with one call
+to :func:`register_section` (or by passing ``extra_sections=`` to
+:func:`write_report`).
+
+:func:`write_report` builds everything in a temporary folder beside the
+target and moves it into place at the end, so an interrupted run leaves no
+half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import OutputExistsError, UsageError, WriteError
+from . import figures as _figs
+from ._study import StudyResult, json_safe
+
+__all__ = [
+    "Figure",
+    "Section",
+    "Table",
+    "Text",
+    "ReportFiles",
+    "check_report_dir",
+    "register_section",
+    "render_html",
+    "report_sections",
+    "study_sections",
+    "write_report",
+]
+
+#: Names a report folder holds; ``--force`` replaces only folders holding nothing else.
+REPORT_ENTRIES = frozenset({"index.html", "metrics.json", "figures"})
+
+
+# -- blocks and sections ---------------------------------------------------------------
+
+@dataclass
+class Text:
+    """A paragraph block. ``html`` is trusted markup; escape user data with :func:`html.escape`."""
+
+    html: str
+
+
+@dataclass
+class Figure:
+    """A figure block: written to ``figures/<name>.png`` and embedded in the page."""
+
+    name: str
+    figure: object  # matplotlib.figure.Figure
+    caption: str = ""
+
+
+@dataclass
+class Table:
+    """A table block: ``columns`` are headers, ``rows`` lists of cell values."""
+
+    columns: list
+    rows: list
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    """One section of the report.
+
+    Attributes
+    ----------
+    id : str
+        Anchor in the page and, when ``metrics`` is not empty, the key of its
+        numbers in ``metrics.json``.
+    title : str
+    blocks : list of Text, Figure or Table
+    metrics : dict
+        JSON-ready numbers stored under ``metrics.json[id]``.
+    """
+
+    id: str
+    title: str
+    blocks: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+
+_EXTRA_BUILDERS: list = []
+
+
+def register_section(builder) -> None:
+    """Append a section to every report from now on.
+
+    Parameters
+    ----------
+    builder : callable
+        ``builder(result: StudyResult) -> Section | None``; called after the
+        study's own sections, in registration order (None adds nothing).
+    """
+    if not callable(builder):
+        raise UsageError(f"register_section needs a callable, got {builder!r}")
+    if builder not in _EXTRA_BUILDERS:
+        _EXTRA_BUILDERS.append(builder)
+
+
+def report_sections(result: StudyResult) -> list:
+    """The study's sections followed by those of :func:`register_section`."""
+    sections = study_sections(result)
+    for builder in _EXTRA_BUILDERS:
+        extra = builder(result)
+        if extra is not None:
+            sections.append(extra)
+    return sections
+
+
+# -- formatting ------------------------------------------------------------------------
+
+def _fmt(value, digits=2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if math.isinf(value):
+            return "∞"
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _bytes(n) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+# -- the study's sections ---------------------------------------------------------------
+
+def study_sections(result: StudyResult) -> list:
+    """The study's sections: original, K-means, row PCA, comparison, corrections."""
+    h, w, c = result.image.shape
+    src = html.escape(result.source)
+    file_text = (f"; the file has {result.file_bytes:,} bytes, {8 * result.file_bytes / (h * w):.2f} bits per pixel"
+                 if result.file_bytes else "")
+    sections = [
+        Section(
+            "original",
+            "The image",
+            [
+                Text(f"<p><code>{src}</code>: {h} × {w} pixels, {c} channels of uint8 "
+                     f"({result.raw_bytes:,} raw bytes{file_text}), "
+                     f"{result.unique_colors:,} distinct colours.</p>"),
+                Figure("01-original", _figs.original(result)),
+            ],
+        ),
+        _kmeans_section(result),
+        _pca_section(result),
+        _comparison_section(result),
+        _corrections_section(result),
+    ]
+    if result.notes:
+        sections.append(Section("notes", "Notes", [
+            Text("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
+        ]))
+    return sections
+
+
+def _kmeans_section(r: StudyResult) -> Section:
+    elbow = (f"The elbow of the curve (Kneedle, <code>kneed</code>) is at <b>K = {r.elbow_k}</b>."
+             if r.elbow_k is not None else "The curve has no elbow over these K (give at least 3 K).")
+    rows = []
+    for k in r.ks:
+        m = r.kmeans[k]
+        rows.append([k, _fmt(m.inertia, 0), _fmt(m.rmse), _fmt(m.psnr), _fmt(m.ssim, 3),
+                     _fmt(m.unique_colors), _bytes(m.stored_bytes)])
+    return Section(
+        "kmeans",
+        "K-means colour quantization",
+        [
+            Text("<p>Every pixel is a point in RGB space; K-means groups them into K clusters and "
+                 "each pixel is replaced by its cluster's centroid (rounded to uint8). "
+                 f"K is swept over {', '.join(map(str, r.ks))} (seed {r.random_state}). {elbow}</p>"),
+            Figure("02-kmeans-inertia", _figs.inertia(r)),
+            Figure("03-kmeans-reconstructions", _figs.kmeans_reconstructions(r),
+                   "Errors are measured in float64 against the original: RMSE and PSNR over all "
+                   "pixels and channels, SSIM with scikit-image's 7×7 window."),
+            Figure("04-kmeans-distinct-colours", _figs.distinct_colors(r)),
+            Table(["K", "inertia", "RMSE", "PSNR (dB)", "SSIM", "distinct colours", "stored bytes"],
+                  rows, "The sweep. Stored bytes: palette (3 bytes per colour) + every pixel's index "
+                        "packed at ceil(log2 K) bits, before any entropy coding."),
+        ],
+    )
+
+
+def _pca_section(r: StudyResult) -> Section:
+    h, w = r.image.shape[:2]
+    rows = []
+    for p in r.pca:
+        rows.append([
+            f"{p.variance:.0%}", "/".join(map(str, p.n_components)),
+            "/".join(f"{e:.3f}" for e in p.explained),
+            _fmt(sum(p.scores_values)), _fmt(sum(p.stored_values)), _bytes(p.stored_bytes),
+            _fmt(p.rmse), _fmt(p.psnr), _fmt(p.ssim, 3),
+        ])
+    first = r.pca[0]
+    counts = ", ".join(f"{ch} {n:,}" for ch, n in zip("RGB", first.scores_values))
+    return Section(
+        "pca-rows",
+        "Row PCA per channel",
+        [
+            Text("<p>For each of R, G and B, the H rows of the channel are observations of W features "
+                 "(scikit-learn <code>PCA</code> on the H × W channel). n is chosen per channel by the "
+                 "study's rule <code>n = np.argmax(cumsum &gt; t)</code>: argmax returns the 0-based index "
+                 "of the first component that passes t, so the n kept components explain a little "
+                 "<i>less</i> than t (listed as “kept variance” below).</p>"),
+            Figure("05-pca-explained-variance", _figs.explained_variance(r)),
+            Figure("06-pca-channels", _figs.pca_channels(r),
+                   f"The study's “compressed channels” are the scores, H × n values per channel "
+                   f"({counts} at {first.variance:.0%}). Decoding also needs the n × W components and the "
+                   "W column means; the second line of each title counts them."),
+            Figure("07-pca-reconstructions", _figs.pca_reconstructions(r)),
+            Figure("08-pca-rescale", _figs.pca_rescale(r)),
+            Table(["t", "n (R/G/B)", "kept variance (R/G/B)", "scores only (values)",
+                   "scores + components + means", "true bytes (float32)", "RMSE", "PSNR (dB)", "SSIM"],
+                  rows, f"H × W = {h * w:,} values per channel; {r.raw_bytes:,} bytes for the raw image."),
+        ],
+    )
+
+
+def _comparison_section(r: StudyResult) -> Section:
+    table = r.methods_table()
+    rows = [[m["method"], m["setting"], _bytes(m["bytes"]), _fmt(m["bpp"]), _fmt(m["rmse"]),
+             _fmt(m["psnr"]), _fmt(m["ssim"], 3), _bytes(m["imc_bytes"]), _fmt(m["imc_bpp"]),
+             _fmt(m["imc_rmse"]), _fmt(m["imc_ssim"], 3)] for m in table]
+    has_imc = any(m["imc_bytes"] is not None for m in table)
+    imc_text = ("The .imc columns measure the real file written by 'imcompress compress' "
+                "(header, entropy-coded payload, checksum) after decoding it: its codec may quantize "
+                "further, so its error can differ from the reconstruction's."
+                if has_imc else
+                "The real .imc codecs were not available, so only the stored-size estimates are shown.")
+    return Section(
+        "comparison",
+        "K-means vs row PCA",
+        [
+            Figure("09-comparison", _figs.comparison(r)),
+            Text("<p>RMSE is not the whole story: K-means keeps edges sharp but flattens colour into "
+                 "posterised bands, while row PCA keeps colour but blurs detail and adds horizontal "
+                 f"streaks. {_disagreement(r)} Look at the pictures as well as the numbers.</p>"),
+            Table(["method", "setting", "stored bytes", "bits/pixel", "RMSE", "PSNR (dB)", "SSIM",
+                   ".imc bytes", ".imc bits/pixel", ".imc RMSE", ".imc SSIM"],
+                  rows, "Stored bytes count everything needed to decode, without entropy coding. " + imc_text),
+        ],
+    )
+
+
+def _disagreement(r: StudyResult) -> str:
+    """A sentence naming a K-means / row-PCA pair that RMSE and SSIM rank differently."""
+    for k in r.show_ks:
+        m = r.kmeans[k]
+        for p in r.pca:
+            if (m.rmse - p.rmse) * (m.ssim - p.ssim) > 0:  # lower error yet lower similarity
+                lo, hi = (p, m) if p.rmse < m.rmse else (m, p)
+                name = {id(m): f"K-means with K = {k}", id(p): f"row PCA at {p.variance:.0%}"}
+                return (f"Here {name[id(lo)]} beats {name[id(hi)]} on RMSE ({lo.rmse:.2f} vs {hi.rmse:.2f}) "
+                        f"but loses on SSIM ({lo.ssim:.3f} vs {hi.ssim:.3f}): SSIM compares local "
+                        "structure, which RMSE ignores.")
+    return "Here RMSE and SSIM rank every K-means / row-PCA pair shown the same way."
+
+
+def _corrections_section(r: StudyResult) -> Section:
+    c = r.corrections()
+    wrap = c["rmse_uint8_wraparound"]
+    res = c["pca_rescale"]
+    size = c["pca_size"]
+    top = r.pca[-1]
+    ref = (f"the original file's {size['original_file_bytes']:,} bytes"
+           if size["original_file_bytes"] else f"the raw image's {size['raw_bytes']:,} bytes")
+    verdict = ("more" if size["true_bytes_float32"] > (size["original_file_bytes"] or size["raw_bytes"])
+               else "fewer")
+    items = [
+        f"<li><b>RMSE computed in uint8 wraps around.</b> The study subtracted two uint8 arrays and squared "
+        f"the result in uint8, so both <code>a - b</code> and its square wrap modulo 256. On this image, "
+        f"{wrap['k']}-means gives a “wrapped” RMSE of <b>{wrap['wrapped']:.2f}</b> where the true value "
+        f"(float64) is <b>{wrap['true']:.2f}</b>. On the study's photo, 6-means read 8.32 instead of 12.65.</li>",
+        f"<li><b>Min-max rescaling is not a reconstruction.</b> The study stretched each reconstructed channel "
+        f"so that its own minimum and maximum became 0 and 255, which changes contrast and colour balance. "
+        f"Rounding and clipping to 0..255 is what a decoder does. At {res['variance']:.0%}: clipping gives "
+        f"RMSE {res['clip']['rmse']:.2f} (SSIM {_fmt(res['clip']['ssim'], 3)}); min-max gives RMSE "
+        f"{res['minmax']['rmse']:.2f} (SSIM {_fmt(res['minmax']['ssim'], 3)}).</li>",
+        f"<li><b>Scores are not the whole file.</b> The study's “compressed size” counted only the scores "
+        f"(H × n per channel): {size['scores_only_values']:,} values at {top.variance:.0%}. Decoding also "
+        f"needs the components (n × W) and the means (W): {size['true_values']:,} values in all, "
+        f"{size['true_bytes_float32']:,} bytes as float32, {verdict} than {ref}.</li>",
+    ]
+    rows = [
+        ["RMSE, uint8 arithmetic", f"{wrap['k']}-means", _fmt(wrap["wrapped"]), _fmt(wrap["true"]),
+         "8.32 → 12.65 (6-means)"],
+        ["PCA back to uint8", f"{res['variance']:.0%}",
+         f"min-max: RMSE {_fmt(res['minmax']['rmse'])}", f"clip: RMSE {_fmt(res['clip']['rmse'])}", "–"],
+        ["PCA size", f"{top.variance:.0%}", f"{size['scores_only_values']:,} values (scores)",
+         f"{size['true_values']:,} values = {size['true_bytes_float32']:,} B", "more bytes than the JPEG at 95%"],
+    ]
+    return Section(
+        "corrections",
+        "Where the study's numbers were wrong, and why",
+        [
+            Text("<ol>" + "".join(items) + "</ol>"),
+            Table(["quantity", "setting", "study's way (this image)", "correct (this image)", "on the study's photo"],
+                  rows),
+        ],
+    )
+
+
+# -- rendering -------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:0 auto;
+padding:1.5em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.92em;margin-top:.3em}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}
+td:first-child,th:first-child{text-align:left}caption{caption-side:bottom;text-align:left;color:#555;
+font-size:.9em;padding-top:.4em}code{background:#f4f4f4;padding:0 .2em}nav ol{columns:2}
+.meta{color:#666}
+"""
+
+
+def _render_block(block, pngs) -> str:
+    if isinstance(block, Text):
+        return block.html
+    if isinstance(block, Figure):
+        data = base64.b64encode(pngs[block.name]).decode("ascii")
+        cap = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
+        alt = html.escape(block.name)
+        return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>'
+    if isinstance(block, Table):
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_fmt(v) if not isinstance(v, str) else v)}</td>" for v in row)
+            + "</tr>"
+            for row in block.rows
+        )
+        cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    raise UsageError(f"unknown report block {type(block).__name__}; use Text, Figure or Table")
+
+
+def render_html(result: StudyResult, sections: list, pngs: dict) -> str:
+    """The whole report as one HTML page, figures embedded as base64 PNG.
+
+    ``pngs`` maps each figure block's name to its PNG bytes.
+    """
+    from .. import __version__
+
+    h, w = result.image.shape[:2]
+    toc = "".join(f'<li>{html.escape(s.title)}</li>' for s in sections)
+    body = []
+    for s in sections:
+        body.append(f'<section id="{html.escape(s.id)}"><h2>{html.escape(s.title)}</h2>')
+        body.extend(_render_block(b, pngs) for b in s.blocks)
+        body.append("</section>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>imcompress report: {html.escape(result.source)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Compressing an image with K-means and PCA</h1>"
+        f"<p class=\"meta\">{html.escape(result.source)} · {h} × {w} · imcompress {__version__}. "
+        "All errors in float64 against the original; sizes are bytes needed to decode. "
+        "The numbers are also in <code>metrics.json</code> beside this page.</p>"
+        f"<nav><ol>{toc}</ol></nav>{''.join(body)}</body></html>\n"
+    )
+
+
+# -- writing ---------------------------------------------------------------------------
+
+@dataclass
+class ReportFiles:
+    """Where :func:`write_report` put things."""
+
+    folder: Path
+    index: Path
+    metrics: Path
+    figures: list
+
+
+def check_report_dir(out_dir, *, force: bool = False) -> Path:
+    """Check, before any work, that a report may be written to ``out_dir``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``out_dir`` is a non-empty folder and ``force`` is false, or it holds
+        files that are not part of a report (``--force`` never deletes those).
+    WriteError
+        ``out_dir`` is a file, or its parent folder is missing or read-only.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"{out}: is a file, not a folder; give a folder for the report")
+    if out.is_dir():
+        entries = sorted(p.name for p in out.iterdir())
+        if entries and not force:
+            raise OutputExistsError(f"{out}: folder exists and is not empty; use -f/--force to replace it")
+        stray = [e for e in entries if e not in REPORT_ENTRIES]
+        if stray:
+            raise OutputExistsError(
+                f"{out}: holds {stray[0]!r}, which is not part of a report; --force only replaces "
+                "report folders, so remove it or choose another folder"
+            )
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise WriteError(f"{out}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WriteError(f"{out}: folder {parent} is not writable")
+    return out
+
+
+def write_report(result: StudyResult, out_dir, *, force: bool = False, sections=None,
+                 extra_sections=(), dpi: int = 100) -> ReportFiles:
+    """Write ``index.html``, ``metrics.json`` and ``figures/*.png`` to ``out_dir``.
+
+    Parameters
+    ----------
+    result : StudyResult
+    out_dir : path
+        The report folder; created. An existing non-empty folder is refused
+        unless ``force`` (and even then only if it holds a previous report).
+    force : bool, default=False
+    sections : list of Section, optional
+        Defaults to :func:`report_sections` (the study's + registered ones).
+    extra_sections : list of Section
+        Appended after ``sections``.
+    dpi : int, default=100
+
+    Returns
+    -------
+    ReportFiles
+    """
+    out = check_report_dir(out_dir, force=force)
+    if sections is None:
+        sections = report_sections(result)
+    sections = list(sections) + list(extra_sections)
+    ids = [s.id for s in sections]
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"report section ids must be unique, got {ids}")
+
+    pngs = {}
+    for s in sections:
+        for b in s.blocks:
+            if isinstance(b, Figure):
+                if b.name in pngs:
+                    raise UsageError(f"figure name {b.name!r} is used twice in the report")
+                pngs[b.name] = _figs.figure_png(b.figure, dpi=dpi)
+    metrics = result.to_dict()
+    for s in sections:
+        if s.metrics:
+            metrics[s.id] = json_safe(s.metrics)
+    from .. import __version__
+
+    metrics["generator"] = f"imcompress {__version__}"
+    page = render_html(result, sections, pngs)
+
+    parent = out.absolute().parent
+    tmp = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+        (tmp / "figures").mkdir()
+        for name, data in pngs.items():
+            (tmp / "figures" / f"{name}.png").write_bytes(data)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        os.chmod(tmp, 0o755 & ~_umask())
+        _move_into_place(tmp, out, force=force)
+        tmp = None
+    except (OutputExistsError, WriteError):
+        raise
+    except OSError as exc:
+        raise WriteError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return ReportFiles(
+        folder=out,
+        index=out / "index.html",
+        metrics=out / "metrics.json",
+        figures=[out / "figures" / f"{n}.png" for n in pngs],
+    )
+
+
+def _move_into_place(tmp: Path, out: Path, *, force: bool) -> None:
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    # re-check: the folder may have changed while we worked
+    check_report_dir(out, force=force)
+    if not any(out.iterdir()):
+        os.rename(tmp, out)  # replaces an empty folder atomically
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=tmp.parent))
+    os.rename(out, old / "report")
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        os.rename(old / "report", out)  # put the old report back
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

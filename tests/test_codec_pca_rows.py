@@ -1,0 +1,88 @@
+"""The pca-rows codec: quantized row PCA in a real file."""
+
+import numpy as np
+import pytest
+
+import imcompress
+from imcompress import UsageError
+from imcompress.codecs._targets import Trial, search_target
+from imcompress.pca_rows import RowPCA
+from imcompress.pca_rows._codec import DISTORTION_FRACTION, RowPCACodec
+
+
+@pytest.mark.parametrize("n", [8, 40])
+def test_decoding_is_close_to_the_float_reconstruction(sample, n):
+    data = RowPCACodec(n).encode(sample)
+    out = imcompress.decompress(data)
+    float_psnr = imcompress.metrics.psnr(sample, RowPCA(n).fit(sample).reconstruct(sample))
+    ours = imcompress.metrics.psnr(sample, out)
+    # quantization adds DISTORTION_FRACTION of the truncation MSE: 10*log10(1.1) = 0.41 dB
+    assert DISTORTION_FRACTION == 0.1
+    assert float_psnr - 0.5 <= ours <= float_psnr
+    np.testing.assert_array_equal(out, imcompress.decompress(data))
+    # far smaller than the raw float64 values PCA "stores"
+    assert len(data) < RowPCA(n).fit(sample).stored_values_[0] * 3 * 8 / 10
+
+
+def test_variance_and_info(sample):
+    data = RowPCACodec(variance=0.9).encode(sample)
+    ns = RowPCA(variance=0.9).fit(sample).n_components_
+    meta = imcompress.inspect(data)
+    assert meta["method"] == "pca-rows" and meta["bytes"] == len(data)
+    assert tuple(meta["params"]["n_components"]) == ns
+    assert meta["bpp"] == pytest.approx(8 * len(data) / 512**2)
+
+
+def test_rgba_alpha_is_lossless(sample, rng):
+    img = np.ascontiguousarray(sample[:64, :96])
+    alpha = rng.integers(0, 256, size=img.shape[:2], dtype=np.uint8)
+    alpha[:, :40] = 255
+    rgba = np.dstack([img, alpha])
+    out = imcompress.decompress(RowPCACodec(10).encode(rgba))
+    assert out.shape == rgba.shape
+    np.testing.assert_array_equal(out[:, :, 3], alpha)
+    rgb_only = imcompress.decompress(RowPCACodec(10).encode(img))
+    np.testing.assert_array_equal(out[:, :, :3], rgb_only)
+
+
+def test_full_rank_is_nearly_lossless(sample):
+    img = np.ascontiguousarray(sample[:32, :48])
+    out = imcompress.decompress(RowPCACodec(32).encode(img))
+    assert imcompress.metrics.psnr(img, out) > 45
+
+
+def test_targets_with_the_generic_search(sample):
+    img = np.ascontiguousarray(sample[::4, ::4])
+    codec = RowPCACodec(1)
+
+    def encode_at(n):
+        data = codec.with_rate(n).encode(img)
+        return Trial(n, data, imcompress.metrics.psnr(img, imcompress.decompress(data)))
+
+    res = search_target(encode_at, codec.rate_candidates(img), target_psnr=22.0)
+    assert res.met and res.trial.psnr >= 22.0
+    below = [t for t in res.trials if t.value == res.trial.value - 1]
+    assert all(t.psnr < 22.0 for t in below)
+    res = search_target(encode_at, codec.rate_candidates(img), max_bytes=3000)
+    assert res.met and res.trial.bytes <= 3000 and len(res.trials) <= 9
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"n_components": "a,b,c"}, "should be N or R,G,B integers"),
+        ({"n_components": "1,2"}, "1 or 3 integers"),
+        ({"n_components": "4", "variance": 0.9}, "not both"),
+    ],
+)
+def test_option_errors(values, message):
+    with pytest.raises(UsageError, match=message):
+        RowPCACodec.from_options(**values)
+
+
+def test_parameter_errors(sample):
+    with pytest.raises(UsageError, match=r"should be in 1\.\.16"):
+        RowPCACodec(17).encode(np.ascontiguousarray(sample[:16, :20]))
+    assert RowPCACodec.from_options(n_components="5,6,7").n_components == (5, 6, 7)
+    with pytest.raises(UsageError, match="writes imc files, not 'png'"):
+        RowPCACodec(4).export(sample, format="png")

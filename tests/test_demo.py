@@ -1,0 +1,40 @@
+"""``make demo`` end to end: the command a newcomer runs first."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_make_demo(tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if not (REPO / "Makefile").is_file() or not (REPO / ".venv" / "bin" / "imcompress").exists():
+        pytest.skip("needs the repository checkout with its .venv (run `make install` once)")
+    out = tmp_path / "demo-report"
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # test workers share few cores
+    # -o: treat the install stamp as up to date, so the test never runs pip
+    proc = subprocess.run(
+        ["make", "-o", ".venv/.installed-stamp", "demo", f"REPORT_DIR={out}"],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"Report written to {out / 'index.html'}" in proc.stdout
+    page = (out / "index.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert len(srcs) >= 9 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "href=" not in page
+    data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert data["source"].endswith("astronaut.png")
+    assert (data["image"]["height"], data["image"]["width"]) == (512, 512)
+    assert [e["k"] for e in data["kmeans"]["sweep"]] == list(range(2, 21, 2))
+    assert [e["variance"] for e in data["pca_rows"]["thresholds"]] == [0.9, 0.95]
+    assert len(list((out / "figures").glob("*.png"))) == len(srcs)

@@ -274,6 +274,8 @@ def fmt_table(rows, methods, ks, field, fmt):
                 cells.append(f">{r['timeout']:.0f} s")
             elif "error" in r:
                 cells.append("error")
+            elif field == "time":
+                cells.append(f"{fmt(r[field])} ({r.get('repeats', '?')})")
             else:
                 cells.append(fmt(r[field]))
         lines.append(f"| {image} | {k} | " + " | ".join(cells) + " |")
@@ -288,13 +290,30 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per cell (median reported)")
     ap.add_argument("--kodak-repeats", type=int, default=3, help="timed runs per cell on the Kodak photos")
     ap.add_argument("--slow-repeats", type=int, default=1,
-                    help="runs of scikit-learn KMeans/MiniBatchKMeans on the Kodak photos")
+                    help="runs of scikit-learn KMeans/MiniBatchKMeans on the study and Kodak photos")
+    ap.add_argument("--minibatch-repeats", type=int, default=1, help="runs of MiniBatchKMeans per cell")
+    ap.add_argument("--big-methods", default=None, help="methods on the 12 MP image (default: --methods)")
+    ap.add_argument("--big-slow-ks", default="6,16", help="K values at which the slow peers run on the 12 MP image")
+    ap.add_argument("--report-only", default=None,
+                    help="comma list of JSON files from earlier runs (--json): merge them into one report, measure nothing")
     ap.add_argument("--big-repeats", type=int, default=3, help="runs per method on the 12 MP image")
     ap.add_argument("--big-slow-repeats", type=int, default=1, help="runs of the slow peers on the 12 MP image")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per 12 MP subprocess")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "quantize.md"))
     ap.add_argument("--json", default=None, help="also write the raw records as JSON")
     args = ap.parse_args(argv)
+    if args.report_only:
+        rows = {}
+        for path in args.report_only.split(","):
+            for key, recs in json.loads(Path(path).read_text()).items():
+                image, k = key.rsplit("|", 1)
+                rows.setdefault((image, int(k)), {}).update(recs)
+        ks = sorted({k for _, k in rows})
+        methods = [m for m in METHODS if any(m in r for r in rows.values())]
+        text = report(rows, methods, ks, args)
+        print(text)
+        Path(args.output).write_text(text)
+        return
     which = set(args.images.split(","))
     ks = [int(k) for k in args.ks.split(",")]
     methods = [m for m in args.methods.split(",") if m]
@@ -316,17 +335,21 @@ def main(argv=None):
         for k in ks:
             recs = rows.setdefault((label, k), {})
             for m in methods:
-                reps = args.repeats
-                if label.startswith("kodak"):
-                    reps = args.slow_repeats if m in SLOW else args.kodak_repeats
+                reps = args.repeats if not label.startswith("kodak") else args.kodak_repeats
+                if m in SLOW:
+                    reps = args.minibatch_repeats if m == "minibatch" else args.slow_repeats
                 recs[m] = time_method(m, img, k, reps, png)
                 print(f"{label} K={k} {m}: {recs[m]['time']:.3f} s {recs[m]['psnr']:.2f} dB", file=sys.stderr, flush=True)
     if "12mp" in which:
         png = tmp / "big.png"
         Image.fromarray(big_image()).save(png)
+        big_methods = args.big_methods.split(",") if args.big_methods else methods
+        big_slow_ks = {int(k) for k in args.big_slow_ks.split(",")}
         for k in ks:
             recs = rows.setdefault(("12mp (coffee, Lanczos 4000x3000)", k), {})
-            for m in methods:
+            for m in big_methods:
+                if m in SLOW and k not in big_slow_ks:
+                    continue
                 reps = args.big_slow_repeats if m in SLOW else args.big_repeats
                 recs[m] = time_method_subprocess(m, k, reps, png, args.timeout)
                 print(f"12mp K={k} {m}: {recs[m]}", file=sys.stderr, flush=True)
@@ -349,21 +372,19 @@ def report(rows, methods, ks, args):
         "(the machine was shared with other jobs: compare ratios within a run, not absolute times).",
         f"Versions: {info['versions']}.",
         "",
-        f"Command: `benchmarks/quantize.py --images {args.images} --ks {args.ks} --repeats {args.repeats} "
-        f"--kodak-repeats {args.kodak_repeats} --slow-repeats {args.slow_repeats} --big-repeats {args.big_repeats} --big-slow-repeats {args.big_slow_repeats}`",
+        "Repeats per cell are in the raw JSON (`repeats`); the runs behind this file are listed at the end.",
         "",
         "No dithering. `ours` = `KMeansQuantizer(K, random_state=0)` (speed 4); scikit-learn `KMeans` and",
         "`MiniBatchKMeans` with `n_init=1, random_state=0` on all pixels; faiss `Kmeans(3, K, seed=0)` (25",
         "iterations); Pillow `quantize` MEDIANCUT / FASTOCTREE; libimagequant via the `imagequant` package",
         "(speed 4 default); pngquant `--nofs --speed 4` as a process on a PNG file (I/O included).",
-        f"Time: median of {args.repeats} runs on the study photo, {args.kodak_repeats} on each Kodak photo "
-        f"({args.slow_repeats} for scikit-learn there); 12 MP image",
-        f"(scikit-image `coffee` resized with Lanczos to 4000x3000): {args.big_repeats} runs "
-        f"({args.big_slow_repeats} for scikit-learn), each method in its own subprocess.",
+        "Time: median of the repeats of each cell (see the runs at the end); 12 MP image: scikit-image",
+        "`coffee` resized with Lanczos to 4000x3000, each method in its own subprocess (the slow",
+        "scikit-learn peers only at small K there, with a timeout).",
         "",
     ]
     single = {key: recs for key, recs in rows.items() if not key[0].startswith("kodak")}
-    out += ["## Time (s)", "", fmt_table(single, methods, ks, "time", lambda v: f"{v:.3f}"), ""]
+    out += ["## Time (s; number of timed runs in brackets)", "", fmt_table(single, methods, ks, "time", lambda v: f"{v:.3f}"), ""]
     if "sklearn" in methods or "pngquant" in methods:
         out += ["### Speed-up of ours (peer time / our time, same run)", ""]
         peers = [m for m in ("sklearn", "faiss", "libimagequant", "pngquant") if m in methods]

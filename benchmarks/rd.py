@@ -75,6 +75,59 @@ def _reach(data, methods):
     return lines
 
 
+def _speed(kodak, repeats=5):
+    """Median encode/decode seconds on a 1024x1024 mosaic of four Kodak crops."""
+    import io as _io
+
+    from PIL import Image
+
+    tiles = [imcompress.load_image(p)[:512, :512] for p in kodak[:4]]
+    while len(tiles) < 4:
+        tiles.append(tiles[-1][::-1])
+    img = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
+
+    def pil(fmt, **kw):
+        def enc():
+            buf = _io.BytesIO()
+            Image.fromarray(img).save(buf, fmt, **kw)
+            return buf.getvalue()
+
+        def dec(data):
+            with Image.open(_io.BytesIO(data)) as im:
+                return np.asarray(im.convert("RGB"))
+
+        return enc, dec
+
+    cases = {
+        "pca-patch q=40": (lambda: imcompress.compress(img, "pca-patch", quality=40), imcompress.decompress),
+        "pca-patch q=40, chroma=420, basis=dct": (
+            lambda: imcompress.compress(img, "pca-patch", quality=40, chroma="420", basis="dct"),
+            imcompress.decompress),
+        "jpeg q=85 (optimize)": pil("JPEG", quality=85, optimize=True),
+        "webp q=80 (method 6)": pil("WEBP", quality=80, method=6),
+        "avif q=60 (speed 6)": pil("AVIF", quality=60, speed=6),
+    }
+    rows = []
+    for name, (enc, dec) in cases.items():
+        data = enc()
+        dec(data)  # warm-up: numba kernels load from the on-disk cache
+        te, td = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            data = enc()
+            te.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            dec(data)
+            td.append(time.perf_counter() - t)
+        rows.append((name, np.median(te), np.median(td), 8 * len(data) / img.shape[0] / img.shape[1]))
+    lines = [f"Speed on a {img.shape[1]}x{img.shape[0]} mosaic ({img.shape[0] * img.shape[1] / 1e6:.2f} MP) of "
+             f"four Kodak crops, median of {repeats} runs after a warm-up, same process, machine shared with "
+             "other jobs (compare the rows with each other):", "",
+             "| codec | encode (s) | decode (s) | bpp |", "|---|---|---|---|"]
+    lines += [f"| {n} | {e:.3f} | {d:.3f} | {b:.2f} |" for n, e, d, b in rows]
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 Kodak photos, fewer points, no SSIM")
@@ -82,6 +135,8 @@ def main(argv=None):
     ap.add_argument("--kodak", type=int, default=None, help="use only the first N Kodak photos")
     ap.add_argument("--points", type=int, default=None, help="points per imcompress curve")
     ap.add_argument("--no-ssim", action="store_true")
+    ap.add_argument("--patch-study", action="store_true",
+                    help="also run pca-patch at patch sizes 4/8/16 with learned and DCT bases")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rd.md"))
     args = ap.parse_args(argv)
 
@@ -142,6 +197,8 @@ def main(argv=None):
     lines += ["Time (encode + decode, all points and images, this run): "
               + ", ".join(f"{m} {s:.1f} s" for m, s in kdata["seconds"].items()) + ".", ""]
     lines += [f"![Kodak RD]({stem}_kodak.png)", ""]
+    if "pca-patch" in methods:
+        lines += _speed(kodak) + [""]
     if edata is not None:
         lines += _table(edata, methods, "Study photo (elephant.jpg, 700x466)", ["elephant"])
         lines += ["", f"![Study photo RD]({stem}_elephant.png)", ""]
@@ -151,6 +208,17 @@ def main(argv=None):
         row = [f"{_fmt(psnr_at(kdata['methods'][m][name], 0.5))} / {_fmt(psnr_at(kdata['methods'][m][name], 1.0))}"
                for m in methods]
         lines.append(f"| {name} | " + " | ".join(row) + " |")
+    if args.patch_study:
+        variants = [f"pca-patch:patch_size={p},basis={b}" for p in (4, 8, 16) for b in ("pca", "dct")]
+        sdata = rd_curves([(p.stem, imcompress.load_image(p)) for p in kodak], variants,
+                          n_points=points, ssim=False, progress=progress)
+        sdata["methods"]["jpeg"] = kdata["methods"]["jpeg"]
+        if "pca-patch" in kdata["methods"]:
+            sdata["methods"]["pca-patch (default: 8, auto)"] = kdata["methods"]["pca-patch"]
+        lines += [""] + _table(sdata, list(sdata["methods"]), "Patch-size study (pca-patch variants, Kodak)",
+                               list(kdata["images"]))
+        lines += ["", "Time per variant (all images and points): "
+                  + ", ".join(f"{m.split(':')[1]} {s:.0f} s" for m, s in sdata["seconds"].items()) + ".", ""]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,5 +1,11 @@
-"""Shared fixtures: the bundled sample photo and the study's photo."""
+"""Shared fixtures: the bundled sample photo and the study's photo.
 
+Under pytest-xdist, each worker gets its share of the cores for BLAS and
+OpenMP thread pools (as scikit-learn's conftest does): two workers each
+starting two OpenBLAS threads on two cores would oversubscribe them.
+"""
+
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +16,23 @@ import imcompress
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ELEPHANT = SHARED_DATA / "elephant.jpg"
 KODAK = SHARED_DATA / "kodak"
+
+_POOL_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def pytest_configure(config):
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers is None:
+        return  # not an xdist worker: use every core
+    allowed = max((os.cpu_count() or 1) // int(workers), 1)
+    # libraries loaded later, and subprocesses (the CLI tests), read these at start-up
+    for name in _POOL_VARS:
+        os.environ.setdefault(name, str(allowed))
+    # libraries already loaded (NumPy's and SciPy's OpenBLAS) are limited in place
+    import scipy.linalg  # noqa: F401 - load SciPy's BLAS now so the limit reaches it
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=allowed)
 
 
 @pytest.fixture(scope="session")

@@ -74,15 +74,24 @@ def test_report_metrics(report_run):
         assert set(e) >= {"variance", "n_components", "rmse", "psnr", "ssim", "stored_values"}
         assert len(e["n_components"]) == 3
     assert data["kmeans"]["random_state"] == 1
+    import imcompress
+
+    if "pca-patch" in imcompress.available_methods():
+        assert [e["target_bpp"] for e in data["pca_patch"]["encodings"]] == [0.25, 1.0]
+        assert set(data["rate_distortion"]["psnr_at"]["jpeg"]) == {"0.25", "0.5", "1", "2"}
+        page = (out / "index.html").read_text(encoding="utf-8")
+        assert 'id="rate-distortion"' in page and "BD-rate" in page
 
 
 def test_quiet_and_force(report_run, crop_png):
     _, out = report_run
-    proc = run(crop_png, "-o", out, "--ks", "2,3", "--variances", "0.9", "-q", "--force")
+    proc = run(crop_png, "-o", out, "--ks", "2,3", "--variances", "0.9", "-q", "--force", "--no-rd")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""
     data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert [e["k"] for e in data["kmeans"]["sweep"]] == [2, 3]
+    assert "rate_distortion" not in data and "pca_patch" not in data  # --no-rd
+    assert 'id="rate-distortion"' not in (out / "index.html").read_text(encoding="utf-8")
 
 
 def _truncated_jpeg(path):
@@ -188,7 +197,7 @@ def test_help_lists_the_options():
     proc = subprocess.run([sys.executable, "-m", "imcompress", "report", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
-    for opt in ("--output", "--ks", "--variances", "--seed", "--force", "--quiet", "--max-pixels"):
+    for opt in ("--output", "--ks", "--variances", "--seed", "--force", "--quiet", "--max-pixels", "--no-rd"):
         assert opt in proc.stdout
 
 

@@ -167,3 +167,26 @@ def test_from_options_parses_text():
 def test_auto_colours_uses_the_elbow(small):
     palette, _, _ = KMeansCodec("auto").quantize(small)
     assert 2 <= len(palette) <= 32
+
+
+def test_side_limit_is_an_input_error():
+    # the image, not an option, must change: exit 2 (InputError), not 4
+    wide = np.zeros((1, imcompress.format.MAX_SIDE + 1, 3), np.uint8)
+    wide[0, ::2] = 255
+    with pytest.raises(imcompress.InputError, match="exceeds the .imc side limit of 65536"):
+        KMeansCodec(2).encode(wide)
+    assert KMeansCodec(2).export(wide, format="png")[:4] == b"\x89PNG"  # PNG has no such limit
+
+
+@pytest.mark.slow
+def test_container_beats_png_on_every_kodak_photo(kodak_paths, sample):
+    """The measurement behind docs/FORMAT.md's table (opt-in, -m slow: about a minute)."""
+    from imcompress.format import pack_container
+
+    images = [sample] + [imcompress.load_image(p) for p in kodak_paths]
+    for img in images:
+        for k in (16, 64, 256):
+            codec = KMeansCodec(k)
+            palette, indices, info = codec.quantize(img)
+            imc = pack_container(1, *img.shape, codec._sections(img, palette, indices, info, None))
+            assert len(imc) < 0.9 * len(palette_png(palette, indices))

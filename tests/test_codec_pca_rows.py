@@ -86,3 +86,15 @@ def test_parameter_errors(sample):
     assert RowPCACodec.from_options(n_components="5,6,7").n_components == (5, 6, 7)
     with pytest.raises(UsageError, match="writes imc files, not 'png'"):
         RowPCACodec(4).export(sample, format="png")
+
+
+def test_study_photo_roundtrip(elephant):
+    # 466 x 700: H != W exercises the score/axis step split
+    codec = RowPCACodec(variance=0.9)
+    data = codec.encode(elephant)
+    out = imcompress.decompress(data)
+    pca = RowPCA(variance=0.9).fit(elephant)
+    assert tuple(imcompress.inspect(data)["params"]["n_components"]) == pca.n_components_
+    float_psnr = imcompress.metrics.psnr(elephant, pca.reconstruct(elephant))
+    assert float_psnr - 0.5 <= imcompress.metrics.psnr(elephant, out) <= float_psnr
+    np.testing.assert_array_equal(out, imcompress.decompress(data))

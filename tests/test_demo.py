@@ -38,3 +38,29 @@ def test_make_demo(tmp_path):
     assert [e["k"] for e in data["kmeans"]["sweep"]] == list(range(2, 21, 2))
     assert [e["variance"] for e in data["pca_rows"]["thresholds"]] == [0.9, 0.95]
     assert len(list((out / "figures").glob("*.png"))) == len(srcs)
+    # the patch-PCA / rate-distortion section, on the whole photo
+    assert 'id="rate-distortion"' in page
+    rd = data["rate_distortion"]
+    assert rd["methods"][:3] == ["pca-patch", "pca-rows", "kmeans"] and "jpeg" in rd["methods"]
+    assert rd["psnr_at"]["pca-patch"]["1"] > rd["psnr_at"]["jpeg"]["1"] + 1.5  # 35.6 vs 33.0 dB
+    assert rd["bd_rate_vs_jpeg_percent"]["pca-patch"] < -20
+    assert [e["target_bpp"] for e in data["pca_patch"]["encodings"]] == [0.25, 1.0]
+    assert any(m["method"] == "patch PCA" for m in data["methods"])
+
+
+@pytest.mark.slow
+def test_library_example_runs(tmp_path, monkeypatch, request):
+    """The README's library example (docs/readme/library.md) runs as written."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("opt-in: run with -m slow")
+    doc = REPO / "docs" / "readme" / "library.md"
+    if not doc.is_file():
+        pytest.skip(f"{doc} not found (merged into README.md)")
+    from imcompress.report import _html
+
+    monkeypatch.setattr(_html, "_EXTRA_BUILDERS", [])  # the example registers a section
+    monkeypatch.chdir(tmp_path)
+    code = "\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S))
+    exec(compile(code, str(doc), "exec"), {})
+    assert (tmp_path / "inertia.png").is_file()
+    assert (tmp_path / "my-report" / "index.html").is_file()

@@ -103,7 +103,7 @@ def test_chroma_resampling_shapes_and_flat_identity():
 @pytest.mark.parametrize("quality", [10, 50, 90])
 def test_roundtrip_sample_patch_sizes(crop, patch, quality):
     _, out = roundtrip(crop, quality=quality, patch_size=patch)
-    floor = {10: 24.0, 50: 33.0, 90: 44.0}[quality]
+    floor = {10: 20.0, 50: 34.5, 90: 54.0}[quality]
     assert psnr(crop, out) > floor
 
 
@@ -111,14 +111,14 @@ def test_roundtrip_sample_patch_sizes(crop, patch, quality):
 def test_roundtrip_basis_modes(crop, basis):
     data, out = roundtrip(crop, quality=50, basis=basis)
     assert imcompress.inspect(data)["params"]["basis"][0] == basis
-    assert psnr(crop, out) > 33.0
+    assert psnr(crop, out) > 35.0
 
 
 @pytest.mark.parametrize("chroma", ["420", "444"])
 def test_roundtrip_chroma_modes(crop, chroma):
     data, out = roundtrip(crop, quality=60, chroma=chroma)
     assert imcompress.inspect(data)["params"]["chroma"] == ("4:2:0" if chroma == "420" else "4:4:4")
-    assert psnr(crop, out) > 34.0
+    assert psnr(crop, out) > 37.5
 
 
 def test_flat_image_is_tiny_and_exact():
@@ -246,7 +246,7 @@ def test_beats_pillow_jpeg_at_equal_bytes(sample):
 def test_rate_search_interface(crop):
     codec = PCAPatchCodec(quality=30, bpp=1.0)
     cands = codec.rate_candidates(crop)
-    assert cands[0] == 0 and cands[-1] == 100
+    assert cands[0] == 0 and cands[-1] == 100 and cands == sorted(cands)
     other = codec.with_rate(70)
     assert other.quality == 70 and other.bpp is None
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA
 
@@ -206,3 +208,21 @@ def test_select_slices_the_same_svd(small):
         RowPCA(2).select(3)
     with pytest.raises(UsageError, match=r"variance=2.0 should be in \(0, 1\]"):
         base.select(variance=2.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    h=st.integers(2, 12),
+    w=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    t=st.floats(0.05, 1.0),
+)
+def test_property_round_trip(h, w, seed, t):
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    full = RowPCA(min(h, w)).fit(img)
+    np.testing.assert_array_equal(full.reconstruct(img), img)  # every component: lossless
+    pca = RowPCA(variance=t).fit(img)
+    assert all(1 <= n <= min(h, w) for n in pca.n_components_)
+    out = pca.reconstruct(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert pca.stored_values_ == tuple(h * n + n * w + w for n in pca.n_components_)

@@ -89,3 +89,13 @@ def test_errors(small):
         rd_curves([small], ["gif"])
     with pytest.raises(UsageError, match=r"should be \(H, W, 3\) uint8"):
         rd_curves([small.astype(np.float32)], ["jpeg"])
+
+
+def test_method_variants(small):
+    d = rd_curves([("s", small)], ["pca-patch:patch_size=4,basis=dct"], n_points=3, ssim=False)
+    pts = d["methods"]["pca-patch:patch_size=4,basis=dct"]["s"]
+    assert pts.shape == (3, 4) and np.all(np.diff(pts[:, 1]) > 0)
+    with pytest.raises(UsageError, match="write options as key=value"):
+        rd_curves([small], ["pca-patch:patch_size"])
+    with pytest.raises(UsageError, match="patch_size=5 should be"):
+        rd_curves([small], ["pca-patch:patch_size=5"])

@@ -308,3 +308,11 @@ def test_rmse_vs_ssim_sentence(result):
         assert nums[0] < nums[1] and nums[2] < nums[3]  # lower RMSE, yet lower SSIM
     else:
         assert "rank every" in text
+
+
+def test_current_folder_refused(result, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for target in (".", ".."):
+        with pytest.raises(WriteError, match="is the current folder or above it"):
+            write_report(result, target, force=True, sections=_light())
+    assert list(tmp_path.iterdir()) == []

@@ -114,6 +114,10 @@ def test_study_structure(crop, crop_study):
     assert {2, 4, 6} <= set(r.show_ks)
     assert r.elbow_k is None or r.elbow_k in r.show_ks
     for k, m in r.kmeans.items():
+        if k not in r.show_ks:
+            assert m.image is None  # only the shown reconstructions are kept
+            assert 0 < m.unique_colors <= k and m.rmse > 0
+            continue
         assert m.image.shape == crop.shape and m.image.dtype == np.uint8
         assert m.unique_colors == unique_colors(m.image) <= k
         assert m.rmse == pytest.approx(rmse(crop, m.image))
@@ -165,10 +169,12 @@ def test_methods_table(crop_study):
 def test_codec_sizes_when_available(crop):
     import imcompress
 
-    r = study(crop, ks=[2, 4], variances=[0.9])
+    r = study(crop, ks=[2, 4], variances=[0.9], rd=False)  # rate-distortion: tests/test_report_rd.py
     methods = imcompress.available_methods()
     if "kmeans" in methods:
-        assert r.kmeans[2].imc_bytes == len(imcompress.compress(crop, "kmeans", n_colors=2))
+        assert r.kmeans[2].imc_bytes == len(imcompress.compress(crop, "kmeans", n_colors=2, random_state=0))
+        decoded = imcompress.decompress(imcompress.compress(crop, "kmeans", n_colors=2, random_state=0))
+        assert r.kmeans[2].imc_rmse == pytest.approx(rmse(crop, decoded))
     else:
         assert r.kmeans[2].imc_bytes is None
     if "pca-rows" in methods:
@@ -234,3 +240,13 @@ def test_default_ks_stop_at_the_number_of_colours():
     assert r.ks == [2, 4]
     with pytest.raises(UsageError, match="single colour"):
         study(np.zeros((4, 4, 3), np.uint8), codecs=False)
+
+
+def test_shown_k_outside_the_sweep_are_fitted(crop):
+    r = study(crop, ks=[3, 5], variances=[0.9], codecs=False)
+    assert r.ks == [3, 5]
+    assert {2, 4, 6} <= set(r.show_ks)
+    for k in (2, 4, 6):
+        assert r.kmeans[k].image is not None and r.kmeans[k].unique_colors <= k
+    assert [e["k"] for e in r.to_dict()["kmeans"]["sweep"]] == [3, 5]
+    assert {e["k"] for e in r.to_dict()["kmeans"]["shown"]} == set(r.show_ks)

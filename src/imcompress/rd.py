@@ -90,14 +90,16 @@ def _codec_points(img, method, n_points):
     name, params = _parse_variant(method)
     codec = get_codec(name)(**params)
     if name == "pca-patch":
-        # quality 0..72 spans about 0.03..4 bpp on photos
-        values = [float(v) for v in np.linspace(0, 72, max(n_points, 2))]
+        # quality 6..72 spans about 0.08..4 bpp on photos
+        values = [float(v) for v in np.linspace(6, 72, max(n_points, 2))]
     else:
         values = _pick(codec.rate_candidates(img), n_points)
     for v in values:
         try:
             enc = codec.with_rate(v)
             data = enc.encode(img)
+        except UsageError:
+            raise  # a bad option: the user's to fix
         except ImcompressError:
             continue  # a rate this method cannot produce for this image
         from . import decompress

@@ -17,18 +17,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .._errors import (
-    CorruptFileError,
-    ImcompressError,
-    InputError,
-    SkippedLargerError,
-    UsageError,
-    WriteError,
-)
+from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLargerError, UsageError, WriteError
 from ..codecs import available_methods, decompress, get_codec, inspect
 from ..codecs._targets import Trial, search_target
 from ..format import is_container, unpack_container
 from ..io import atomic_write, check_writable, read_image
+from ..io._write import write_stdout
 from ..metrics import psnr, rmse, ssim
 from ._main import cli, echo_error
 
@@ -63,11 +57,11 @@ def _collect_options():
             if key in merged:
                 first, per_method = merged[key]
                 per_method[method] = opt
+                first = merged[key][0]
                 if first.type != opt.type:
                     if "flag" in (first.type, opt.type):  # pragma: no cover - a codec bug
                         raise TypeError(f"option {key} is a flag for one method and takes a value for another")
-                    merged[key] = (dataclasses.replace(first, type="str", help=first.help + "; " + opt.help),
-                                   per_method)
+                    merged[key] = (dataclasses.replace(first, type="str"), per_method)
             else:
                 merged[key] = (opt, {method: opt})
     return merged
@@ -90,8 +84,10 @@ def _method_options(func):
     for key in sorted(_METHOD_OPTIONS, reverse=True):
         opt, per_method = _METHOD_OPTIONS[key]
         flags = [f for f in opt.flags if f.startswith("--") or f not in _GLOBAL_SHORT]
-        methods = ", ".join(sorted(per_method))
-        help_text = f"[{methods}] {opt.help}"
+        if len(per_method) == 1:
+            help_text = f"[{next(iter(per_method))}] {opt.help}"
+        else:  # a flag shared by methods: each says what it means to it
+            help_text = "; ".join(f"[{m}] {o.help}" for m, o in sorted(per_method.items()))
         if opt.default is not None:
             help_text += f" (default {opt.default})"
         kwargs = {"default": None, "help": help_text}
@@ -121,12 +117,16 @@ def _codec_from_cli(method: str, values: dict):
 
 
 def _format_of(path: str, explicit: str | None, formats) -> str:
+    ext = Path(path).suffix.lower().lstrip(".") if path != "-" else ""
+    if path != "-" and Path(path).is_dir():
+        raise WriteError(f"{path}: is a folder; give a file name (or use --ext to write next to each input)")
+    if explicit and ext in ("imc", "png") and ext != explicit:
+        raise UsageError(f"{path}: the extension .{ext} contradicts --format {explicit}; make them agree")
     if explicit:
         fmt = explicit
     elif path == "-":
         fmt = "imc"
     else:
-        ext = Path(path).suffix.lower().lstrip(".")
         if ext not in ("imc", "png"):
             raise UsageError(
                 f"{path}: cannot tell the output format from the extension {Path(path).suffix!r}; "
@@ -179,20 +179,23 @@ def _params_of(codec, data: bytes, fmt: str) -> dict:
     return params
 
 
-def _read_input(src: str):
+def _read_input(src: str, max_pixels=None):
     if src == "-":
-        return read_image(sys.stdin.buffer, alpha="keep")
-    return read_image(src, alpha="keep")
+        return read_image(sys.stdin.buffer, alpha="keep", max_pixels=max_pixels)
+    return read_image(src, alpha="keep", max_pixels=max_pixels)
 
 
 def _line(text: str, *, to_stderr: bool) -> None:
-    click.echo(text, err=to_stderr)
+    if to_stderr:
+        click.echo(text, err=True)
+    else:  # a closed pipe (| head) is a write error, not a traceback or a silent exit 1
+        write_stdout(text + "\n")
 
 
 def _compress_one(src, out, fmt, codec, opts):
     if out != "-":
         check_writable(out, force=opts["force"])
-    image = _read_input(src)
+    image = _read_input(src, opts["max_pixels"])
     pixels = image.pixels
     icc = None if opts["strip"] else image.icc_profile
     start = time.perf_counter()
@@ -302,9 +305,11 @@ def _summary(r) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead of the summary line.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every candidate of a target search.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse input images with more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
 @_method_options
 def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
-                 skip_if_larger, strip, force, as_json, quiet, verbose, **method_values):
+                 skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, **method_values):
     """Compress images to .imc files (or, for kmeans, optimized palette PNGs).
 
     Several inputs are written next to themselves as INPUT-without-extension +
@@ -327,7 +332,7 @@ def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, be
     opts = {
         "force": force, "strip": strip, "target_psnr": target_psnr, "max_bytes": max_bytes,
         "best_effort": best_effort, "skip_if_larger": skip_if_larger, "json": as_json,
-        "quiet": quiet, "verbose": verbose,
+        "quiet": quiet, "verbose": verbose, "max_pixels": max_pixels,
     }
     plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats, len(inputs))) for src in inputs]
     outs = [o for _, o, _ in plans if o != "-"]
@@ -337,27 +342,59 @@ def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, be
         src, out, f = plans[0]
         _compress_one(src, out, f, codec, opts)
         return
-    first_error = None
+    # every input is tried; each failure is reported as it happens, and the
+    # last one is raised so that main() prints it and exits with the code of
+    # the first failure
+    first_code = None
+    pending = None
     for src, out, f in plans:
         try:
             _compress_one(src, out, f, codec, opts)
+        except WriteError as exc:
+            if out == "-" or "broken pipe" in str(exc):
+                raise  # stdout is gone: nothing more can be reported
+            pending, first_code = _defer(pending, exc, first_code)
         except ImcompressError as exc:
-            echo_error(str(exc))
-            first_error = first_error or exc
-    if first_error is not None:
-        raise click.exceptions.Exit(int(first_error.exit_code))
+            pending, first_code = _defer(pending, exc, first_code)
+    if pending is not None:
+        pending.exit_code = first_code
+        raise pending
+
+
+def _defer(pending, exc, first_code):
+    if pending is not None:
+        echo_error(str(pending))
+    return exc, first_code if first_code is not None else int(exc.exit_code)
 
 
 def _read_compressed(src: str) -> bytes:
     if src == "-":
-        return sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise InputError("<stdin>: nothing to read (empty input); pipe an .imc file into it")
+        return data
     path = Path(src)
+    if path.is_dir():
+        raise InputError(f"{src}: is a folder, not an .imc file")
     if not path.is_file():
         raise InputError(f"{src}: no such file; check the path")
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{src}: cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise CorruptFileError(f"{src}: file is empty; give an .imc file written by imcompress compress")
+    return data
+
+
+def _named(src: str, func, *args, **kwargs):
+    """Run ``func``; a corrupt-file error names the file it is about."""
+    try:
+        return func(*args, **kwargs)
+    except CorruptFileError as exc:
+        name = "<stdin>" if src == "-" else src
+        exc.args = (f"{name}: {exc}",)
+        raise
 
 
 def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
@@ -381,13 +418,23 @@ def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--strip", is_flag=True, help="Do not write the ICC colour profile.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
-def decompress_cmd(source, output, fmt, force, strip, quiet):
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse files whose header declares more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
+def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     """Decode an .imc file to any image format Pillow writes (by extension)."""
     from PIL import Image
 
     if output is None:
         output = "-" if source == "-" else str(Path(source).with_suffix(".png"))
-    if fmt is None:
+    if output != "-" and Path(output).is_dir():
+        raise WriteError(f"{output}: is a folder; give a file name such as {Path(output) / 'image.png'}")
+    if fmt is not None:
+        Image.init()
+        known = {name.upper(): name for name in Image.SAVE}
+        if fmt.upper() not in known:
+            raise UsageError(f"--format {fmt!r} is not a format Pillow writes; e.g. PNG, WEBP, TIFF")
+        fmt = known[fmt.upper()]
+    else:
         if output == "-":
             fmt = "PNG"
         else:
@@ -398,8 +445,8 @@ def decompress_cmd(source, output, fmt, force, strip, quiet):
     if output != "-":
         check_writable(output, force=force)
     data = _read_compressed(source)
-    pixels = decompress(data)
-    container = unpack_container(data)
+    pixels = _named(source, decompress, data, max_pixels=max_pixels)
+    container = unpack_container(data, max_pixels=max_pixels)
     icc = None if strip else container.section(b"ICCP", required=False)
     out = _image_bytes(pixels, fmt, icc)
     atomic_write(output, out, force=force)
@@ -411,17 +458,21 @@ def decompress_cmd(source, output, fmt, force, strip, quiet):
 @cli.command("info")
 @click.argument("source", metavar="FILE")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info_cmd(source, as_json):
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse files whose header declares more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
+def info_cmd(source, as_json, max_pixels):
     """Describe an .imc file (method, size, parameters, bytes, bpp) without decoding its pixels."""
     data = _read_compressed(source)
-    meta = inspect(data)
+    meta = _named(source, inspect, data, max_pixels=max_pixels)
     meta = {"file": source, **meta}
     if as_json:
-        click.echo(json.dumps(_jsonable(meta)))
+        _line(json.dumps(_jsonable(meta)), to_stderr=False)
         return
-    click.echo(f"{source}: {meta['method']} .imc v{meta['format_version']}, "
-               f"{meta['width']}x{meta['height']}, {meta['channels']} channels")
-    click.echo(f"  {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, ratio {meta['ratio']:.1f}")
-    for key, value in meta["params"].items():
-        click.echo(f"  {key}: {value}")
-    click.echo("  sections: " + ", ".join(f"{k} {v} B" for k, v in meta["sections"].items()))
+    lines = [
+        f"{source}: {meta['method']} .imc v{meta['format_version']}, "
+        f"{meta['width']}x{meta['height']}, {meta['channels']} channels",
+        f"  {meta['bytes']} bytes, {meta['bpp']:.3f} bpp, ratio {meta['ratio']:.1f}",
+    ]
+    lines += [f"  {key}: {value}" for key, value in meta["params"].items()]
+    lines.append("  sections: " + ", ".join(f"{k} {v} B" for k, v in meta["sections"].items()))
+    _line("\n".join(lines), to_stderr=False)

@@ -24,14 +24,17 @@ __all__ = ["report"]
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of K-means.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
               help="Refuse images with more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
+@click.option("--no-rd", "no_rd", is_flag=True,
+              help="Skip the patch-PCA / rate-distortion section (about half the run time).")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing report folder.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def report(image, out_dir, ks, variances, seed, max_pixels, force, quiet):
+def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
     """Run the study on IMAGE (default: the bundled astronaut photo) and write a report.
 
     Sweeps K-means over K and finds the elbow, runs row PCA per channel at each
     variance threshold, measures RMSE, PSNR, SSIM and the bytes each method
-    truly needs, and writes one self-contained DIR/index.html (figures
+    truly needs, compares patch PCA (pca-patch) with JPEG, WebP and AVIF on
+    rate-distortion curves (unless --no-rd), and writes one self-contained DIR/index.html (figures
     embedded), the figures as PNG files and DIR/metrics.json. Nothing is
     written until everything is computed.
     """
@@ -51,6 +54,7 @@ def report(image, out_dir, ks, variances, seed, max_pixels, force, quiet):
         random_state=seed,
         source=data.source,
         file_bytes=data.file_size,
+        rd=not no_rd,
         progress=show_progress,
     )
     files = write_report(result, out_dir, force=force)
@@ -75,11 +79,11 @@ def _print_summary(result, files) -> None:
 
     h, w = result.image.shape[:2]
     console = Console(width=max(120, Console().width), highlight=False)
-    table = Table(title=f"{result.source}: {h}x{w}, {result.unique_colors:,} colours, "
-                        f"elbow K = {result.elbow_k}")
+    elbow = "no elbow" if result.elbow_k is None else f"elbow K = {result.elbow_k}"
+    table = Table(title=f"{result.source}: {h}x{w}, {result.unique_colors:,} colours, {elbow}")
     for name in ("method", "setting"):
         table.add_column(name, no_wrap=True)
-    for name in ("bytes", "bits/px", "RMSE", "PSNR dB", "SSIM", ".imc bytes", ".imc bits/px", ".imc RMSE"):
+    for name in ("bytes", "bpp", "RMSE", "PSNR dB", "SSIM", ".imc bytes", ".imc bpp", ".imc RMSE"):
         table.add_column(name, justify="right")
     for m in result.methods_table():
         table.add_row(
@@ -93,4 +97,9 @@ def _print_summary(result, files) -> None:
         f"uint8 wrap-around: {wrap['k']}-means RMSE reads {wrap['wrapped']:.2f} in uint8, "
         f"{wrap['true']:.2f} in float64."
     )
+    if result.rd is not None:
+        bd = ", ".join(f"{m} {_num(v, 1)} %" if math.isfinite(v) else f"{m} n/a"
+                       for m, v in ((m, result.rd.bd_rate(m)) for m in result.rd.methods if m != "jpeg"))
+        console.print(f"Rate-distortion, BD-rate against JPEG at equal PSNR over 0.25-2 bpp "
+                      f"(negative: fewer bytes): {bd}.")
     console.print(f"Report written to {files.index}")

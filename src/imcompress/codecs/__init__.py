@@ -11,6 +11,7 @@ from ._base import (
     inspect,
     register_codec,
 )
+from ._targets import TargetResult, Trial, search_target
 
 __all__ = [
     "Codec",
@@ -22,4 +23,7 @@ __all__ = [
     "get_codec",
     "inspect",
     "register_codec",
+    "search_target",
+    "TargetResult",
+    "Trial",
 ]

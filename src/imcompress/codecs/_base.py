@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._errors import CorruptFileError, UsageError
-from ..format import Container, pack_container, unpack_container
+from .._errors import CorruptFileError, InputError, UsageError
+from ..format import MAX_SIDE, Container, pack_container, unpack_container
 
 __all__ = [
     "Codec",
@@ -140,8 +140,13 @@ class Codec(ABC):
     def encode(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
         """Encode ``image`` to the bytes of a complete ``.imc`` file."""
         image = _check_image(image)
-        sections = self.encode_sections(image, icc_profile=icc_profile)
         h, w, c = image.shape
+        if max(h, w) > MAX_SIDE:
+            raise InputError(
+                f"image of {w}x{h} pixels exceeds the .imc side limit of {MAX_SIDE}; "
+                "split or downscale it"
+            )
+        sections = self.encode_sections(image, icc_profile=icc_profile)
         return pack_container(self.method_id, h, w, c, sections)
 
     @classmethod

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import urllib.error
+import warnings
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,25 @@ DEFAULT_MAX_PIXELS = 100_000_000
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 
 _ALPHA_POLICIES = ("composite", "keep", "drop")
+
+# Pillow's own decompression-bomb guard (a warning above ~89 Mpx, an error
+# above twice that) would print a stray warning and override ``max_pixels``;
+# ``read_image`` applies its own limit instead, from the header, before
+# decoding. Pillow reads the guard from a module global, so it is lifted only
+# around ``Image.open`` and under a lock.
+_PIL_GUARD_LOCK = threading.Lock()
+
+
+def _open_unguarded(data: bytes) -> Image.Image:
+    with _PIL_GUARD_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                return Image.open(io.BytesIO(data))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def max_pixels_default() -> int:
@@ -134,13 +155,13 @@ def _to_uint8(img: Image.Image) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def _pixels_from_pil(img: Image.Image, alpha: str, background) -> np.ndarray:
+def _pixels_from_pil(img: Image.Image, alpha: str, background, name: str) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         gray = _to_uint8(img)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "F":
-        raise InputError("32-bit float images are not supported; convert to 8 or 16-bit first")
+        raise InputError(f"{name}: 32-bit float images are not supported; convert to 8 or 16-bit first")
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         mode == "P" and "transparency" in img.info
     ) or (mode in ("RGB", "L") and "transparency" in img.info)
@@ -176,8 +197,9 @@ def read_image(
     background : tuple of 3 int, default=(255, 255, 255)
         Background colour for ``alpha="composite"``.
     max_pixels : int, optional
-        Refuse images with more pixels than this, before decoding them.
-        Defaults to :func:`max_pixels_default`.
+        Refuse images with more pixels than this, from the header, before
+        decoding them. Defaults to :func:`max_pixels_default`. It replaces
+        Pillow's own decompression-bomb guard, so it may be raised above it.
 
     Returns
     -------
@@ -187,6 +209,8 @@ def read_image(
         grayscale is scaled to 8 bits with rounding (``rint(v * 255 / 65535)``);
         16-bit colour is reduced by Pillow to its high byte (``v // 256``,
         within one level of rounding).
+        Animated images (GIF, APNG, WebP) give their first frame. CMYK and
+        other modes are converted to RGB by Pillow.
 
     Raises
     ------
@@ -201,7 +225,7 @@ def read_image(
     if len(data) == 0:
         raise InputError(f"{name}: file is empty; give an image file")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with _open_unguarded(data) as img:
             width, height = img.size
             if width * height > limit:
                 raise InputError(
@@ -213,7 +237,7 @@ def read_image(
             icc = img.info.get("icc_profile") or None
             img.load()
             img = ImageOps.exif_transpose(img)
-            pixels = _pixels_from_pil(img, alpha, background)
+            pixels = _pixels_from_pil(img, alpha, background, name)
     except InputError:
         raise
     except UnidentifiedImageError:

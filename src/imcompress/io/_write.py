@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from .._errors import OutputExistsError, WriteError
 
-__all__ = ["atomic_write", "check_writable"]
+__all__ = ["atomic_write", "check_writable", "write_stdout"]
 
 
 def check_writable(path, *, force: bool = False) -> Path:
@@ -23,10 +24,12 @@ def check_writable(path, *, force: bool = False) -> Path:
         The parent folder is missing or not writable.
     """
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists; use -f/--force to overwrite")
     if path.is_dir():
         raise WriteError(f"{path}: is a folder; give a file name")
+    if _is_special(path):
+        return path  # /dev/null, /dev/stdout, a named pipe: written in place
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists; use -f/--force to overwrite")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise WriteError(f"{path}: folder {parent} does not exist; create it first")
@@ -48,10 +51,18 @@ def atomic_write(path, data: bytes, *, force: bool = False) -> int:
         The number of bytes written.
     """
     if str(path) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        write_stdout(data)
         return len(data)
     path = check_writable(path, force=force)
+    if _is_special(path):
+        # a device or named pipe cannot be replaced by a rename (and as root
+        # the rename would turn /dev/null into a regular file): write in place
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        return len(data)
     parent = path.parent if str(path.parent) else Path(".")
     tmp_name = None
     try:
@@ -77,6 +88,41 @@ def atomic_write(path, data: bytes, *, force: bool = False) -> int:
             except OSError:
                 pass
     return len(data)
+
+
+def _is_special(path: Path) -> bool:
+    """True for an existing character device or named pipe."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def write_stdout(data) -> None:
+    """Write bytes (or text, encoded as UTF-8) to stdout and flush.
+
+    Raises
+    ------
+    WriteError
+        The reader closed the pipe (``| head``) before everything was written.
+        stdout is then pointed at the null device, so that the interpreter's
+        final flush does not fail a second time.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        sys.stdout.flush()  # text written before, through the text layer
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # pragma: no cover - no real stdout
+            pass
+        raise WriteError("stdout was closed before the output was written (broken pipe)") from None
 
 
 def _umask() -> int:

@@ -107,8 +107,7 @@ def _encode_kernel(out, idx, pal):
     h, w = idx.shape
     k = pal.shape[0]
     st = enc_new()
-    model = np.zeros((_N_CONTEXTS, 2), dtype=np.int32)
-    model[:, 0] = 1 << 15
+    model = model_new(_N_CONTEXTS)
     dist = np.empty(k, dtype=np.int64)
     prev = 0
     for y in range(h):
@@ -159,8 +158,7 @@ def _decode_kernel(data, pal, h, w):
     k = pal.shape[0]
     idx = np.zeros((h, w), dtype=np.uint8)
     st = dec_new(data)
-    model = np.zeros((_N_CONTEXTS, 2), dtype=np.int32)
-    model[:, 0] = 1 << 15
+    model = model_new(_N_CONTEXTS)
     dist = np.empty(k, dtype=np.int64)
     used = np.zeros(k, dtype=np.uint8)
     prev = 0
@@ -291,11 +289,11 @@ class KMeansCodec(Codec):
         Option("dither", ("--dither",), "float", "Floyd-Steinberg dithering, strength 0..1 (alone: 1.0)",
                metavar="[STRENGTH]", flag_value=1.0),
         Option("quality", ("--quality",), "str",
-               "kmeans: pngquant-style MIN-MAX (0..100): fewest colours reaching MAX, fail below MIN; "
-               "pca-patch: 0..100", metavar="MIN-MAX"),
-        Option("color_space", ("--color-space",), "str", "kmeans: colour space of the clustering (rgb, lab, oklab)",
+               "pngquant-style MIN-MAX (0..100): the fewest colours reaching MAX, exit 99 below MIN",
+               metavar="MIN-MAX"),
+        Option("color_space", ("--color-space",), "str", "colour space of the clustering (rgb, lab, oklab)",
                metavar="SPACE"),
-        Option("speed", ("--speed",), "int", "kmeans: speed/quality trade-off of the quantizer (1 slow .. 10 fast)",
+        Option("speed", ("--speed",), "int", "speed/quality trade-off of the quantizer (1 slow .. 10 fast)",
                metavar="N"),
         Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
     )
@@ -310,6 +308,10 @@ class KMeansCodec(Codec):
 
     @classmethod
     def from_options(cls, **values):
+        if values.get("quality") is not None and values.get("n_colors") is not None:
+            raise UsageError(
+                "give -k/--colors or --quality, not both: --quality picks the number of colours itself"
+            )
         if "n_colors" in values:
             text = str(values["n_colors"]).strip().lower()
             if text == "auto":
@@ -321,7 +323,9 @@ class KMeansCodec(Codec):
                     raise UsageError(
                         f"--colors {values['n_colors']!r} should be an integer 2..256 or 'auto'"
                     ) from None
-        return cls(**values)
+        codec = cls(**values)
+        codec._check_params()  # bad values fail before any input is read
+        return codec
 
     # -- quantization -----------------------------------------------------------
     def _check_params(self):
@@ -331,6 +335,10 @@ class KMeansCodec(Codec):
                 raise UsageError(f"n_colors={k!r} should be an integer 2..256 or 'auto'")
             if not 2 <= k <= MAX_COLORS:
                 raise UsageError(f"n_colors={k} should be in 2..{MAX_COLORS} (a palette holds at most 256)")
+        rs = self.random_state
+        if rs is not None and not isinstance(rs, (np.random.Generator, np.random.RandomState)):
+            if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or not 0 <= rs < 2**32:
+                raise UsageError(f"random_state={rs!r} should be an integer in 0..{2**32 - 1} (--seed)")
         if self.dither is not None and not (0.0 <= float(self.dither) <= 1.0):
             raise UsageError(f"dither={self.dither} should be in 0..1")
         if self.quality is None:
@@ -438,7 +446,9 @@ class KMeansCodec(Codec):
         if format == "imc":
             return self.encode(image, icc_profile=icc_profile)
         if format == "png":
-            palette, indices, _ = self.quantize(image)
+            from ..codecs._base import _check_image
+
+            palette, indices, _ = self.quantize(_check_image(image))
             return palette_png(palette, indices, icc_profile=icc_profile)
         raise UsageError(f"method 'kmeans' writes imc or png files, not {format!r}")
 

@@ -306,11 +306,12 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
     max_shift = 0.0
     n_iter = 0
     first = True
-    exact = False
     cc, order, half = center_geometry(C)
     drift = 0.0
-    for it in range(max_iter):
-        n_iter = it + 1
+    stop = False
+    it = -1
+    while True:
+        it += 1
         if drift > resort:
             cc, order, half = center_geometry(C)
             drift = 0.0
@@ -369,9 +370,10 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
                     for q in range(dim):
                         sums[a, q] -= w[i] * X[i, q]
                         sums[b, q] += w[i] * X[i, q]
-        if not first and changed == 0:
-            exact = True
+        if (not first and changed == 0) or stop:
+            # labels are now exact for C (the last pass ran after the last update)
             break
+        n_iter += 1
         if first or it % 16 == 0:
             # M-step sums from scratch now and then; incremental in between
             sums[:] = 0.0
@@ -421,14 +423,8 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
             if shift[j] > max_shift:
                 max_shift = shift[j]
         drift += max_shift
-        if total_shift <= tol:
-            break
-    if not exact:
-        # the centres moved after the last assignment: one exact pass
-        cc, order, half = center_geometry(C)
-        for i in range(n):
-            b, bd2, lo = _scan(X, i, C, labels[i], cc, order, 0.0)
-            labels[i] = b
+        if total_shift <= tol or n_iter >= max_iter:
+            stop = True  # one more assignment pass, then stop
     inertia = 0.0
     for i in range(n):
         inertia += w[i] * _sqdist(X, i, C, labels[i])

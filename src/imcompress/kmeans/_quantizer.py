@@ -12,16 +12,18 @@ from ._spaces import COLOR_SPACES, to_rgb_float, to_space, to_uint8
 __all__ = ["KMeansQuantizer", "SPEED_LEVELS"]
 
 #: What each ``speed`` level does: (histogram bits per channel, k-means++
-#: restarts, Lloyd iterations allowed on the full set of distinct colours).
-#: Bits 0 means no histogram (K-means on the distinct colours directly).
-#: "max" means up to ``max_iter`` (run to convergence).
+#: restarts at K <= RESTART_MAX_K, Lloyd iterations allowed on the full set of
+#: distinct colours). Bits 0 means no histogram (K-means on the distinct
+#: colours directly); the histogram also gains bits, or is skipped, when it is
+#: too coarse for K (see ``_solver.BINS_PER_CENTER``). "max" means up to
+#: ``max_iter`` (run to convergence).
 SPEED_LEVELS = {
-    1: (0, 4, "max"),
-    2: (6, 4, "max"),
-    3: (5, 3, "max"),
-    4: (5, 3, 40),
-    5: (5, 2, 20),
-    6: (5, 1, 10),
+    1: (0, 16, "max"),
+    2: (6, 12, "max"),
+    3: (5, 10, "max"),
+    4: (5, 8, 40),
+    5: (5, 4, 20),
+    6: (5, 2, 10),
     7: (4, 1, 10),
     8: (4, 1, 5),
     9: (4, 1, 2),
@@ -84,6 +86,9 @@ class KMeansQuantizer:
         Lloyd iterations of the kept run (histogram + refinement).
     n_distinct_colors_ : int
         Distinct colours in the fitted image.
+    warm_start_won_ : bool
+        True when, in :func:`kmeans_sweep`, the run seeded from the previous
+        K's centres beat the fresh k-means++ runs.
 
     Notes
     -----

@@ -12,12 +12,22 @@ over all pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels
 from ._spaces import to_space
+
+
+#: The histogram is refined (one more bit per channel, up to 7) until it has at
+#: least this many bins per centre; below that the bins are too coarse to seed
+#: K centres well and the distinct colours are used directly.
+BINS_PER_CENTER = 8
+
+#: Bins that merge fewer than 1 / MAX_BIN_FRACTION colours on average cost
+#: quality (coarser seeding) for little time: the distinct colours are used.
+MAX_BIN_FRACTION = 0.25
 
 
 @dataclass
@@ -26,14 +36,33 @@ class Problem:
 
     X: np.ndarray  # (n, d) float64 distinct colours in the clustering space
     w: np.ndarray  # (n,) float64 pixel counts
-    bins_X: np.ndarray | None  # (b, d) histogram bin means, or None
-    bins_w: np.ndarray | None
-    bin_of: np.ndarray | None  # (n,) bin of every distinct colour
+    colors: np.ndarray  # (n, C) uint8 distinct colours
+    hist_bits: int  # base histogram resolution (0: none)
     variance: float  # mean per-dimension weighted variance (for tol)
+    _bins: dict = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
         return int(self.X.shape[0])
+
+    def bins(self, bits):
+        """(bin means, bin weights, bin of each distinct colour) at ``bits`` bits."""
+        if bits not in self._bins:
+            bin_of = histogram_bins(self.colors, bits)
+            nb = int(bin_of.max()) + 1
+            means, weights = _kernels.weighted_means(self.X, self.w, bin_of, nb)
+            self._bins[bits] = (means, weights, bin_of)
+        return self._bins[bits]
+
+    def bins_for(self, k):
+        """The coarsest histogram with enough bins for k centres, or None."""
+        if not self.hist_bits:
+            return None
+        for bits in range(self.hist_bits, 8):
+            means, weights, bin_of = self.bins(bits)
+            if means.shape[0] >= BINS_PER_CENTER * k:
+                return None if means.shape[0] > MAX_BIN_FRACTION * self.n else (means, weights, bin_of)
+        return None
 
 
 def histogram_bins(colors, bits):
@@ -52,12 +81,7 @@ def make_problem(colors, counts, space, hist_bits) -> Problem:
     w = counts.astype(np.float64)
     mean = (w[:, None] * X).sum(0) / w.sum()
     variance = float(((w[:, None] * (X - mean) ** 2).sum(0) / w.sum()).mean())
-    bins_X = bins_w = bin_of = None
-    if hist_bits and hist_bits < 8:
-        bin_of = histogram_bins(colors, hist_bits)
-        nb = int(bin_of.max()) + 1
-        bins_X, bins_w = _kernels.weighted_means(X, w, bin_of, nb)
-    return Problem(X=X, w=w, bins_X=bins_X, bins_w=bins_w, bin_of=bin_of, variance=variance)
+    return Problem(X=X, w=w, colors=colors, hist_bits=int(hist_bits or 0), variance=variance)
 
 
 @dataclass
@@ -91,8 +115,9 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     resort = 0.05 * math.sqrt(problem.variance)
     # scan ~10% of a std past the exact radius so points' bounds last (see lloyd)
     margin = 0.1 * math.sqrt(problem.variance)
-    use_bins = problem.bins_X is not None and problem.bins_X.shape[0] >= 2 * k
-    PX, Pw = (problem.bins_X, problem.bins_w) if use_bins else (problem.X, problem.w)
+    hist = problem.bins_for(k)
+    use_bins = hist is not None
+    PX, Pw, bin_of = hist if use_bins else (problem.X, problem.w, None)
     starts = [fixed] * max(1, n_init)
     if warm is not None and m <= warm.shape[0] < k:
         starts.append(np.ascontiguousarray(warm, dtype=np.float64))
@@ -106,7 +131,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
             best = Solution(C, labels, inertia, n_iter)
             best.warm = seeds is not fixed
     if use_bins:
-        guess = best.labels[problem.bin_of]
+        guess = best.labels[bin_of]
         if refine_iter > 0:
             C, labels, inertia, n_iter = _kernels.lloyd(
                 problem.X, problem.w, best.centers, guess, m, refine_iter, tol_abs, resort, margin

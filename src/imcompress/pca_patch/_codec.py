@@ -52,7 +52,7 @@ _BASIS_DCT, _BASIS_PCA = 0, 1
 _MIN_STEP, _MAX_STEP = 1e-3, 1e5
 
 #: Step of the coarsest quality (0) and of the finest (100), luma, in DCT units.
-_STEP_Q0 = 200.0
+_STEP_Q0 = 400.0
 _STEP_Q100 = 0.5
 #: Chroma step relative to luma (measured on Kodak: PSNR-optimal in RGB).
 _CHROMA_FACTOR = 0.55
@@ -72,7 +72,7 @@ def quality_to_step(quality: float) -> float:
     Examples
     --------
     >>> round(quality_to_step(100), 3), round(quality_to_step(0), 1)
-    (0.5, 200.0)
+    (0.5, 400.0)
     """
     q = min(max(float(quality), 0.0), 100.0)
     return float(_STEP_Q0 * (_STEP_Q100 / _STEP_Q0) ** (q / 100.0))
@@ -246,9 +246,9 @@ class PCAPatchCodec(Codec):
     chroma : {"auto", "420", "444"}, default="auto"
         Chroma subsampling; ``"auto"`` keeps the cheaper at equal quality.
     basis : {"auto", "pca", "dct"}, default="auto"
-        ``"pca"``: learn the basis from the image and store it; ``"dct"``:
-        the fixed DCT (nothing stored); ``"auto"``: per plane, the one with
-        the lower rate-distortion cost, basis bytes included.
+        ``"pca"``: learn the basis from each plane and store it; ``"dct"``:
+        the fixed DCT (nothing stored); ``"auto"``: for luma, the one with
+        the lower rate-distortion cost, basis bytes included (chroma: DCT).
 
     Examples
     --------
@@ -280,12 +280,8 @@ class PCAPatchCodec(Codec):
         self.chroma = chroma
         self.basis = basis
 
-    @classmethod
-    def from_options(cls, **values):
-        return cls(**values)
-
     def rate_candidates(self, image):
-        return list(range(0, 101))
+        return [i / 2 for i in range(201)]  # quality in half steps
 
     def with_rate(self, value):
         params = self.get_params()
@@ -487,6 +483,7 @@ class _Encoder:
         self._models = {}
         self._grids = {}
         self._sub = None
+        self._sub_mse = None
 
     def _plane(self, i, subsample):
         if i == 0:
@@ -499,11 +496,24 @@ class _Encoder:
             return self._sub[i - 1]
         return self.ycc[i]
 
+    def _subsampling_mse(self):
+        """Mean squared error per chroma sample of 4:2:0 alone (no quantization)."""
+        if self._sub_mse is None:
+            errs = [np.mean((upsample2(self._plane(i, True), (self.h, self.w)) - self.ycc[i]) ** 2)
+                    for i in (1, 2)]
+            self._sub_mse = float(np.mean(errs))
+        return self._sub_mse
+
     def _models_for(self, i, subsample, p):
         key = (i, subsample if i in (1, 2) else None, p)
         if key not in self._models:
             plane = self._plane(i, subsample)
-            kinds = ["dct", "pca"] if self.basis == "auto" else [self.basis]
+            if self.basis == "auto":
+                # the learned basis is a candidate for luma only: on chroma it
+                # never paid in the Kodak study, and it costs encoder time
+                kinds = ["dct", "pca"] if i == 0 else ["dct"]
+            else:
+                kinds = [self.basis]
             self._models[key] = [_PlaneModel(plane, p, kind, _BASIS_EXP) for kind in kinds]
         return self._models[key]
 
@@ -584,11 +594,16 @@ class _Encoder:
         cstep = float(np.float32(step * _CHROMA_FACTOR))
         fixed = {i: self._choose(i, None, p, step) for i in range(self.nch) if i not in (1, 2)}
         best = None
-        for subsample in self.chromas:
+        chromas = self.chromas
+        if len(chromas) == 2 and self._subsampling_mse() <= 0.6 * cstep * cstep / 12.0:
+            # what 4:2:0 loses is well below the quantization noise: 4:4:4
+            # cannot win (on Kodak it wins only when this ratio exceeds ~2.5)
+            chromas = [True]
+        for subsample in chromas:
             chroma = {i: self._choose(i, subsample, p, cstep) for i in (1, 2)}
             choices = [fixed[i] if i in fixed else chroma[i] for i in range(self.nch)]
             cfg = self._assemble(step, subsample, choices)
-            if len(self.chromas) == 1:
+            if len(chromas) == 1:
                 best = (0.0, cfg)
                 break
             # luma and alpha are the same in every option: compare chroma bytes only

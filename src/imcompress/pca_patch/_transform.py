@@ -18,7 +18,9 @@ __all__ = [
     "to_patches",
     "from_patches",
     "dct_matrix",
+    "dct_freq",
     "learn_basis",
+    "quantize_basis",
     "decode_basis",
 ]
 

@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from .._errors import CorruptFileError, UsageError
+from .._errors import CorruptFileError, InputError, UsageError
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_uints, encode_uints
 from ._pca import RowPCA
@@ -89,9 +89,9 @@ class RowPCACodec(Codec):
     rate_parameter = "n_components"
     options = (
         Option("n_components", ("--components",), "str",
-               "pca-rows: components per channel, N or R,G,B", metavar="N|R,G,B"),
+               "components per channel, N or R,G,B", metavar="N|R,G,B"),
         Option("variance", ("--variance",), "float",
-               "pca-rows: keep the components explaining this fraction of variance, per channel",
+               "keep the components explaining this fraction of variance, per channel",
                default=0.95, metavar="T"),
     )
 
@@ -115,31 +115,41 @@ class RowPCACodec(Codec):
         return cls(**values)
 
     # -- fitting ---------------------------------------------------------------
-    def _pca(self, rgb):
+    def _shared_cache(self) -> dict:
+        # one SVD per image serves every n tried by a target search: the
+        # copies made by with_rate share this dict
+        if not hasattr(self, "_cache"):
+            self._cache = {}
+        return self._cache
+
+    def _pca(self, image):
         n, t = self.n_components, self.variance
         if n is None and t is None:
             t = 0.95
-        cache = getattr(self, "_fit_cache", None)
-        if cache is not None and cache[0] is rgb:
-            return cache[1].select(n, variance=t)
+        cache = self._shared_cache()
+        fitted = cache.get("fit")
+        if fitted is not None and fitted[0] is image:
+            return fitted[1].select(n, variance=t)
+        rgb = image[:, :, :3] if image.shape[2] == 4 else image
         pca = RowPCA(n, variance=t).fit(rgb)
-        self._fit_cache = (rgb, pca)
+        cache["fit"] = (image, pca)
         return pca
 
     def rate_candidates(self, image):
+        _check_rows(image)
         return list(range(1, min(image.shape[0], image.shape[1]) + 1))
 
     def with_rate(self, value):
         other = type(self)(int(value), variance=None)
-        if hasattr(self, "_fit_cache"):
-            other._fit_cache = self._fit_cache
+        other._cache = self._shared_cache()
         return other
 
     # -- writing ---------------------------------------------------------------
     def encode_sections(self, image, *, icc_profile=None):
+        _check_rows(image)
         h, w, channels = image.shape
         rgb = image[:, :, :3] if channels == 4 else image
-        pca = self._pca(rgb)
+        pca = self._pca(image)
         float_recon = pca.inverse_transform(pca.transform(rgb))
         values, steps_s, steps_v = [], [], []
         for c in range(3):
@@ -266,3 +276,13 @@ def _decode_alpha(raw, h, w):
     pal = np.frombuffer(raw[1 : 1 + k], dtype=np.uint8).reshape(k, 1)
     idx = decode_indices(raw[1 + k :], pal, h, w)
     return pal[idx, 0]
+
+
+def _check_rows(image) -> None:
+    # the image, not an option, is what the user must change: exit 2, not 4
+    shape = np.shape(image)
+    if len(shape) == 3 and shape[0] < 2:
+        raise InputError(
+            f"image of {shape[1]}x{shape[0]} pixels has a single row; row PCA needs at least 2 rows "
+            "(use --method kmeans or pca-patch)"
+        )

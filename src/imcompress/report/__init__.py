@@ -9,6 +9,8 @@ A notebook user calls the three layers separately::
     fig = figures.inertia(result)                # one matplotlib Figure per figure
     write_report(result, "my-report")            # index.html + figures/ + metrics.json
 
+:func:`study` also measures patch PCA against JPEG, WebP and AVIF
+(:func:`rate_distortion`, in ``result.rd``; skip it with ``rd=False``).
 A later section joins every report with :func:`register_section`.
 """
 
@@ -27,6 +29,8 @@ from ._html import (
     study_sections,
     write_report,
 )
+from ._rd import RD_BPPS, RD_LADDERS, Encoding, RDResult, rate_distortion
+from ._rd_section import rd_section
 from ._study import (
     DEFAULT_KS,
     DEFAULT_SHOW_KS,
@@ -46,10 +50,14 @@ __all__ = [
     "DEFAULT_KS",
     "DEFAULT_SHOW_KS",
     "DEFAULT_VARIANCES",
+    "RD_BPPS",
+    "RD_LADDERS",
     "REPORT_ENTRIES",
+    "Encoding",
     "Figure",
     "KMeansResult",
     "PCAResult",
+    "RDResult",
     "ReportFiles",
     "Section",
     "StudyResult",
@@ -61,6 +69,8 @@ __all__ = [
     "kmeans_stored_bytes",
     "parse_ks",
     "parse_variances",
+    "rate_distortion",
+    "rd_section",
     "register_section",
     "render_html",
     "report_sections",

@@ -2,7 +2,9 @@
 
 A report is a list of :class:`Section`; each holds blocks (text, figures,
 tables) and optionally numbers for ``metrics.json``. The study's sections
-come from :func:`study_sections`; a later method adds its own with one call
+come from :func:`study_sections`, followed by "Patch PCA and
+rate-distortion" (``_rd_section.py``) when the study measured it; a later
+method adds its own with one call
 to :func:`register_section` (or by passing ``extra_sections=`` to
 :func:`write_report`).
 
@@ -20,11 +22,13 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import OutputExistsError, UsageError, WriteError
 from . import figures as _figs
+from ._blocks import Figure, Section, Table, Text
+from ._rd_section import rd_section
 from ._study import StudyResult, json_safe
 
 __all__ = [
@@ -43,54 +47,6 @@ __all__ = [
 
 #: Names a report folder holds; ``--force`` replaces only folders holding nothing else.
 REPORT_ENTRIES = frozenset({"index.html", "metrics.json", "figures"})
-
-
-# -- blocks and sections ---------------------------------------------------------------
-
-@dataclass
-class Text:
-    """A paragraph block. ``html`` is trusted markup; escape user data with :func:`html.escape`."""
-
-    html: str
-
-
-@dataclass
-class Figure:
-    """A figure block: written to ``figures/<name>.png`` and embedded in the page."""
-
-    name: str
-    figure: object  # matplotlib.figure.Figure
-    caption: str = ""
-
-
-@dataclass
-class Table:
-    """A table block: ``columns`` are headers, ``rows`` lists of cell values."""
-
-    columns: list
-    rows: list
-    caption: str = ""
-
-
-@dataclass
-class Section:
-    """One section of the report.
-
-    Attributes
-    ----------
-    id : str
-        Anchor in the page and, when ``metrics`` is not empty, the key of its
-        numbers in ``metrics.json``.
-    title : str
-    blocks : list of Text, Figure or Table
-    metrics : dict
-        JSON-ready numbers stored under ``metrics.json[id]``.
-    """
-
-    id: str
-    title: str
-    blocks: list = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
 
 
 _EXTRA_BUILDERS: list = []
@@ -146,7 +102,8 @@ def _bytes(n) -> str:
 # -- the study's sections ---------------------------------------------------------------
 
 def study_sections(result: StudyResult) -> list:
-    """The study's sections: original, K-means, row PCA, comparison, corrections."""
+    """The study's sections: original, K-means, row PCA, comparison, corrections, then
+    patch PCA and rate-distortion (when ``result.rd`` holds it) and the notes."""
     h, w, c = result.image.shape
     src = html.escape(result.source)
     file_text = (f"; the file has {result.file_bytes:,} bytes, {8 * result.file_bytes / (h * w):.2f} bits per pixel"
@@ -167,6 +124,9 @@ def study_sections(result: StudyResult) -> list:
         _comparison_section(result),
         _corrections_section(result),
     ]
+    rd = rd_section(result)
+    if rd is not None:
+        sections.append(rd)
     if result.notes:
         sections.append(Section("notes", "Notes", [
             Text("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
@@ -257,7 +217,9 @@ def _comparison_section(r: StudyResult) -> Section:
                  f"streaks. {_disagreement(r)} Look at the pictures as well as the numbers.</p>"),
             Table(["method", "setting", "stored bytes", "bits/pixel", "RMSE", "PSNR (dB)", "SSIM",
                    ".imc bytes", ".imc bits/pixel", ".imc RMSE", ".imc SSIM"],
-                  rows, "Stored bytes count everything needed to decode, without entropy coding. " + imc_text),
+                  rows, "Stored bytes count everything needed to decode, without entropy coding. " + imc_text
+                  + (" The patch-PCA, JPEG and WebP rows are real files, measured after decoding "
+                     "(see “Patch PCA and rate–distortion”)." if r.rd is not None else "")),
         ],
     )
 
@@ -406,6 +368,8 @@ def check_report_dir(out_dir, *, force: bool = False) -> Path:
         ``out_dir`` is a file, or its parent folder is missing or read-only.
     """
     out = Path(out_dir)
+    if out.exists() and out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+        raise WriteError(f"{out}: is the current folder or above it; give a new folder, e.g. -o report")
     if out.exists() and not out.is_dir():
         raise WriteError(f"{out}: is a file, not a folder; give a folder for the report")
     if out.is_dir():

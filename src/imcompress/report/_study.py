@@ -20,6 +20,8 @@ from .._errors import UsageError
 from ..kmeans import KMeansQuantizer, kmeans_sweep
 from ..metrics import psnr, rmse, ssim, unique_colors
 from ..pca_rows import RowPCA, to_uint8
+from ._rd import RDResult
+from ._rd import rate_distortion as _rate_distortion
 
 __all__ = [
     "DEFAULT_KS",
@@ -264,6 +266,8 @@ class StudyResult:
         Warnings met while computing (e.g. a codec that failed).
     extra : dict
         Free room for sections added later (see ``write_report``).
+    rd : RDResult or None
+        Patch PCA and the rate-distortion comparison (None when skipped).
     """
 
     image: np.ndarray = field(repr=False)
@@ -280,6 +284,7 @@ class StudyResult:
     random_state: int = 0
     notes: list = field(default_factory=list)
     extra: dict = field(default_factory=dict, repr=False)
+    rd: RDResult | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple:
@@ -327,6 +332,17 @@ class StudyResult:
                              p.stored_bytes, n, (p.rmse, p.psnr, p.ssim),
                              p.imc_bytes, (p.imc_rmse, p.imc_psnr, p.imc_ssim),
                              "scores + components + means, float32"))
+        for shown in self.rd.shown if self.rd is not None else ():
+            e = shown["pca-patch"]
+            q = (e.rmse, e.psnr, e.ssim)
+            rows.append(_row("patch PCA", f"quality {e.setting:g} (~{shown['target_bpp']:g} bpp)", e.nbytes, n, q,
+                             e.nbytes, q, "the real .imc file: learned patch basis + range-coded coefficients"))
+            for ref, label in (("jpeg", "JPEG"), ("webp", "WebP")):
+                r = shown.get(ref)
+                if r is not None:
+                    rows.append(_row(f"{label} (Pillow)", f"quality {r.setting:g}", r.nbytes, n,
+                                     (r.rmse, r.psnr, r.ssim), None, None,
+                                     f"the largest {label} file not above the patch-PCA file above"))
         return rows
 
     def to_dict(self) -> dict:
@@ -358,6 +374,8 @@ class StudyResult:
             "corrections": self.corrections(),
             "notes": list(self.notes),
         }
+        if self.rd is not None:
+            out.update(self.rd.to_dict())  # "pca_patch" and "rate_distortion"
         return json_safe(out)
 
     def corrections(self) -> dict:
@@ -462,6 +480,7 @@ def study(
     source: str = "<array>",
     file_bytes: int | None = None,
     codecs: bool = True,
+    rd: bool = True,
     progress: bool = False,
 ) -> StudyResult:
     """Run the study on one image and measure everything.
@@ -486,6 +505,11 @@ def study(
     codecs : bool, default=True
         Also write the real ``.imc`` files in memory (when the ``kmeans`` and
         ``pca-rows`` codecs are registered) and measure their size.
+    rd : bool, default=True
+        Also measure patch PCA (``pca-patch``) and the rate-distortion curves
+        of every method beside Pillow's JPEG, WebP and AVIF
+        (:func:`~imcompress.report.rate_distortion`; needs ``codecs=True``).
+        About as long as the rest of the study.
     progress : bool, default=False
         Show progress on stderr.
 
@@ -541,7 +565,7 @@ def study(
         rec = q.quantize(image)
         imc = (None, None, None, None)
         if codecs and k in shown:
-            imc = _codec_bytes(image, "kmeans", {"n_colors": k}, notes)
+            imc = _codec_bytes(image, "kmeans", {"n_colors": k, "random_state": random_state}, notes)
         kmeans[k] = KMeansResult(
             k=k,
             inertia=float(q.inertia_),
@@ -564,11 +588,13 @@ def study(
     base = None
     for t in variances:
         # one SVD per channel for all thresholds
-        pca = RowPCA(variance=t).fit(image) if base is None else base.select(variance=t)
-        base = base or pca
+        if base is None:
+            base = pca = RowPCA(variance=t).fit(image)
+        else:
+            pca = base.select(variance=t)
         scores = pca.transform(image)
         raw = pca.inverse_transform(scores)
-        rec = np.clip(np.rint(raw), 0, 255).astype(np.uint8)
+        rec = to_uint8(raw, rescale="clip")
         rec_mm = to_uint8(raw, rescale="minmax")
         explained = tuple(
             float(np.sum(pca.explained_variance_ratio_[c][: pca.n_components_[c]])) for c in range(3)
@@ -597,6 +623,16 @@ def study(
             )
         )
 
+    rd_result = None
+    if codecs and rd:
+        from ..codecs import available_methods
+
+        if "pca-patch" in available_methods():
+            rd_result = _rate_distortion(image, random_state=random_state, progress=say)
+            notes.extend(rd_result.notes)
+        else:
+            notes.append("the pca-patch codec is not installed: no rate-distortion section")
+
     return StudyResult(
         image=image,
         source=str(source),
@@ -611,5 +647,6 @@ def study(
         pca=pcas,
         random_state=int(random_state),
         notes=notes,
+        rd=rd_result,
     )
 

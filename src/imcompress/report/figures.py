@@ -38,6 +38,9 @@ __all__ = [
     "pca_channels",
     "pca_reconstructions",
     "pca_rescale",
+    "pca_patch_pictures",
+    "RD_FIGURES",
+    "rate_distortion",
 ]
 
 _CHANNELS = ("R", "G", "B")
@@ -204,7 +207,7 @@ def pca_channels(result, *, variance=None) -> Figure:
     """
     p = _pick_pca(result, variance)
     h, w = result.image.shape[:2]
-    fig = _figure(11.0, 7.4)
+    fig = _figure(11.0, 6.6)
     grid = fig.add_gridspec(2, 3, height_ratios=[1, 1])
     for c in range(3):
         ax = fig.add_subplot(grid[0, c])
@@ -293,6 +296,83 @@ def _pick_pca(result, variance):
         f"variance={variance} is not in this study ({', '.join(str(p.variance) for p in result.pca)})"
     )
 
+
+def _need_rd(result):
+    if getattr(result, "rd", None) is None:
+        from .._errors import UsageError
+
+        raise UsageError("this study has no rate-distortion numbers; run study(image) with codecs=True and rd=True")
+    return result.rd
+
+
+def rate_distortion(result) -> Figure:
+    """PSNR (and SSIM) against bits per pixel for every method of the section.
+
+    Drawn by :func:`imcompress.rd.plot_rd`; dotted lines mark the rates of the
+    report's table.
+    """
+    from .. import rd as _rd_mod
+    from ._rd import RD_BPPS
+
+    r = _need_rd(result)
+    h, w = r.shape
+    fig = _rd_mod.plot_rd(r.as_rd_data(), bpp_range=(0.06, 4.0),
+                          title=f"Rate-distortion on this image ({h} x {w}{'' if r.shape == result.image.shape[:2] else ', central region'}): "
+                                "every point is a real file, decoded")
+    for ax in fig.axes:
+        if ax.get_visible():
+            for b in RD_BPPS:
+                ax.axvline(b, color="#999999", linestyle=":", linewidth=0.8, zorder=0)
+            ax.set_xticks([0.1, *RD_BPPS, 4.0])
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if r.ssim_measured and len(fig.axes) > 1:
+        fig.axes[1].set_ylabel("SSIM (transform codecs)")
+    return fig
+
+
+def pca_patch_pictures(result) -> Figure:
+    """A detailed crop: pca-patch at each shown rate beside JPEG and WebP at the same bytes."""
+    r = _need_rd(result)
+    if not r.shown:
+        from .._errors import UsageError
+
+        raise UsageError("this study has no pca-patch pictures (pca-patch could not encode the image)")
+    top, left, size = r.crop
+    cut = np.s_[top:top + size, left:left + size]
+    cols = [("pca-patch", "pca-patch"), ("jpeg", "JPEG"), ("webp", "WebP")]
+    cols = [c for c in cols if any(s.get(c[0]) is not None for s in r.shown)]
+    ncols = 1 + len(cols)
+    cell = 3.3
+    fig = _figure(cell * ncols, (cell + 0.75) * len(r.shown) + 0.5)
+    for i, shown in enumerate(r.shown):
+        ax = fig.add_subplot(len(r.shown), ncols, i * ncols + 1)
+        _show(ax, r.measured(result.image)[cut], f"Original (crop)\nfor ~{shown['target_bpp']:g} bpp", fontsize=9)
+        for j, (key, label) in enumerate(cols):
+            ax = fig.add_subplot(len(r.shown), ncols, i * ncols + j + 2)
+            e = shown.get(key)
+            if e is None:
+                ax.set_axis_off()
+                ax.set_title(f"{label}: no file this small", fontsize=9)
+                continue
+            ax.imshow(e.image[cut], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            s_text = "n/a" if not np.isfinite(e.ssim) else f"{e.ssim:.3f}"
+            ax.set_title(f"{label} q={e.setting:g}: {e.nbytes:,} B ({e.bpp:.3f} bpp)\n"
+                         f"PSNR {e.psnr:.2f} dB | SSIM {s_text}", fontsize=9)
+    whole = "whole image" if r.shape == result.image.shape[:2] else "measured region"
+    fig.suptitle(f"pca-patch vs JPEG and WebP at the same bytes: crop {size} x {size} at "
+                 f"({top + r.region[0]}, {left + r.region[1]}), enlarged without smoothing;\n"
+                 f"PSNR and SSIM of the {whole}",
+                 fontsize=10)
+    return fig
+
+
+#: The figures of the patch-PCA / rate-distortion section (need ``result.rd``).
+RD_FIGURES = (
+    ("rate-distortion", rate_distortion),
+    ("pca-patch-vs-jpeg", pca_patch_pictures),
+)
 
 #: The study's figures in report order: (file stem, function).
 FIGURES = (

@@ -1,0 +1,516 @@
+"""Patch PCA and rate-distortion, measured for the report (numbers only).
+
+:func:`rate_distortion` encodes one image with every method at a short
+ladder of rates (pca-patch: at qualities aimed at given bit rates; a few
+more files where the ladder leaves a wide gap), writing real files (``.imc`` for imcompress's methods,
+Pillow's JPEG, WebP and AVIF for the references), decodes them and measures
+PSNR and SSIM against the original in float64. It then encodes ``pca-patch``
+at a few target rates and finds the largest JPEG and WebP files not above
+each, for the side-by-side pictures. The analysis (interpolation, BD-rate,
+the chart) comes from :mod:`imcompress.rd`, so the report and
+``benchmarks/rd.py`` agree.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import metrics, rd
+from .._errors import ImcompressError, UsageError
+
+__all__ = [
+    "PCA_PATCH_BPPS",
+    "RD_BPPS",
+    "RD_LADDERS",
+    "RD_MAX_PIXELS",
+    "SSIM_METHODS",
+    "Encoding",
+    "RDResult",
+    "default_methods",
+    "rate_distortion",
+]
+
+#: Rates (bits per pixel) of the report's PSNR table.
+RD_BPPS = (0.25, 0.5, 1.0, 2.0)
+#: Rates of the pca-patch pictures (about 0.25 and 1 bpp).
+SHOW_BPPS = (0.25, 1.0)
+#: BD-rate interval (bits per pixel).
+BD_RANGE = (0.25, 2.0)
+#: Larger images are measured on their central region of about this many
+#: pixels: the section encodes the image some fifty times.
+RD_MAX_PIXELS = 1 << 20
+
+#: pca-patch is measured at about these rates (bits per pixel), its quality
+#: found by interpolating log-rate between the files already measured
+#: (starting from qualities 0 and 50; a rate within 15 % of a measured file
+#: is skipped), so the points spread evenly whatever the quality scale.
+PCA_PATCH_BPPS = (0.125, 0.25, 0.5, 1.0, 2.0, 3.5)
+#: The rate knob the other methods are measured at: quality for the Pillow
+#: codecs, kept components for pca-rows, colours for kmeans. Short ladders
+#: spanning about 0.06..4 bpp on photos keep ``make demo`` fast.
+RD_LADDERS = {
+    "pca-patch": (0, 50),
+    "pca-rows": (1, 2, 4, 8, 16, 32, 48),
+    "kmeans": (2, 4, 8, 16, 32, 64),
+    "jpeg": (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98),
+    "webp": (0, 8, 24, 40, 56, 72, 80, 88, 96),
+    "avif": (0, 16, 32, 48, 64, 80, 96),
+}
+#: Methods whose curves also get SSIM (each SSIM costs about four PSNRs); the
+#: SSIM of K-means and row PCA at the study's settings is in their own sections.
+SSIM_METHODS = ("pca-patch", "jpeg", "webp", "avif")
+#: The rate knob's name, for tables.
+_KNOB = {"pca-patch": "quality", "pca-rows": "n", "kmeans": "K", "jpeg": "quality", "webp": "quality",
+         "avif": "quality"}
+
+
+def default_methods() -> list:
+    """pca-patch, pca-rows and kmeans when registered, then JPEG, WebP and (if Pillow has it) AVIF."""
+    from PIL import features
+
+    from ..codecs import available_methods
+
+    ours = [m for m in ("pca-patch", "pca-rows", "kmeans") if m in available_methods()]
+    refs = ["jpeg"] + [m for m in ("webp", "avif") if features.check(m)]
+    return ours + refs
+
+
+@dataclass
+class Encoding:
+    """One real file, decoded and measured.
+
+    ``setting`` is the value of the method's rate knob (quality, n or K);
+    ``image`` the decoded pixels (kept only for the pictures); ``params``
+    what an ``.imc`` file's header says the encoder chose (None for Pillow's).
+    """
+
+    method: str
+    setting: float
+    nbytes: int
+    bpp: float
+    rmse: float
+    psnr: float
+    ssim: float
+    image: np.ndarray | None = field(default=None, repr=False)
+    params: dict | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        out = {"method": self.method, _KNOB.get(self.method, "setting"): self.setting, "bytes": self.nbytes,
+               "bpp": self.bpp, "rmse": self.rmse, "psnr": self.psnr, "ssim": self.ssim}
+        if self.params is not None:
+            out["params"] = self.params
+        return out
+
+
+@dataclass
+class RDResult:
+    """Rate-distortion of the report's image, every method measured alike.
+
+    Attributes
+    ----------
+    methods : list of str
+        Methods measured, imcompress's first.
+    curves : dict of str to list of Encoding
+        Every measured point, sorted by bits per pixel.
+    shown : list of dict
+        For each rate of :data:`SHOW_BPPS`: ``{"target_bpp", "pca-patch",
+        "jpeg", "webp"}``, the last three :class:`Encoding` with decoded images
+        (JPEG and WebP: the largest file not above the pca-patch file; None
+        when the method is absent or cannot get that small).
+    shape : tuple of int
+        ``(H, W)`` of the image measured: the whole image, or its central
+        region when it has more than ``max_pixels``.
+    region : tuple of int
+        ``(top, left, H, W)`` of the measured region in the image.
+    crop : tuple of int
+        ``(top, left, size)`` of the detailed square shown in the pictures,
+        in the measured region.
+    seconds : dict of str to float
+        Encode + decode + measure time per method, on this machine.
+    ssim_measured : bool
+    notes : list of str
+    """
+
+    methods: list
+    curves: dict = field(repr=False)
+    shown: list = field(repr=False)
+    shape: tuple
+    region: tuple
+    crop: tuple
+    seconds: dict
+    ssim_measured: bool = True
+    notes: list = field(default_factory=list)
+
+    def measured(self, image) -> np.ndarray:
+        """The part of ``image`` that was measured (all of it unless it was large)."""
+        top, left, h, w = self.region
+        return image[top:top + h, left:left + w]
+
+    def points(self, method) -> np.ndarray:
+        """(n, 4) array of bpp, PSNR, SSIM, bytes: the format of :func:`imcompress.rd.rd_curves`."""
+        rows = [(e.bpp, e.psnr, e.ssim, e.nbytes) for e in self.curves[method]]
+        return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+    def as_rd_data(self, name: str = "image") -> dict:
+        """The curves in :func:`imcompress.rd.rd_curves`'s format, for :func:`imcompress.rd.plot_rd`."""
+        return {"images": {name: tuple(self.shape)}, "methods": {m: {name: self.points(m)} for m in self.methods},
+                "seconds": dict(self.seconds)}
+
+    def psnr_at(self, method, bpp) -> float:
+        """PSNR of ``method`` at ``bpp`` (PCHIP in log-rate); NaN outside its measured range."""
+        return rd.psnr_at(self.points(method), bpp)
+
+    def ssim_at(self, method, bpp) -> float:
+        return rd.ssim_at(self.points(method), bpp) if self.ssim_measured else float("nan")
+
+    def gaps(self) -> list:
+        """``(method, bpp, below, above)`` for each table rate interpolated between
+        files more than :data:`GAP_RATIO` apart in rate, none of them within 15 %."""
+        out = []
+        for m in self.methods:
+            for b in RD_BPPS:
+                lo, hi = bracket(self.curves[m], b)
+                if (lo is not None and hi is not None and hi.bpp > GAP_RATIO.get(m, 1.5) * lo.bpp
+                        and all(abs(math.log(e.bpp / b)) >= _NEAR for e in self.curves[m])):
+                    out.append((m, b, lo.bpp, hi.bpp))
+        return out
+
+    def bd_rate(self, method, reference="jpeg") -> float:
+        """Bjøntegaard delta rate of ``method`` against ``reference`` over :data:`BD_RANGE`, in percent."""
+        if method not in self.curves or reference not in self.curves:
+            return float("nan")
+        return rd.bd_rate(self.points(reference), self.points(method), bpp_range=BD_RANGE)
+
+    def to_dict(self) -> dict:
+        """``{"pca_patch": ..., "rate_distortion": ...}`` for metrics.json (may hold NaN: see json_safe)."""
+        shown = []
+        for s in self.shown:
+            entry = {"target_bpp": s["target_bpp"]}
+            for m in ("pca-patch", "jpeg", "webp"):
+                entry[m.replace("-", "_")] = None if s.get(m) is None else s[m].to_dict()
+            shown.append(entry)
+        keys = {f"{b:g}": b for b in RD_BPPS}
+        return {
+            "pca_patch": {
+                "encodings": shown,
+                "crop": {"top": self.crop[0], "left": self.crop[1], "size": self.crop[2]},
+                "measured_region": dict(zip(("top", "left", "height", "width"), self.region)),
+                "rule": "JPEG and WebP: the largest file not above the pca-patch file (Pillow)",
+            },
+            "rate_distortion": {
+                "methods": list(self.methods),
+                "bpps": list(RD_BPPS),
+                "psnr_at": {m: {k: self.psnr_at(m, b) for k, b in keys.items()} for m in self.methods},
+                "ssim_at": {m: {k: self.ssim_at(m, b) for k, b in keys.items()} for m in self.methods},
+                "bd_rate_vs_jpeg_percent": {m: self.bd_rate(m) for m in self.methods if m != "jpeg"},
+                "bd_range_bpp": list(BD_RANGE),
+                "interpolated_over_gaps": [{"method": m, "bpp": b, "file_below_bpp": lo, "file_above_bpp": hi}
+                                           for m, b, lo, hi in self.gaps()],
+                "curves": {m: [e.to_dict() for e in self.curves[m]] for m in self.methods},
+                "seconds": dict(self.seconds),
+                "pillow": _pillow_version(),
+                "notes": list(self.notes),
+            },
+        }
+
+
+def _pillow_version() -> str:
+    import PIL
+
+    return PIL.__version__
+
+
+# -- measuring -------------------------------------------------------------------------
+
+def _pillow_encode(image, method, quality):
+    from PIL import Image
+
+    fmt, opts, _ = rd.PILLOW_METHODS[method]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, fmt, quality=int(quality), **opts)
+    data = buf.getvalue()
+    with Image.open(io.BytesIO(data)) as im:
+        out = np.asarray(im.convert("RGB"))
+    return len(data), out
+
+
+def _codec_encode(codec, image, setting):
+    from ..codecs import decompress, inspect
+
+    data = codec.with_rate(setting).encode(image)
+    return len(data), decompress(data), inspect(data).get("params")
+
+
+class _Meter:
+    """Encodes, decodes and measures; keeps the pictures only when asked."""
+
+    def __init__(self, image, *, ssim: bool, random_state: int):
+        self.image = image
+        self.n = image.shape[0] * image.shape[1]
+        self.ssim = ssim
+        self.random_state = random_state
+        self._codecs = {}
+
+    def _codec(self, method):
+        # one instance per method: with_rate copies share its caches (row PCA's SVD)
+        if method not in self._codecs:
+            from ..codecs import get_codec
+
+            params = {"random_state": self.random_state} if method == "kmeans" else {}
+            self._codecs[method] = get_codec(method)(**params)
+        return self._codecs[method]
+
+    def __call__(self, method, setting, *, keep=False, with_ssim=None) -> Encoding:
+        params = None
+        if method in rd.PILLOW_METHODS:
+            nbytes, out = _pillow_encode(self.image, method, setting)
+        else:
+            nbytes, out, params = _codec_encode(self._codec(method), self.image, setting)
+        if with_ssim is None:
+            with_ssim = self.ssim and method in SSIM_METHODS
+        return Encoding(
+            method=method,
+            setting=float(setting),
+            nbytes=int(nbytes),
+            bpp=8.0 * nbytes / self.n,
+            rmse=metrics.rmse(self.image, out),
+            psnr=metrics.psnr(self.image, out),
+            ssim=metrics.ssim(self.image, out) if with_ssim else float("nan"),
+            image=out if keep else None,
+            params=params if method == "pca-patch" else None,
+        )
+
+    def nbytes(self, method, setting) -> int:
+        return _pillow_encode(self.image, method, setting)[0]
+
+
+def _quality_for(curve, target_bpp):
+    """The pca-patch quality expected to give ``target_bpp``: linear in log-rate
+    between the measured files, extrapolated from the two nearest beyond them."""
+    pts = sorted((e.setting, e.bpp) for e in curve)
+    qs = np.array([p[0] for p in pts], dtype=np.float64)
+    lb = np.maximum.accumulate(np.log([max(p[1], 1e-9) for p in pts]))  # size grows with quality
+    x = math.log(target_bpp)
+    if len(pts) >= 2 and (x > lb[-1] or x < lb[0]):
+        i, j = (-2, -1) if x > lb[-1] else (0, 1)
+        if lb[j] - lb[i] < 1e-9:
+            return 100.0 if x > lb[-1] else 0.0
+        q = qs[j] + (x - lb[j]) * (qs[j] - qs[i]) / (lb[j] - lb[i])
+    else:
+        q = np.interp(x, lb, qs)
+    return float(np.clip(q, 0.0, 100.0))
+
+
+#: A table rate with no measured file within 15 % whose nearest files differ
+#: by more than this factor in rate gets up to two files in between; a gap
+#: left is reported, as the value there is interpolated between distant
+#: files. Tightest for pca-patch, the subject; loose for the study's methods,
+#: which trail by several dB.
+GAP_RATIO = {"pca-patch": 1.35, "pca-rows": 2.2, "kmeans": 2.2, "jpeg": 1.5, "webp": 1.5, "avif": 1.5}
+_NEAR = 0.15  # |log(bpp / rate)| below which a file counts as at the rate
+
+
+def bracket(points, bpp):
+    """The measured files just below and just above ``bpp`` (None where missing)."""
+    below = [e for e in points if e.bpp <= bpp]
+    above = [e for e in points if e.bpp >= bpp]
+    return (max(below, key=lambda e: e.bpp) if below else None,
+            min(above, key=lambda e: e.bpp) if above else None)
+
+
+def _fill_gaps(meter, method, points, notes):
+    """Measure between the files that bracket each table rate when they are far apart."""
+    for b in RD_BPPS:
+        for _ in range(2):
+            lo, hi = bracket(points, b)
+            if lo is None or hi is None or hi.bpp <= GAP_RATIO[method] * lo.bpp:
+                break
+            if any(abs(math.log(e.bpp / b)) < _NEAR for e in points):
+                break
+            if method == "pca-patch":
+                if not _add_quality_for(meter, points, b):
+                    break
+                continue
+            if method in rd.PILLOW_METHODS:
+                mid = round((lo.setting + hi.setting) / 2)
+            else:  # K and n: the rate grows about with their logarithm
+                mid = round(math.sqrt(lo.setting * hi.setting))
+            if mid in (round(lo.setting), round(hi.setting)):
+                break
+            try:
+                points.append(meter(method, mid))
+            except ImcompressError:
+                break
+            except Exception as exc:  # noqa: BLE001 - one codec's failure must not lose the report
+                notes.append(f"{method} at {_KNOB[method]} {mid} failed: {type(exc).__name__}: {exc}")
+                break
+
+
+def _add_quality_for(meter, points, target_bpp) -> bool:
+    """Measure pca-patch at the quality expected to give ``target_bpp``; False if already measured."""
+    q = round(_quality_for(points, target_bpp), 2)
+    if any(abs(e.setting - q) < 0.01 for e in points):
+        return False
+    try:
+        points.append(meter("pca-patch", q, keep=True))
+    except ImcompressError:
+        return False
+    return True
+
+
+def _largest_under(meter, method, nbytes, curve=()):
+    """Largest ``method`` file (Pillow quality 1..100) not above ``nbytes``, by bisection on quality.
+
+    The measured ``curve`` of the method narrows the bracket (its sizes grow with quality).
+    """
+    fits = [int(e.setting) for e in curve if e.nbytes <= nbytes]
+    over = [int(e.setting) for e in curve if e.nbytes > nbytes]
+    lo = max(fits, default=1)
+    hi = min(over, default=101) - 1
+    if lo > hi:  # the curve is not monotone here: search everything
+        lo, hi = 1, 100
+    if not fits and meter.nbytes(method, lo) > nbytes:
+        return None
+    while lo < hi:  # invariant: quality lo fits
+        mid = (lo + hi + 1) // 2
+        if meter.nbytes(method, mid) <= nbytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return meter(method, lo, keep=True, with_ssim=True)
+
+
+def _detail_crop(image, size):
+    """``(top, left, size)``: the square with the most gradient energy, on a size/4 grid."""
+    h, w = image.shape[:2]
+    size = int(min(size, h, w))
+    g = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    energy = np.zeros((h, w))
+    energy[:, 1:] += np.diff(g, axis=1) ** 2
+    energy[1:, :] += np.diff(g, axis=0) ** 2
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    stride = max(1, size // 4)
+    best, where = -1.0, (0, 0)
+    for top in range(0, h - size + 1, stride):
+        for left in range(0, w - size + 1, stride):
+            e = (integral[top + size, left + size] - integral[top, left + size]
+                 - integral[top + size, left] + integral[top, left])
+            if e > best:
+                best, where = e, (top, left)
+    return (int(where[0]), int(where[1]), size)
+
+
+def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int = 0,
+                    max_pixels: int = RD_MAX_PIXELS, progress=None) -> RDResult:
+    """Measure pca-patch against the other methods and Pillow's codecs on ``image``.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    methods : list of str, optional
+        Default: :func:`default_methods` (pca-patch, pca-rows, kmeans, JPEG,
+        WebP and AVIF when available). Must include ``"pca-patch"`` and
+        ``"jpeg"``, the pair the section compares.
+    ssim : bool, default=True
+        Also measure SSIM on every point of the methods in
+        :data:`SSIM_METHODS` (about a third of the section's time).
+    random_state : int, default=0
+        Seed of the kmeans codec.
+    max_pixels : int, default=RD_MAX_PIXELS
+        A larger image is measured on its central region of about this many
+        pixels, same aspect ratio (``result.region`` says where).
+    progress : callable, optional
+        Called as ``progress(message)``.
+
+    Returns
+    -------
+    RDResult
+
+    Examples
+    --------
+    >>> from imcompress import sample_image
+    >>> from imcompress.report import rate_distortion
+    >>> r = rate_distortion(sample_image()[:96, :96], methods=["pca-patch", "jpeg"], ssim=False)
+    >>> r.psnr_at("pca-patch", 1.0) > r.psnr_at("jpeg", 1.0)
+    True
+    """
+    from ..codecs import available_methods
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UsageError(f"image of shape {image.shape} and dtype {image.dtype} should be (H, W, 3) uint8")
+    if not isinstance(max_pixels, int) or max_pixels < 4:
+        raise UsageError(f"max_pixels={max_pixels!r} should be an integer >= 4")
+    h, w = image.shape[:2]
+    region = (0, 0, h, w)
+    if h * w > max_pixels:
+        scale = math.sqrt(max_pixels / (h * w))
+        rh, rw = max(2, int(h * scale)), max(2, int(w * scale))
+        region = ((h - rh) // 2, (w - rw) // 2, rh, rw)
+        image = image[region[0]:region[0] + rh, region[1]:region[1] + rw]
+    methods = default_methods() if methods is None else list(methods)
+    known = set(available_methods()) | set(rd.PILLOW_METHODS)
+    for m in methods:
+        if m not in known or m not in RD_LADDERS:
+            raise UsageError(f"unknown method {m!r} for the rate-distortion section; "
+                             f"choose from {', '.join(sorted(known & set(RD_LADDERS)))}")
+    for m in ("pca-patch", "jpeg"):
+        if m not in methods:
+            raise UsageError(f"the rate-distortion section compares pca-patch with JPEG: add {m!r} to methods")
+    meter = _Meter(image, ssim=ssim, random_state=random_state)
+    curves, seconds, notes = {}, {}, []
+    for m in methods:
+        if progress is not None:
+            progress(f"rate-distortion: {m}")
+        t0 = time.perf_counter()
+        points = []
+        for setting in RD_LADDERS[m]:
+            try:
+                points.append(meter(m, setting, keep=m == "pca-patch"))
+            except ImcompressError:
+                continue  # a rate this method cannot produce for this image (e.g. K above its colours)
+            except Exception as exc:  # noqa: BLE001 - one codec's failure must not lose the report
+                notes.append(f"{m} at {_KNOB[m]} {setting} failed: {type(exc).__name__}: {exc}")
+        if m == "pca-patch" and points:
+            # the highest rate first: the others are then interpolated, not extrapolated
+            for target in sorted(PCA_PATCH_BPPS, key=lambda t: (t != max(PCA_PATCH_BPPS), t)):
+                if all(abs(math.log(e.bpp / target)) > _NEAR for e in points):
+                    _add_quality_for(meter, points, target)
+        if points:
+            _fill_gaps(meter, m, points, notes)
+        curves[m] = points
+        seconds[m] = time.perf_counter() - t0
+    if progress is not None:
+        progress("pca-patch pictures beside JPEG and WebP at the same bytes")
+    shown = []
+    pp = curves["pca-patch"]
+    if not pp:
+        notes.append("pca-patch could not encode this image: no pictures")
+    for target in SHOW_BPPS if pp else ():
+        for _ in range(2):  # the nearest file, refined while more than 5 % off the target
+            enc = min(pp, key=lambda e: abs(math.log(e.bpp / target)))
+            if abs(math.log(enc.bpp / target)) < 0.05 or not _add_quality_for(meter, pp, target):
+                break
+        enc = min(pp, key=lambda e: abs(math.log(e.bpp / target)))
+        if shown and shown[-1]["pca-patch"].nbytes == enc.nbytes:
+            continue  # a small image: both targets gave the same file
+        # a copy: the curve's points drop their pixels below
+        enc = Encoding(**{**enc.__dict__, "ssim": metrics.ssim(image, enc.image) if math.isnan(enc.ssim)
+                          else enc.ssim})
+        entry = {"target_bpp": target, "pca-patch": enc}
+        for ref in ("jpeg", "webp"):
+            entry[ref] = _largest_under(meter, ref, enc.nbytes, curves[ref]) if ref in methods else None
+        shown.append(entry)
+    for e in pp:
+        e.image = None  # the shown ones keep theirs in ``shown``
+    for m in curves:
+        curves[m] = sorted(curves[m], key=lambda e: (e.bpp, e.setting))
+    crop = _detail_crop(image, max(32, round(min(image.shape[:2]) / 3.2)))
+    return RDResult(methods=methods, curves=curves, shown=shown, shape=tuple(image.shape[:2]), region=region,
+                    crop=crop,
+                    seconds=seconds, ssim_measured=bool(ssim), notes=notes)

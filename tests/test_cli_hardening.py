@@ -333,7 +333,6 @@ def test_closed_stdout_is_a_write_error(files):
 
 
 # -- bugs in files owned by other helpers (xfail until fixed) ---------------------------
-@pytest.mark.xfail(strict=True, reason="cli/_report.py: --seed accepts negatives, KMeans then raises ValueError")
 def test_report_negative_seed_is_a_usage_error(capsys, monkeypatch, work):
     got, err = _run(capsys, ["report", "ok.png", "--seed", "-1", "-q", "-o", "rep"], work, monkeypatch)
     _assert_one_error(got, err, ExitCode.USAGE, r"seed")
@@ -382,3 +381,14 @@ def test_source_never_unpickles_or_evals():
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_click_output_into_closed_pipe_is_a_write_error(args):
+    # click turns EPIPE into a silent sys.exit(1); main names it and exits 6
+    proc = subprocess.Popen([sys.executable, "-m", "imcompress", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == ExitCode.WRITE
+    assert err.count("\n") == 1 and err.startswith("imcompress: error: broken pipe")

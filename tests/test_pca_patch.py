@@ -393,3 +393,18 @@ def test_crc_still_guards_the_payload(good_file):
     with pytest.raises(CorruptFileError, match="checksum"):
         imcompress.decompress(bytes(bad))
     assert zlib.crc32(good_file[:-4]) == struct.unpack("<I", good_file[-4:])[0]
+
+
+def test_icc_profile_is_stored_and_counted(crop):
+    plain = imcompress.compress(crop, "pca-patch", quality=40)
+    icc = bytes(range(256)) * 2
+    data = imcompress.compress(crop, "pca-patch", quality=40, icc_profile=icc)
+    c = unpack_container(data)
+    assert c.section(b"ICCP") == icc
+    assert len(data) == len(plain) + len(icc) + 8
+    assert np.array_equal(imcompress.decompress(data), imcompress.decompress(plain))
+
+
+def test_bpp_target_counts_the_icc_profile(crop):
+    data = imcompress.compress(crop, "pca-patch", bpp=1.0, icc_profile=b"\x00" * 300)
+    assert 8 * len(data) / (128 * 128) <= 1.0

@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 from sklearn.cluster import KMeans
 
-from imcompress import UsageError
+from imcompress import InputError, UsageError
 from imcompress.metrics import rmse, unique_colors
 from imcompress.report import (
     kmeans_stored_bytes,
@@ -192,7 +192,7 @@ def test_study_errors(crop):
         study(crop, ks=[2], variances=[0.9, 1.5], codecs=False)
     with pytest.raises(UsageError, match=r"should be \(H, W, 3\) uint8"):
         study(crop.astype(np.float64), codecs=False)
-    with pytest.raises(UsageError, match="too small"):
+    with pytest.raises(InputError, match="too small"):
         study(crop[:1], codecs=False)
 
 

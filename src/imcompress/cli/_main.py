@@ -8,6 +8,7 @@ from :class:`imcompress.ExitCode`.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -50,9 +51,23 @@ def main(argv=None) -> int:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         echo_error(exc.format_message() + hint)
         return ExitCode.USAGE
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            echo_error("interrupted")
+            return 130
         echo_error("aborted")
         return ExitCode.INTERNAL
+    except SystemExit as exc:
+        # click answers a closed stdout (EPIPE) by wrapping sys.stdout and
+        # calling sys.exit(1), even in non-standalone mode; name it like our
+        # own broken-pipe handling
+        context = exc.__context__
+        pacified = type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+        if pacified or (isinstance(context, OSError) and context.errno == errno.EPIPE):
+            _quiet_stdout()
+            echo_error("broken pipe: the reader of stdout went away")
+            return ExitCode.WRITE
+        raise
     except ImcompressError as exc:
         echo_error(str(exc))
         return int(exc.exit_code)
@@ -60,8 +75,22 @@ def main(argv=None) -> int:
         echo_error("interrupted")
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
+        echo_error("broken pipe: the reader of stdout went away")
         return ExitCode.WRITE
     return ExitCode.OK
+
+
+def _quiet_stdout() -> None:
+    # further writes (and the interpreter's final flush) go nowhere instead of
+    # raising again at exit
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run() -> None:  # pragma: no cover - thin wrapper for ``python -m``

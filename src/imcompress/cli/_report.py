@@ -21,7 +21,8 @@ __all__ = ["report"]
                    "[default: 2..20:2, up to the image's number of distinct colours]")
 @click.option("--variances", default="0.9,0.95", show_default=True, metavar="LIST",
               help="Row-PCA explained-variance thresholds, each in (0, 1].")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed of K-means.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Random seed of K-means.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
               help="Refuse images with more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
 @click.option("--no-rd", "no_rd", is_flag=True,
@@ -29,7 +30,7 @@ __all__ = ["report"]
 @click.option("-f", "--force", is_flag=True, help="Replace an existing report folder.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
-    """Run the study on IMAGE (default: the bundled astronaut photo) and write a report.
+    """Run the study on IMAGE (default: the bundled astronaut photo; - reads stdin) and write a report.
 
     Sweeps K-means over K and finds the elbow, runs row PCA per channel at each
     variance threshold, measures RMSE, PSNR, SSIM and the bytes each method
@@ -44,7 +45,12 @@ def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
     ks_list = None if ks is None else parse_ks(ks)
     var_list = parse_variances(variances)
     check_report_dir(out_dir, force=force)
-    source = str(sample_image_path()) if image is None else image
+    if image is None:
+        source = str(sample_image_path())
+    elif image == "-":
+        source = sys.stdin.buffer
+    else:
+        source = image
     data = read_image(source, max_pixels=max_pixels)
     show_progress = not quiet and sys.stderr.isatty()
     result = study(

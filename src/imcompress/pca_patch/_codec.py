@@ -314,6 +314,8 @@ class PCAPatchCodec(Codec):
             enc = _Encoder(image, patch=patch, chroma=chroma, basis=self.basis)
             if self.bpp is not None:
                 budget = int(self.bpp * image.shape[0] * image.shape[1] / 8.0)
+                if icc_profile:
+                    budget -= len(icc_profile) + 8  # the profile's section counts too
                 sections = enc.fit_bytes(budget)
             else:
                 sections = enc.encode(quality_to_step(self.quality))[0]

@@ -36,6 +36,8 @@ from ..entropy import (
     enc_expgolomb,
     enc_finish,
     enc_new,
+    enc_tree,
+    dec_tree,
 )
 
 __all__ = ["N_CONTEXTS", "encode_stream", "decode_stream", "MAX_COEF"]
@@ -58,7 +60,10 @@ _MAG = _LAST + _NB * 3  # 5 bands * 4 nb * 3 prev * _UN
 _AC_EG = _MAG + 5 * 4 * 3 * _UN
 _BZ = _AC_EG + EG_CONTEXTS  # basis zero flags: 32 freq x 2
 _BEG = _BZ + 64
-N_CONTEXTS = _BEG + EG_CONTEXTS
+_CLS = _BEG + EG_CONTEXTS  # class map: 3 "same as predicted" flags, then a 3-bit tree
+N_CONTEXTS = _CLS + 3 + 8
+#: Largest number of basis classes of a classified plane.
+MAX_CLASSES = 8
 
 
 @njit(cache=True)
@@ -308,7 +313,61 @@ def _dec_basis(st, data, model, qb, freq, limit):
     return 0
 
 
-def encode_stream(bases, freqs, classes, planes, *, capacity: int = 4096) -> bytes:
+@njit(cache=True)
+def _enc_classmap(st, out, model, cmap):
+    """Block classes: a flag "same as the left block's" (context: does the
+    upper block agree with the left one?), else the class in a 3-bit tree."""
+    nby, nbx = cmap.shape
+    for by in range(nby):
+        for bx in range(nbx):
+            if bx > 0:
+                pred = cmap[by, bx - 1]
+                ctx = 0 if by > 0 and cmap[by - 1, bx] == pred else 1
+            elif by > 0:
+                pred = cmap[by - 1, bx]
+                ctx = 2
+            else:
+                pred = 0
+                ctx = 2
+            v = cmap[by, bx]
+            if v == pred:
+                enc_bit(st, out, model, _CLS + ctx, 1)
+            else:
+                enc_bit(st, out, model, _CLS + ctx, 0)
+                enc_tree(st, out, model, _CLS + 3, 3, v)
+
+
+@njit(cache=True)
+def _dec_classmap(st, data, model, cmap, n_classes):
+    nby, nbx = cmap.shape
+    for by in range(nby):
+        for bx in range(nbx):
+            if bx > 0:
+                pred = cmap[by, bx - 1]
+                ctx = 0 if by > 0 and cmap[by - 1, bx] == pred else 1
+            elif by > 0:
+                pred = cmap[by - 1, bx]
+                ctx = 2
+            else:
+                pred = 0
+                ctx = 2
+            if dec_bit(st, data, model, _CLS + ctx) == 1:
+                cmap[by, bx] = pred
+            else:
+                v = dec_tree(st, data, model, _CLS + 3, 3)
+                if v >= n_classes:
+                    return 1
+                cmap[by, bx] = v
+    return 0
+
+
+def _as_list(qb):
+    # a plane's basis: one (K, P) array, or (n, K, P) for classified planes
+    qb = np.ascontiguousarray(qb, dtype=np.int32)
+    return [qb] if qb.ndim == 2 else list(qb)
+
+
+def encode_stream(bases, freqs, classes, planes, *, class_maps=None, capacity: int = 4096) -> bytes:
     """Range-code the bases then the coefficient planes into one stream.
 
     Parameters
@@ -321,15 +380,24 @@ def encode_stream(bases, freqs, classes, planes, *, capacity: int = 4096) -> byt
         Model (plane class) of each plane: 0 luma, 1 chroma, 2 alpha.
     planes : list of int32 arrays (nby, nbx, K_i + 1)
         Quantized coefficients, DC first.
+    class_maps : list of (None or int32 array (nby, nbx)), optional
+        Basis class of each block of a classified plane (coded before the
+        plane's coefficients); a (n, K, P) basis holds that plane's n stored
+        class bases.
     """
     n_models = max(classes) + 1
+    if class_maps is None:
+        class_maps = [None] * len(planes)
     while True:
         out = np.empty(capacity, dtype=np.uint8)
         st = enc_new()
         models = [model_new(N_CONTEXTS) for _ in range(n_models)]
         for qb, fr, c in zip(bases, freqs, classes):
-            _enc_basis(st, out, models[c], np.ascontiguousarray(qb, dtype=np.int32), fr)
-        for q, c in zip(planes, classes):
+            for b in _as_list(qb):
+                _enc_basis(st, out, models[c], b, fr)
+        for q, c, cm in zip(planes, classes, class_maps):
+            if cm is not None:
+                _enc_classmap(st, out, models[c], np.ascontiguousarray(cm, dtype=np.int32))
             lasts = np.full(q.shape[:2], -1, dtype=np.int32)
             _enc_plane(st, out, models[c], np.ascontiguousarray(q, dtype=np.int32), lasts)
         n = int(enc_finish(st, out))
@@ -338,8 +406,12 @@ def encode_stream(bases, freqs, classes, planes, *, capacity: int = 4096) -> byt
         capacity = n + 64
 
 
-def decode_stream(data: bytes, basis_shapes, freqs, classes, plane_shapes, *, basis_limit: int):
+def decode_stream(data: bytes, basis_shapes, freqs, classes, plane_shapes, *, basis_limit: int,
+                  n_classes=None):
     """Inverse of :func:`encode_stream`; returns (bases, planes) or raises.
+
+    ``n_classes[i]`` > 0 marks plane i as classified with that many classes;
+    then the planes come back as (levels, class map) pairs.
 
     Raises
     ------
@@ -351,18 +423,26 @@ def decode_stream(data: bytes, basis_shapes, freqs, classes, plane_shapes, *, ba
     models = [model_new(N_CONTEXTS) for _ in range(n_models)]
     st = dec_new(buf)
     bases = []
+    if n_classes is None:
+        n_classes = [0] * len(plane_shapes)
     for shape, fr, c in zip(basis_shapes, freqs, classes):
         qb = np.zeros(shape, dtype=np.int32)
-        if _dec_basis(st, buf, models[c], qb, fr, basis_limit):
-            raise CorruptFileError("pca-patch basis stream holds an out-of-range value")
+        for b in ([qb] if qb.ndim == 2 else qb):
+            if _dec_basis(st, buf, models[c], b, fr, basis_limit):
+                raise CorruptFileError("pca-patch basis stream holds an out-of-range value")
         bases.append(qb)
     planes = []
-    for shape, c in zip(plane_shapes, classes):
+    for shape, c, nc in zip(plane_shapes, classes, n_classes):
+        cm = None
+        if nc:
+            cm = np.zeros(shape[:2], dtype=np.int32)
+            if _dec_classmap(st, buf, models[c], cm, nc):
+                raise CorruptFileError("pca-patch class map names a class the plane does not have")
         q = np.zeros(shape, dtype=np.int32)
         lasts = np.full(shape[:2], -1, dtype=np.int32)
         if _dec_plane(st, buf, models[c], q, lasts):
             raise CorruptFileError("pca-patch coefficient stream holds an out-of-range value")
-        planes.append(q)
+        planes.append(q if cm is None else (q, cm))
     if dec_overrun(st) > 0:
         raise CorruptFileError("pca-patch coefficient stream is truncated")
     return bases, planes

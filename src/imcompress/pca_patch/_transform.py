@@ -32,7 +32,10 @@ _RGB2YCC = np.array(
         [0.5, -0.418687589158345, -0.081312410841655],
     ]
 )
-_YCC2RGB = np.linalg.inv(_RGB2YCC)
+#: Values on a 2**-40 grid, so decoders agree bit for bit whatever
+#: LAPACK or libm computed before rounding (errors ~1e-16 << 2**-41).
+_GRID = 2.0**40
+_YCC2RGB = np.rint(np.linalg.inv(_RGB2YCC) * _GRID) / _GRID
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> list:
@@ -106,7 +109,11 @@ def dct_matrix(p: int) -> np.ndarray:
     if p not in _DCT_CACHE:
         n = np.arange(p)
         c = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * p)) * np.sqrt(2.0 / p)
-        c[0] /= np.sqrt(2.0)
+        c[0] = np.sqrt(1.0 / p)
+        # onto a 2**-40 grid: libm's cos may differ in the last bit between
+        # machines, the rounded values do not (none lies near a grid midpoint,
+        # tests/test_pca_patch.py checks it), and every later step is IEEE
+        c = np.rint(c * _GRID) / _GRID
         full = np.einsum("ui,vj->uvij", c, c).reshape(p * p, p * p)
         uu, vv = np.divmod(np.arange(p * p), p)
         order = np.lexsort((uu, uu + vv))

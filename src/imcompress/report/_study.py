@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._errors import UsageError
+from .._errors import InputError, UsageError
 from ..kmeans import KMeansQuantizer, kmeans_sweep
 from ..metrics import psnr, rmse, ssim, unique_colors
 from ..pca_rows import RowPCA, to_uint8
@@ -451,7 +451,7 @@ def _check_image(image) -> np.ndarray:
             "load it with imcompress.load_image"
         )
     if arr.shape[0] < 2 or arr.shape[1] < 2:
-        raise UsageError(f"image of shape {arr.shape} is too small; it needs at least 2 x 2 pixels")
+        raise InputError(f"image of shape {arr.shape} is too small for the study; it needs at least 2 x 2 pixels")
     return arr
 
 

@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
+	@command -v pngquant >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get install -y -qq pngquant || (apt-get update -qq && apt-get install -y -qq pngquant))) || \
+		echo "pngquant not installed: its column is skipped"
 	$(PY) benchmarks/quantize.py
 	$(PY) benchmarks/rd.py
 

@@ -332,14 +332,12 @@ def test_closed_stdout_is_a_write_error(files):
         _assert_one_error(code, err, ExitCode.WRITE, r"broken pipe")
 
 
-# -- bugs in files owned by other helpers (xfail until fixed) ---------------------------
+# -- bugs once found in other modules, kept as regression tests --------------------------
 def test_report_negative_seed_is_a_usage_error(capsys, monkeypatch, work):
     got, err = _run(capsys, ["report", "ok.png", "--seed", "-1", "-q", "-o", "rep"], work, monkeypatch)
     _assert_one_error(got, err, ExitCode.USAGE, r"seed")
 
 
-@pytest.mark.xfail(strict=True, reason="kmeans/_quantizer.py: random_state=-1 raises numpy's ValueError, "
-                                       "not UsageError")
 def test_quantizer_negative_seed_is_a_usage_error():
     img = _photo(8, 8)
     with pytest.raises(imcompress.UsageError, match="random_state"):

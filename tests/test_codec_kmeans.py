@@ -190,3 +190,17 @@ def test_container_beats_png_on_every_kodak_photo(kodak_paths, sample):
             palette, indices, info = codec.quantize(img)
             imc = pack_container(1, *img.shape, codec._sections(img, palette, indices, info, None))
             assert len(imc) < 0.9 * len(palette_png(palette, indices))
+
+
+def test_fixed_colors_are_kept_exactly_in_the_palette(sample):
+    from imcompress.kmeans._codec import KMeansCodec, parse_colors
+
+    img = sample[::4, ::4]
+    palette, indices, _ = KMeansCodec(8, fixed_colors="#ff0000,#0000FF").quantize(img)
+    rows = {tuple(int(v) for v in c) for c in palette}
+    assert {(255, 0, 0), (0, 0, 255)} <= rows and len(rows) == 8
+    np.testing.assert_array_equal(parse_colors("#010203"), [[1, 2, 3]])
+    with pytest.raises(imcompress.UsageError, match="not hexadecimal"):
+        parse_colors("#gg0000")
+    with pytest.raises(imcompress.UsageError, match="is empty"):
+        parse_colors(" , ")

@@ -206,6 +206,10 @@ def test_errors(small):
         KMeansQuantizer(4, n_init=0).fit(small)
     with pytest.raises(UsageError, match="max_iter=0 should be"):
         KMeansQuantizer(4, max_iter=0).fit(small)
+    with pytest.raises(UsageError, match=r"random_state=-1 should be an integer >= 0"):
+        KMeansQuantizer(4, random_state=-1).fit(small)
+    with pytest.raises(UsageError, match=r"random_state=None should be an integer >= 0"):
+        KMeansQuantizer(4, random_state=None).fit(small)
     with pytest.raises(UsageError, match="tol=-1 should be"):
         KMeansQuantizer(4, tol=-1).fit(small)
     q = KMeansQuantizer(4).fit(small)

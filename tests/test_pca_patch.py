@@ -43,7 +43,8 @@ def roundtrip(img, **params):
 @pytest.mark.parametrize("p", [4, 8, 16])
 def test_dct_matrix_matches_scipy_dctn(p, rng):
     c = _transform.dct_matrix(p)
-    np.testing.assert_allclose(c @ c.T, np.eye(p * p), atol=1e-12)
+    # 1-D values sit on a 2**-40 grid (bit-reproducible): orthonormal to ~1e-12
+    np.testing.assert_allclose(c @ c.T, np.eye(p * p), atol=1e-11)
     x = rng.normal(size=(p, p))
     ref = scipy.fft.dctn(x, norm="ortho").ravel()
     got = c @ x.ravel()
@@ -51,6 +52,24 @@ def test_dct_matrix_matches_scipy_dctn(p, rng):
     order = _transform._DCT_CACHE[p][1]
     np.testing.assert_allclose(got, ref[order], atol=1e-10)
     assert np.allclose(c[0], 1.0 / p)
+
+
+@pytest.mark.parametrize("p", [4, 8, 16])
+def test_dct_values_are_far_from_grid_midpoints(p):
+    # libm's cos may differ by an ulp or two between machines; after rounding
+    # onto the 2**-40 grid they agree as long as no value is near a midpoint
+    n = np.arange(p)
+    c = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * p)) * np.sqrt(2.0 / p)
+    c[0] = np.sqrt(1.0 / p)
+    x = c * 2.0**40
+    margin = np.abs(x - np.floor(x) - 0.5) * 2.0**-40
+    assert margin.min() > 50 * np.spacing(1.0)  # |c| < 1: 50 ulps or more
+    grid = _transform.dct_matrix(p).reshape(p, p, p, p)  # rows are u*v products of grid values
+    one_d = np.rint(x) / 2.0**40
+    order = _transform._DCT_CACHE[p][1]
+    ref = np.einsum("ui,vj->uvij", one_d, one_d).reshape(p * p, p * p)[order]
+    assert np.array_equal(grid.reshape(p * p, p * p), ref)
+    assert np.array_equal(_transform._YCC2RGB, np.rint(_transform._YCC2RGB * 2.0**40) / 2.0**40)
 
 
 def test_ycbcr_matches_pillow(sample):
@@ -170,7 +189,7 @@ def test_encoder_reconstruction_equals_decoder(crop):
     cfg = enc._assemble(step, prm["subsample"], [
         enc._choose(i, prm["subsample"] if i in (1, 2) else None, 8,
                     prm["chroma_step"] if i in (1, 2) else prm["step"]) for i in range(3)])
-    p2, bases, _, _, coefs, grids = cfg
+    p2, bases, _, _, coefs, grids, _ = cfg
     assert [pl["deblock"] for pl in p2["planes"]] == [pl["deblock"] for pl in prm["planes"]]
     shapes = _codec._plane_shapes(*crop.shape[:2], 3, prm["subsample"])
     mine = _codec._reconstruct(p2, shapes, bases, coefs, crop.shape, grids)
@@ -282,7 +301,7 @@ def test_decode_deterministic_in_process_and_subprocess(crop, tmp_path):
         (dict(bpp=0), "bpp=0 should be"),
         (dict(patch_size=5), "patch_size=5 should be 4, 8, 16"),
         (dict(chroma="411"), "chroma='411' should be"),
-        (dict(basis="wavelet"), "basis='wavelet' should be"),
+        (dict(basis="wavelet"), "basis='wavelet' should be 'auto', 'pca', 'dct' or 'classified'"),
     ],
 )
 def test_bad_parameters(crop, params, match):
@@ -408,3 +427,141 @@ def test_icc_profile_is_stored_and_counted(crop):
 def test_bpp_target_counts_the_icc_profile(crop):
     data = imcompress.compress(crop, "pca-patch", bpp=1.0, icc_profile=b"\x00" * 300)
     assert 8 * len(data) / (128 * 128) <= 1.0
+
+
+# -- classified bases ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cls_file(sample):
+    img = np.ascontiguousarray(sample[:256, :256])
+    return img, imcompress.compress(img, "pca-patch", quality=55, basis="classified")
+
+
+def test_classified_roundtrip_and_determinism(cls_file, tmp_path):
+    img, data = cls_file
+    info = imcompress.inspect(data)["params"]
+    assert info["basis"][0].startswith("classified (")
+    out = imcompress.decompress(data)
+    dct = imcompress.decompress(imcompress.compress(img, "pca-patch", quality=55, basis="dct"))
+    # a different basis per class, same quantizer: quality within 0.5 dB of the DCT's
+    assert abs(psnr(img, out) - psnr(img, dct)) < 0.5 and psnr(img, out) > 33
+    assert imcompress.compress(img, "pca-patch", quality=55, basis="classified") == data
+    path = tmp_path / "c.imc"
+    path.write_bytes(data)
+    code = (
+        "import hashlib, imcompress;"
+        f"print(hashlib.sha256(imcompress.decompress(open({str(path)!r}, 'rb').read()).tobytes()).hexdigest())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == hashlib.sha256(out.tobytes()).hexdigest()
+
+
+def test_classified_encoder_reconstruction_equals_decoder(cls_file):
+    img, _ = cls_file
+    enc = _codec._Encoder(img, patch=8, chroma="auto", basis="classified")
+    step = quality_to_step(55)
+    sections, _ = enc.encode(step)
+    data = pack_container(3, *img.shape[:2], 3, sections)
+    prm = PCAPatchCodec._params(unpack_container(data))
+    cfg = enc._assemble(step, prm["subsample"], [
+        enc._choose(i, prm["subsample"] if i in (1, 2) else None, 8,
+                    prm["chroma_step"] if i in (1, 2) else prm["step"]) for i in range(3)])
+    p2, bases, _, _, coefs, grids, cmaps = cfg
+    assert cmaps[0] is not None and cmaps[0].max() >= 1 and p2["planes"][0]["n_classes"] >= 2
+    shapes = _codec._plane_shapes(*img.shape[:2], 3, prm["subsample"])
+    mine = _codec._reconstruct(p2, shapes, bases, coefs, img.shape, grids)
+    assert np.array_equal(mine, imcompress.decompress(data))
+    # and from the integers alone (no cached grids), as the decoder does
+    assert np.array_equal(_codec._reconstruct(p2, shapes, bases, coefs, img.shape, cmaps=cmaps), mine)
+
+
+def test_class_bases_are_orthonormal_and_keep_high_frequencies(cls_file):
+    img, data = cls_file
+    c = unpack_container(data)
+    prm = PCAPatchCodec._params(c)
+    pl = prm["planes"][0]
+    nl = _codec._n_learned(8)
+    shapes = _codec._plane_shapes(img.shape[0], img.shape[1], 3, prm["subsample"])
+    from imcompress.pca_patch._coder import decode_stream
+
+    grids = [(-(-s[0] // q["patch"]), -(-s[1] // q["patch"]), q["components"] + 1)
+             for s, q in zip(shapes, prm["planes"])]
+    bases, _ = decode_stream(
+        c.section(b"PDAT"),
+        [(pl["n_classes"] - 1, min(pl["components"], nl), 64)] + [(0, 64)] * 2,
+        [_transform.dct_freq(8)] * 3, [0, 1, 1], grids, basis_limit=34, n_classes=[pl["n_classes"], 0, 0])
+    assert bases[0].shape[0] == pl["n_classes"] - 1
+    for qb in bases[0]:
+        assert not qb[:, nl + 1:].any()  # only the low frequencies u + v <= 4 are learned
+        dec, _ = _transform.decode_basis(qb, 2.0 ** -pl["basis_exp"])
+        np.testing.assert_allclose(dec @ dec.T, np.eye(dec.shape[0]), atol=1e-12)
+
+
+def test_classmap_stream_roundtrip(rng):
+    from imcompress.pca_patch._coder import decode_stream, encode_stream
+
+    q = rng.integers(-3, 4, size=(7, 9, 5)).astype(np.int32)
+    cm = rng.integers(0, 5, size=(7, 9)).astype(np.int32)
+    cm[2:5] = 1  # runs and changes
+    data = encode_stream([np.zeros((0, 16), np.int32)], [_transform.dct_freq(4)], [0], [q], class_maps=[cm])
+    _, planes = decode_stream(data, [(0, 16)], [_transform.dct_freq(4)], [0], [q.shape], basis_limit=34,
+                              n_classes=[5])
+    assert np.array_equal(planes[0][0], q) and np.array_equal(planes[0][1], cm)
+    with pytest.raises(CorruptFileError, match="names a class"):
+        decode_stream(data, [(0, 16)], [_transform.dct_freq(4)], [0], [q.shape], basis_limit=34,
+                      n_classes=[4])
+
+
+@pytest.mark.parametrize("mode", [0x11, 0x19, 0x1F, 0x22, 0x14 | 0x80])
+def test_bad_classified_mode_raises_corrupt(cls_file, mode):
+    bad = _edit_ppar(cls_file[1], _PLANE0 + 1, "<B", mode)
+    with pytest.raises(CorruptFileError, match="basis mode"):
+        imcompress.decompress(bad)
+
+
+@pytest.mark.parametrize("mode", [0x00, 0x01, 0x12, 0x18])
+def test_wrong_class_count_is_detected_or_harmless(cls_file, mode):
+    bad = _edit_ppar(cls_file[1], _PLANE0 + 1, "<B", mode)
+    try:
+        out = imcompress.decompress(bad)
+    except CorruptFileError:
+        return
+    assert out.shape == cls_file[0].shape and out.dtype == np.uint8
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pos=st.integers(0, 10**9), xor=st.integers(1, 255))
+def test_classified_flipped_bytes_never_crash(cls_file, pos, xor):
+    c = unpack_container(cls_file[1])
+    payload = bytearray(c.sections[1][1])
+    payload[pos % len(payload)] ^= xor
+    bad = pack_container(c.method_id, c.height, c.width, c.channels, [c.sections[0], (b"PDAT", bytes(payload))])
+    try:
+        out = imcompress.decompress(bad)
+    except CorruptFileError:
+        return
+    assert out.shape == (c.height, c.width, 3) and out.dtype == np.uint8
+
+
+def test_class_basis_with_fewer_components_than_learned_coordinates():
+    # K = 3 < L = 14: the stored vectors still span coordinates 1..14
+    rng = np.random.default_rng(5)
+    target = np.zeros((14, 64))
+    target[:, 1:15] = np.linalg.qr(rng.normal(size=(14, 14)))[0].T
+    qb, dec = _transform.quantize_basis(target, 2.0**-5)
+    pl = {"patch": 8, "components": 3, "n_classes": 2, "basis_exp": 5, "rho": 0, "basis": 0x12}
+    prm = {"step": 4.0, "chroma_step": 2.0}
+    qc = rng.integers(-5, 6, size=(2, 3, 4)).astype(np.int32)
+    cmap = np.array([[0, 1, 1], [1, 0, 0]])
+    grid = _codec._plane_patches(0, pl, prm, qb[None, :3], qc, cmap)
+    c = _transform.dct_matrix(8)
+    for by in range(2):
+        for bx in range(3):
+            vecs = c[:4] if cmap[by, bx] == 0 else np.vstack([c[:1], dec[:3] @ c])
+            want = (qc[by, bx] * 4.0) @ vecs
+            np.testing.assert_allclose(grid[by * 8:(by + 1) * 8, bx * 8:(bx + 1) * 8].ravel(), want, atol=1e-9)
+    bad = qb[None, :3].copy()
+    bad[0, 0, 20] = 1  # u + v > 4: outside the learned range
+    with pytest.raises(CorruptFileError, match="frequency range"):
+        _codec._plane_patches(0, pl, prm, bad, qc, cmap)

@@ -256,6 +256,36 @@ def decode_indices(data: bytes, palette: np.ndarray, height: int, width: int) ->
     return idx
 
 
+def parse_colors(colors) -> np.ndarray:
+    """Colours as an (m, C) uint8 array, from an array or ``"#RRGGBB[AA],..."``.
+
+    Examples
+    --------
+    >>> parse_colors("#ff0000, #00ff0080")
+    Traceback (most recent call last):
+    ...
+    imcompress._errors.UsageError: fixed colours mix 6 and 8 hex digits; give all as #RRGGBB or all as #RRGGBBAA
+    >>> parse_colors("#ff0000,#000000").tolist()
+    [[255, 0, 0], [0, 0, 0]]
+    """
+    if not isinstance(colors, str):
+        return np.asarray(colors)
+    out = []
+    for item in filter(None, (c.strip() for c in colors.split(","))):
+        text = item[1:] if item.startswith("#") else item
+        if len(text) not in (6, 8):
+            raise UsageError(f"fixed colour {item!r} should be #RRGGBB or #RRGGBBAA")
+        try:
+            out.append([int(text[i : i + 2], 16) for i in range(0, len(text), 2)])
+        except ValueError:
+            raise UsageError(f"fixed colour {item!r} is not hexadecimal; write it as #RRGGBB") from None
+    if not out:
+        raise UsageError("--fixed-colors is empty; give a comma list like '#ffffff,#000000'")
+    if len({len(c) for c in out}) > 1:
+        raise UsageError("fixed colours mix 6 and 8 hex digits; give all as #RRGGBB or all as #RRGGBBAA")
+    return np.array(out, dtype=np.uint8)
+
+
 @register_codec
 class KMeansCodec(Codec):
     """K-means colour quantization written as a palette + coded indices.
@@ -276,6 +306,9 @@ class KMeansCodec(Codec):
         raises QualityError (exit 99). Overrides ``n_colors``.
     color_space, speed : optional
         Passed to ``KMeansQuantizer`` only when given.
+    fixed_colors : str or array-like of shape (m, 3|4), optional
+        Colours kept exactly in the palette: an array, or a comma list of
+        ``#RRGGBB`` / ``#RRGGBBAA`` hex colours (the CLI's ``--fixed-colors``).
     random_state : int, default=0
     """
 
@@ -295,15 +328,19 @@ class KMeansCodec(Codec):
                metavar="SPACE"),
         Option("speed", ("--speed",), "int", "speed/quality trade-off of the quantizer (1 slow .. 10 fast)",
                metavar="N"),
+        Option("fixed_colors", ("--fixed-colors",), "str",
+               "colours kept exactly in the palette, comma list of #RRGGBB[AA]", metavar="LIST"),
         Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
     )
 
-    def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None, random_state=0):
+    def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None,
+                 fixed_colors=None, random_state=0):
         self.n_colors = n_colors
         self.dither = dither
         self.quality = quality
         self.color_space = color_space
         self.speed = speed
+        self.fixed_colors = fixed_colors
         self.random_state = random_state
 
     @classmethod
@@ -341,22 +378,23 @@ class KMeansCodec(Codec):
                 raise UsageError(f"random_state={rs!r} should be an integer in 0..{2**32 - 1} (--seed)")
         if self.dither is not None and not (0.0 <= float(self.dither) <= 1.0):
             raise UsageError(f"dither={self.dither} should be in 0..1")
+        if self.fixed_colors is not None:
+            parse_colors(self.fixed_colors)
         if self.quality is None:
             return None
         from ._quality import parse_quality
 
         return parse_quality(self.quality)
 
+    def _quantizer_options(self):
+        kwargs = {name: getattr(self, name) for name in ("dither", "color_space", "speed")
+                  if getattr(self, name) is not None}
+        if self.fixed_colors is not None:
+            kwargs["fixed_colors"] = parse_colors(self.fixed_colors)
+        return kwargs
+
     def _quantizer(self, k):
-        kwargs = {"random_state": self.random_state}
-        for name in ("dither", "color_space", "speed"):
-            value = getattr(self, name)
-            if value is not None:
-                kwargs[name] = value
-        try:
-            return KMeansQuantizer(int(k), **kwargs)
-        except TypeError as exc:
-            raise UsageError(f"this KMeansQuantizer does not support an option: {exc}") from None
+        return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def _fit_predict(self, image, k):
         q = self._quantizer(k).fit(image)
@@ -406,9 +444,8 @@ class KMeansCodec(Codec):
     def _quality_search(self, image, quality):
         from ._quality import quantize_quality
 
-        kwargs = {name: getattr(self, name) for name in ("dither", "color_space", "speed")
-                  if getattr(self, name) is not None}
-        q = quantize_quality(image, quality[0], quality[1], random_state=self.random_state, **kwargs)
+        q = quantize_quality(image, quality[0], quality[1], random_state=self.random_state,
+                             **self._quantizer_options())
         return np.asarray(q.palette_, dtype=np.uint8), np.asarray(q.predict(image)), int(q.palette_.shape[0])
 
     # -- the rate knob for --target-psnr / --max-bytes ---------------------------

@@ -260,6 +260,9 @@ class KMeansQuantizer:
     # -- checks ------------------------------------------------------------------
 
     def _check_params(self, channels):
+        rs = self.random_state
+        if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0:
+            raise UsageError(f"random_state={rs!r} should be an integer >= 0 (the seed of k-means++)")
         if isinstance(self.speed, bool) or self.speed not in SPEED_LEVELS:
             raise UsageError(f"speed={self.speed!r} should be an integer from 1 (best) to 10 (fastest)")
         if self.color_space not in COLOR_SPACES:

@@ -6,6 +6,8 @@ Pipeline (encoder; the decoder runs the last steps backwards)::
         -> p x p patches per plane -> DCT domain
         -> PCA of the non-DC part (learned from this image; basis stored
            quantized in the DCT domain, sparse, only the components used)
+           or, opt-in (basis="classified"), a class per luma block: the DCT or
+           one of a few KLTs learned per class (class map and bases stored)
         -> one uniform step per plane, deadzone rounding
         -> context-adaptive binary range coding (imcompress.entropy)
 
@@ -25,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from .._errors import CorruptFileError, QualityError, UsageError
 from ..codecs import Codec, register_codec
 from ..codecs._base import Option
-from ._coder import MAX_COEF, decode_stream, encode_stream, rdoq
+from ._coder import MAX_CLASSES, MAX_COEF, decode_stream, encode_stream, rdoq
 from ._deblock import MAX_STRENGTH, deblock
 from ._transform import (
     dct_freq,
@@ -49,6 +51,21 @@ _PPAR_VERSION = 1
 _FLAG_420 = 1
 _PATCH_SIZES = (4, 8, 16)
 _BASIS_DCT, _BASIS_PCA = 0, 1
+#: Classified mode byte: ``_BASIS_CLS | C`` for C classes (class 0 = DCT).
+_BASIS_CLS = 0x10
+#: Classes of ``basis="classified"`` (DCT + 3 learned) and its refinement passes.
+_N_CLASSES = 4
+_CLS_ITERS = 3
+#: Extra bits charged (in the encoder's choice) for a class change along a row.
+_CLS_SWITCH_BITS = 6.0
+#: Side, in blocks, of the regions sharing one class (1: a class per block).
+_CLS_REGION = 1
+
+
+def _n_learned(p):
+    """AC coordinates a class KLT acts on: DCT frequencies u + v <= p / 2
+    (5, 14 and 44 for p = 4, 8, 16); the higher ones stay DCT."""
+    return int(np.count_nonzero(dct_freq(p) <= p // 2)) - 1
 _MIN_STEP, _MAX_STEP = 1e-3, 1e5
 
 #: Step of the coarsest quality (0) and of the finest (100), luma, in DCT units.
@@ -89,6 +106,29 @@ def _synth(qc, step, rho, wmat, p2):
     out = np.zeros((nby, nbx, p2))
     for by in range(nby):
         for bx in range(nbx):
+            for k in range(kp1):
+                v = qc[by, bx, k]
+                if v == 0:
+                    continue
+                if k == 0:
+                    c = v * step
+                elif v > 0:
+                    c = (v - rho) * step
+                else:
+                    c = (v + rho) * step
+                for t in range(p2):
+                    out[by, bx, t] += c * wmat[k, t]
+    return out
+
+
+@njit(cache=True)
+def _synth_cls(qc, step, rho, wmats, cmap, p2):
+    """:func:`_synth` with the synthesis matrix ``wmats[cmap[by, bx]]`` per block."""
+    nby, nbx, kp1 = qc.shape
+    out = np.zeros((nby, nbx, p2))
+    for by in range(nby):
+        for bx in range(nbx):
+            wmat = wmats[cmap[by, bx]]
             for k in range(kp1):
                 v = qc[by, bx, k]
                 if v == 0:
@@ -181,6 +221,11 @@ class _PlaneModel:
             self.qbasis[np.arange(pp - 1), np.arange(1, pp)] = 1
             self.basis = self.qbasis.astype(np.float64)
         self.ac = d @ self.basis.T  # (n, P-1) coefficients on the basis
+        self.cmap = None
+
+    def stored(self, k):
+        """Integer basis the file stores for K = ``k`` components."""
+        return self.qbasis[:k] if self.mode == _BASIS_PCA else self.qbasis[:0]
 
     def quantize(self, step: float, ac_round: float | None = None):
         """Levels (nby, nbx, K + 1), the number K of components kept, and rho (1/256)."""
@@ -217,6 +262,151 @@ class _PlaneModel:
         return float(e)
 
 
+def _block_costs(ac, step):
+    """Per-block D + lambda R proxy of coefficients ``ac`` (n, K) at ``step``."""
+    a = np.abs(ac) / step
+    lev = np.floor(a + _AC_ROUND)
+    err = np.where(lev > 0, (a - lev) ** 2, a * a) * (step * step)
+    bits = np.sum((lev > 0) * 2.5 + 2.0 * np.log2(1.0 + lev), axis=1)
+    return np.sum(err, axis=1) + _lambda(step) * bits
+
+
+@njit(cache=True)
+def _assign_smooth(costs, grid_w, penalty):
+    """Raster-order class choice: cost + ``penalty`` when a block's class
+    differs from its left neighbour's (what the class-map coder predicts)."""
+    n_cls, n = costs.shape
+    out = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        pred = out[i - 1] if i % grid_w else (out[i - grid_w] if i >= grid_w else 0)
+        best, bc = np.inf, 0
+        for c in range(n_cls):
+            j = costs[c, i] + (0.0 if c == pred else penalty)
+            if j < best:
+                best, bc = j, c
+        out[i] = bc
+    return out
+
+
+class _ClassifiedModel(_PlaneModel):
+    """Several bases per plane: the DCT (class 0) and KLTs learned per class.
+
+    At each step: blocks are clustered (K-means on their normalised AC energy
+    profile in the DCT domain), a KLT is learned per class, and each block
+    then moves to the basis that codes it cheapest (D + lambda R proxy),
+    for a few passes. A learned class whose gain does not pay for its stored
+    basis is dropped (its blocks go back to the DCT).
+    """
+
+    def __init__(self, plane, p, basis_exp, n_classes=_N_CLASSES):
+        super().__init__(plane, p, "dct", basis_exp)
+        self.n_classes = n_classes
+        self.d_ac = self.ac.copy()  # identity basis: DCT AC coefficients
+        self._cache = {}
+
+    def _learn(self, step):
+        from sklearn.cluster import KMeans
+
+        pp = self.p * self.p
+        nl = _n_learned(self.p)
+        a = self.d_ac
+        n = a.shape[0]
+        e = a * a
+        tot = e.sum(axis=1)
+        active = tot > 4.0 * step * step
+        cmap = np.zeros(n, dtype=np.int64)
+        n_learn = self.n_classes - 1
+        if active.sum() < 8 * n_learn:
+            return cmap, []
+        prof = np.sqrt(e[active] / tot[active, None])
+        km = KMeans(n_clusters=n_learn, n_init=1, random_state=0, max_iter=50).fit(prof)
+        cmap[active] = km.labels_ + 1
+        step_b = 2.0**-self.basis_exp
+        lam = _lambda(step)
+        bases = []
+        lo = a[:, :nl]
+        base_cost = _block_costs(a[:, nl:], step)
+        for _ in range(_CLS_ITERS):
+            bases, costs = [], [_block_costs(lo, step) + base_cost]
+            for c in range(1, self.n_classes):
+                sel = lo[cmap == c]
+                if sel.shape[0] < 2 * nl:
+                    bases.append(None)
+                    costs.append(np.full(n, np.inf))
+                    continue
+                vals, vecs = np.linalg.eigh(sel.T @ sel)
+                vecs = vecs[:, np.argsort(-vals, kind="stable")].T
+                vecs *= np.sign(vecs[np.arange(vecs.shape[0]), np.argmax(np.abs(vecs), axis=1)])[:, None]
+                target = np.zeros((nl, pp))
+                target[:, 1 : nl + 1] = vecs
+                qb, dec = quantize_basis(target, step_b)
+                bases.append((qb, dec))
+                costs.append(_block_costs(lo @ dec[:, 1 : nl + 1].T, step) + base_cost)
+            costs = np.array(costs)
+            # the class map's bits: -log2 of each class's share
+            share = np.bincount(cmap, minlength=self.n_classes) + 1.0
+            costs += lam * -np.log2(share / share.sum())[:, None]
+            if _CLS_REGION > 1:
+                cmap = self._region_assign(costs)
+            elif _CLS_SWITCH_BITS:
+                cmap = _assign_smooth(np.ascontiguousarray(costs), self.grid[1], lam * _CLS_SWITCH_BITS)
+            else:
+                cmap = np.argmin(costs, axis=0)
+            # drop classes whose gain over the DCT does not pay for the basis
+            for c in range(1, self.n_classes):
+                if bases[c - 1] is None:
+                    continue
+                sel = cmap == c
+                gain = float(np.sum(costs[0, sel] - costs[c, sel]))
+                if gain < lam * 6.0 * np.count_nonzero(bases[c - 1][0]):
+                    cmap[sel] = 0
+                    bases[c - 1] = None
+        # renumber the surviving classes 1..
+        keep = [c for c in range(1, self.n_classes) if bases[c - 1] is not None and np.any(cmap == c)]
+        remap = np.zeros(self.n_classes, dtype=np.int64)
+        for j, c in enumerate(keep):
+            remap[c] = j + 1
+        return remap[cmap], [bases[c - 1] for c in keep]
+
+    def _region_assign(self, costs):
+        """One class per region of _CLS_REGION x _CLS_REGION blocks (summed costs)."""
+        r = _CLS_REGION
+        nby, nbx = self.grid
+        gy, gx = -(-nby // r), -(-nbx // r)
+        ry = np.arange(nby)[:, None] // r
+        rx = np.arange(nbx)[None, :] // r
+        reg = (ry * gx + rx).ravel()
+        tot = np.zeros((costs.shape[0], gy * gx))
+        for c in range(costs.shape[0]):
+            tot[c] = np.bincount(reg, weights=costs[c], minlength=gy * gx)
+        return np.argmin(tot, axis=0)[reg]
+
+    def quantize(self, step, ac_round=None):
+        if step not in self._cache:
+            cmap, bases = self._learn(step)
+            ac = self.d_ac.copy()
+            nl = _n_learned(self.p)
+            for j, (_, dec) in enumerate(bases):
+                sel = cmap == j + 1
+                ac[sel, :nl] = self.d_ac[sel, :nl] @ dec[:, 1 : nl + 1].T
+            self._cache = {step: (cmap, bases, ac)}
+        cmap, bases, ac = self._cache[step]
+        self.ac = ac
+        if bases:
+            self.mode = _BASIS_CLS | (len(bases) + 1)
+            self.cmap = cmap.reshape(self.grid).astype(np.int32)
+            self.qbasis = np.stack([b[0] for b in bases])
+        else:
+            self.mode = _BASIS_DCT
+            self.cmap = None
+        return super().quantize(step, ac_round)
+
+    def stored(self, k):
+        if self.mode == _BASIS_DCT:
+            return np.zeros((0, self.p * self.p), dtype=np.int32)
+        return np.ascontiguousarray(self.qbasis[:, : min(k, _n_learned(self.p))])
+
+
 def _check_patch(patch_size):
     if patch_size in ("auto", None):
         return "auto"
@@ -245,10 +435,13 @@ class PCAPatchCodec(Codec):
         the best size of the patch-size study (docs/readme/pca_patch.md).
     chroma : {"auto", "420", "444"}, default="auto"
         Chroma subsampling; ``"auto"`` keeps the cheaper at equal quality.
-    basis : {"auto", "pca", "dct"}, default="auto"
+    basis : {"auto", "pca", "dct", "classified"}, default="auto"
         ``"pca"``: learn the basis from each plane and store it; ``"dct"``:
-        the fixed DCT (nothing stored); ``"auto"``: for luma, the one with
-        the lower rate-distortion cost, basis bytes included (chroma: DCT).
+        the fixed DCT (nothing stored); ``"classified"``: luma blocks are
+        classified, each class coded with the DCT or a KLT learned for it
+        (class per block and learned bases stored; chroma: DCT);
+        ``"auto"``: for luma, the one with the lower rate-distortion cost,
+        basis bytes included (chroma: DCT).
 
     Examples
     --------
@@ -301,8 +494,8 @@ class PCAPatchCodec(Codec):
         patch = _check_patch(self.patch_size)
         if self.chroma not in ("auto", "420", "444", 420, 444):
             raise UsageError(f"chroma={self.chroma!r} should be 'auto', '420' or '444'")
-        if self.basis not in ("auto", "pca", "dct"):
-            raise UsageError(f"basis={self.basis!r} should be 'auto', 'pca' or 'dct'")
+        if self.basis not in ("auto", "pca", "dct", "classified"):
+            raise UsageError(f"basis={self.basis!r} should be 'auto', 'pca', 'dct' or 'classified'")
         return patch, str(self.chroma)
 
     # -- encoder -------------------------------------------------------------
@@ -349,8 +542,10 @@ class PCAPatchCodec(Codec):
             if lp not in (2, 3, 4):
                 raise CorruptFileError(f"pca-patch patch size 2**{lp} is not 4, 8 or 16")
             p = 1 << lp
-            if mode not in (_BASIS_DCT, _BASIS_PCA):
-                raise CorruptFileError(f"unknown pca-patch basis mode {mode}")
+            n_cls = mode & 0x0F if mode & _BASIS_CLS else 0
+            if mode not in (_BASIS_DCT, _BASIS_PCA) and not (
+                    (mode & ~0x1F) == 0 and 2 <= n_cls <= MAX_CLASSES):
+                raise CorruptFileError(f"unknown pca-patch basis mode {mode:#x}")
             if not 3 <= bexp <= 10:
                 raise CorruptFileError(f"pca-patch basis precision 2**-{bexp} out of range")
             if k > p * p - 1:
@@ -360,7 +555,7 @@ class PCAPatchCodec(Codec):
             if dbk > MAX_STRENGTH:
                 raise CorruptFileError(f"pca-patch deblocking strength {dbk} out of range (0..{MAX_STRENGTH})")
             planes.append({"patch": p, "basis": mode, "basis_exp": bexp, "components": k, "rho": rho,
-                           "deblock": dbk})
+                           "deblock": dbk, "n_classes": n_cls})
         return {"subsample": bool(flags & _FLAG_420), "step": step, "chroma_step": cstep, "planes": planes}
 
     @classmethod
@@ -371,7 +566,7 @@ class PCAPatchCodec(Codec):
             "step": round(prm["step"], 4),
             "chroma_step": round(prm["chroma_step"], 4),
             "patch_sizes": [pl["patch"] for pl in prm["planes"]],
-            "basis": ["pca" if pl["basis"] == _BASIS_PCA else "dct" for pl in prm["planes"]],
+            "basis": [_basis_name(pl) for pl in prm["planes"]],
             "components": [pl["components"] for pl in prm["planes"]],
             "deblock": [pl["deblock"] for pl in prm["planes"]],
         }
@@ -382,6 +577,12 @@ class PCAPatchCodec(Codec):
         h, w, nch = container.height, container.width, container.channels
         shapes = _plane_shapes(h, w, nch, prm["subsample"])
         return _decode(container.section(b"PDAT"), prm, shapes, (h, w, nch))
+
+
+def _basis_name(pl):
+    if pl["n_classes"]:
+        return f"classified ({pl['n_classes']} classes)"
+    return "pca" if pl["basis"] == _BASIS_PCA else "dct"
 
 
 def _plane_shapes(h, w, nch, subsample):
@@ -402,18 +603,44 @@ def _decode(data, prm, shapes, out_shape):
         p, k = pl["patch"], pl["components"]
         nby, nbx = -(-shape[0] // p), -(-shape[1] // p)
         stored = k if pl["basis"] == _BASIS_PCA else 0
-        basis_shapes.append((stored, p * p))
+        if pl["n_classes"]:
+            basis_shapes.append((pl["n_classes"] - 1, min(k, _n_learned(p)), p * p))
+        else:
+            basis_shapes.append((stored, p * p))
         freqs.append(dct_freq(p))
         classes.append(_class_of(i))
         plane_shapes.append((nby, nbx, k + 1))
     limit = max((1 << pl["basis_exp"]) + 2 for pl in prm["planes"])
-    bases, coefs = decode_stream(data, basis_shapes, freqs, classes, plane_shapes, basis_limit=limit)
-    return _reconstruct(prm, shapes, bases, coefs, out_shape)
+    n_classes = [pl["n_classes"] for pl in prm["planes"]]
+    bases, coefs = decode_stream(data, basis_shapes, freqs, classes, plane_shapes, basis_limit=limit,
+                                 n_classes=n_classes)
+    cmaps = [c[1] if n else None for c, n in zip(coefs, n_classes)]
+    coefs = [c[0] if n else c for c, n in zip(coefs, n_classes)]
+    return _reconstruct(prm, shapes, bases, coefs, out_shape, cmaps=cmaps)
 
 
-def _plane_patches(i, pl, prm, qb, qc):
+def _plane_patches(i, pl, prm, qb, qc, cmap=None):
     """One plane's integers -> its padded patch-grid plane (before deblocking)."""
     p, k = pl["patch"], pl["components"]
+    if pl["n_classes"]:
+        wmats = np.empty((pl["n_classes"], k + 1, p * p))
+        dct = np.zeros((k, p * p))
+        dct[np.arange(k), np.arange(1, k + 1)] = 1.0
+        wmats[0] = _synthesis_matrix(dct, p)
+        nl = min(k, _n_learned(p))
+        if np.any(qb[:, :, _n_learned(p) + 1 :]):
+            raise CorruptFileError(f"pca-patch class basis of plane {i} leaves its frequency range")
+        for c in range(1, pl["n_classes"]):
+            learned, min_norm = decode_basis(qb[c - 1], 2.0 ** -pl["basis_exp"])
+            if k and not min_norm > 0.25:
+                raise CorruptFileError(f"pca-patch class {c} basis of plane {i} is degenerate")
+            basis = dct.copy()
+            basis[:nl] = learned
+            wmats[c] = _synthesis_matrix(basis, p)
+        patches = _synth_cls(qc, float(_plane_step(prm, i)), pl["rho"] / 256.0, wmats,
+                             np.ascontiguousarray(cmap, dtype=np.int64), p * p)
+        nby, nbx = qc.shape[:2]
+        return from_patches(patches, p, (nby * p, nbx * p))
     if pl["basis"] == _BASIS_PCA:
         basis, min_norm = decode_basis(qb, 2.0 ** -pl["basis_exp"])
         if k and not min_norm > 0.25:
@@ -431,14 +658,16 @@ def _plane_step(prm, i):
     return prm["chroma_step"] if _class_of(i) == 1 else prm["step"]
 
 
-def _reconstruct(prm, shapes, bases, coefs, out_shape, grids=None):
+def _reconstruct(prm, shapes, bases, coefs, out_shape, grids=None, cmaps=None):
     """Integers -> pixels; the encoder calls this too, so both agree exactly.
 
     ``grids`` may hold planes already synthesised by :func:`_plane_patches`.
     """
     planes = []
+    if cmaps is None:
+        cmaps = [None] * len(coefs)
     for i, (pl, shape, qb, qc) in enumerate(zip(prm["planes"], shapes, bases, coefs)):
-        grid = grids[i] if grids is not None else _plane_patches(i, pl, prm, qb, qc)
+        grid = grids[i] if grids is not None else _plane_patches(i, pl, prm, qb, qc, cmaps[i])
         grid = deblock(grid, pl["patch"], _plane_step(prm, i), pl["deblock"])
         planes.append(grid[: shape[0], : shape[1]])
     h, w, nch = out_shape
@@ -514,9 +743,12 @@ class _Encoder:
                 # the learned basis is a candidate for luma only: on chroma it
                 # never paid in the Kodak study, and it costs encoder time
                 kinds = ["dct", "pca"] if i == 0 else ["dct"]
+            elif self.basis == "classified":
+                kinds = ["classified"] if i == 0 else ["dct"]
             else:
                 kinds = [self.basis]
-            self._models[key] = [_PlaneModel(plane, p, kind, _BASIS_EXP) for kind in kinds]
+            self._models[key] = [_ClassifiedModel(plane, p, _BASIS_EXP) if kind == "classified"
+                                 else _PlaneModel(plane, p, kind, _BASIS_EXP) for kind in kinds]
         return self._models[key]
 
     def _choose(self, i, subsample, p, step):
@@ -529,7 +761,7 @@ class _Encoder:
         cands = [(m,) + m.quantize(step) for m in models]
         if len(cands) == 1:
             return cands[0]
-        proxies = [_rate_proxy(q, m.qbasis[:k] if m.mode == _BASIS_PCA else None)
+        proxies = [_rate_proxy(q, m.stored(k) if m.mode != _BASIS_DCT else None)
                    + m.sse(q, k, rho, step) / (_lambda(step) * 1.0)
                    for m, q, k, rho in cands]
         dct = cands[0]
@@ -537,8 +769,8 @@ class _Encoder:
             return dct
         best = None
         for m, q, k, rho in cands:
-            qb = m.qbasis[:k] if m.mode == _BASIS_PCA else m.qbasis[:0]
-            nbytes = len(encode_stream([qb], [dct_freq(m.p)], [_class_of(i)], [q]))
+            nbytes = len(encode_stream([m.stored(k)], [dct_freq(m.p)], [_class_of(i)], [q],
+                                       class_maps=[m.cmap]))
             j = m.sse(q, k, rho, step) + _lambda(step) * 8.0 * nbytes
             if best is None or j < best[0]:
                 best = (j, m, q, k, rho)
@@ -552,27 +784,29 @@ class _Encoder:
         """
         prm = {"subsample": subsample, "step": float(np.float32(step)),
                "chroma_step": float(np.float32(step * _CHROMA_FACTOR)), "planes": []}
-        bases, freqs, classes, coefs, grids = [], [], [], [], []
+        bases, freqs, classes, coefs, grids, cmaps = [], [], [], [], [], []
         for i, (m, q, k, rho) in enumerate(choices):
+            ncls = m.mode & 0x0F if m.mode & _BASIS_CLS else 0
             pl = {"patch": m.p, "basis": m.mode, "basis_exp": m.basis_exp,
-                  "components": k, "rho": rho, "deblock": 0}
+                  "components": k, "rho": rho, "deblock": 0, "n_classes": ncls}
             prm["planes"].append(pl)
-            qb = m.qbasis[:k] if m.mode == _BASIS_PCA else m.qbasis[:0]
+            qb = m.stored(k)
             bases.append(qb)
+            cmaps.append(m.cmap if ncls else None)
             freqs.append(dct_freq(m.p))
             classes.append(_class_of(i))
             coefs.append(q)
             key = (i, id(m), id(q))
             if key not in self._grids:
                 # luma and alpha are shared by the chroma options: synthesise once
-                grid = _plane_patches(i, pl, prm, qb, q)
+                grid = _plane_patches(i, pl, prm, qb, q, cmaps[-1])
                 self._grids[key] = (grid, _best_deblock(grid, m, _plane_step(prm, i)), q)
             grid, pl["deblock"], _ = self._grids[key]
             grids.append(grid)
-        return prm, bases, freqs, classes, coefs, grids
+        return prm, bases, freqs, classes, coefs, grids, cmaps
 
-    def _sections(self, prm, bases, freqs, classes, coefs, grids=None):
-        data = encode_stream(bases, freqs, classes, coefs)
+    def _sections(self, prm, bases, freqs, classes, coefs, grids=None, cmaps=None):
+        data = encode_stream(bases, freqs, classes, coefs, class_maps=cmaps)
         head = _PPAR_HEAD.pack(_PPAR_VERSION, _FLAG_420 if prm["subsample"] else 0, len(coefs),
                                prm["step"], prm["chroma_step"])
         body = b"".join(
@@ -609,7 +843,7 @@ class _Encoder:
                 best = (0.0, cfg)
                 break
             # luma and alpha are the same in every option: compare chroma bytes only
-            prm, bases, freqs, classes, coefs, grids = cfg
+            prm, bases, freqs, classes, coefs, grids, _ = cfg
             nbytes = len(encode_stream(bases[1:3], freqs[1:3], classes[1:3], coefs[1:3]))
             j = self._sse(prm, bases, coefs, grids) + 3.0 * _lambda(step) * 8.0 * nbytes
             if best is None or j < best[0]:

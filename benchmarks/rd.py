@@ -187,7 +187,6 @@ def main(argv=None):
     lines += ["", "Published Kodak PSNR of integer matrix factorization (IMF): "
               + ", ".join(f"{v} dB at {k} bpp" for k, v in IMF.items()) + ".", ""]
     if "pca-patch" in methods:
-        pp = kdata["methods"]["pca-patch"]
         cmp = []
         for r, v in IMF.items():
             m = mean_curve(kdata, "pca-patch", [r])[0]

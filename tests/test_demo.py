@@ -50,10 +50,10 @@ def test_make_demo(tmp_path):
 
 @pytest.mark.slow
 def test_library_example_runs(tmp_path, monkeypatch, request):
-    """The README's library example (docs/readme/library.md) runs as written."""
+    """The README's library example (docs/library.md) runs as written."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("opt-in: run with -m slow")
-    doc = REPO / "docs" / "readme" / "library.md"
+    doc = REPO / "docs" / "library.md"
     if not doc.is_file():
         pytest.skip(f"{doc} not found (merged into README.md)")
     from imcompress.report import _html

@@ -29,6 +29,7 @@ from ._errors import ImcompressError, UsageError
 
 __all__ = [
     "PILLOW_METHODS",
+    "pillow_encode",
     "rd_curves",
     "curve_psnr_at",
     "psnr_at",
@@ -46,9 +47,18 @@ PILLOW_METHODS = {
 }
 
 
-def _pillow_point(img, fmt, opts, quality):
+def pillow_encode(img, method, quality):
+    """Encode ``img`` with a Pillow codec of :data:`PILLOW_METHODS` and decode it.
+
+    Returns
+    -------
+    n_bytes : int
+        Size of the encoded file.
+    decoded : ndarray of shape (H, W, 3), uint8
+    """
     from PIL import Image
 
+    fmt, opts, _ = PILLOW_METHODS[method]
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, fmt, quality=int(quality), **opts)
     data = buf.getvalue()
@@ -168,8 +178,8 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
                 progress(m, name)
             h, w = img.shape[:2]
             if m in PILLOW_METHODS:
-                fmt, opts, qs = PILLOW_METHODS[m]
-                pts = (( q,) + _pillow_point(img, fmt, opts, q) for q in qs)
+                qs = PILLOW_METHODS[m][2]
+                pts = ((q,) + pillow_encode(img, m, q) for q in qs)
             else:
                 pts = _codec_points(img, m, n_points)
             rows = []

@@ -227,7 +227,6 @@ def _compress_one(src, out, fmt, codec, opts):
     seconds = time.perf_counter() - start
     if decoded is None:
         decoded = _measure(pixels, data)
-    to_stderr = out == "-" or opts["quiet"]
     if image.file_size is not None and len(data) > image.file_size:
         if opts["skip_if_larger"]:
             raise SkippedLargerError(

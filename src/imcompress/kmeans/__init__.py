@@ -18,4 +18,4 @@ __all__ = [
     "quality_to_mse",
     "quantize_quality",
 ]
-from . import _codec  # registers the codec
+from . import _codec  # noqa: F401  (registers the codec)

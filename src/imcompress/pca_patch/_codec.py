@@ -432,7 +432,7 @@ class PCAPatchCodec(Codec):
         above ``bpp`` (bisection on the quantizer step).
     patch_size : {4, 8, 16, "auto"}, default="auto"
         Side of the square patches (luma and chroma planes); ``"auto"`` is 8,
-        the best size of the patch-size study (docs/readme/pca_patch.md).
+        the best size of the patch-size study (docs/pca-patch.md).
     chroma : {"auto", "420", "444"}, default="auto"
         Chroma subsampling; ``"auto"`` keeps the cheaper at equal quality.
     basis : {"auto", "pca", "dct", "classified"}, default="auto"
@@ -755,7 +755,7 @@ class _Encoder:
         """Quantize plane ``i`` with each candidate basis; keep the lowest D + lambda R.
 
         A learned basis is coded in full only when a cheap rate proxy says it
-        could win; it rarely does on photos (see docs/readme/pca_patch.md).
+        could win; it rarely does on photos (see docs/pca-patch.md).
         """
         models = self._models_for(i, subsample, p)
         cands = [(m,) + m.quantize(step) for m in models]

@@ -3,4 +3,4 @@
 from ._pca import RowPCA, explained_variance_ratios, n_components_for_variance, to_uint8
 
 __all__ = ["RowPCA", "explained_variance_ratios", "n_components_for_variance", "to_uint8"]
-from . import _codec  # registers the codec
+from . import _codec  # noqa: F401  (registers the codec)

@@ -13,7 +13,6 @@ the chart) comes from :mod:`imcompress.rd`, so the report and
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -227,18 +226,6 @@ def _pillow_version() -> str:
 
 # -- measuring -------------------------------------------------------------------------
 
-def _pillow_encode(image, method, quality):
-    from PIL import Image
-
-    fmt, opts, _ = rd.PILLOW_METHODS[method]
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, fmt, quality=int(quality), **opts)
-    data = buf.getvalue()
-    with Image.open(io.BytesIO(data)) as im:
-        out = np.asarray(im.convert("RGB"))
-    return len(data), out
-
-
 def _codec_encode(codec, image, setting):
     from ..codecs import decompress, inspect
 
@@ -268,7 +255,7 @@ class _Meter:
     def __call__(self, method, setting, *, keep=False, with_ssim=None) -> Encoding:
         params = None
         if method in rd.PILLOW_METHODS:
-            nbytes, out = _pillow_encode(self.image, method, setting)
+            nbytes, out = rd.pillow_encode(self.image, method, setting)
         else:
             nbytes, out, params = _codec_encode(self._codec(method), self.image, setting)
         if with_ssim is None:
@@ -286,7 +273,7 @@ class _Meter:
         )
 
     def nbytes(self, method, setting) -> int:
-        return _pillow_encode(self.image, method, setting)[0]
+        return rd.pillow_encode(self.image, method, setting)[0]
 
 
 def _quality_for(curve, target_bpp):

@@ -102,23 +102,9 @@ def _synth(qc, step, rho, wmat, p2):
     ``wmat`` (K+1, p2) holds the flat vector then the basis vectors in the
     pixel domain. Fixed-order loops: bit-identical on every run.
     """
-    nby, nbx, kp1 = qc.shape
-    out = np.zeros((nby, nbx, p2))
-    for by in range(nby):
-        for bx in range(nbx):
-            for k in range(kp1):
-                v = qc[by, bx, k]
-                if v == 0:
-                    continue
-                if k == 0:
-                    c = v * step
-                elif v > 0:
-                    c = (v - rho) * step
-                else:
-                    c = (v + rho) * step
-                for t in range(p2):
-                    out[by, bx, t] += c * wmat[k, t]
-    return out
+    # one class for every block: the same fixed-order loops as _synth_cls
+    cmap = np.zeros(qc.shape[:2], dtype=np.int64)
+    return _synth_cls(qc, step, rho, wmat.reshape((1,) + wmat.shape), cmap, p2)
 
 
 @njit(cache=True)

@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLargerError, UsageError, WriteError
+from .._json import json_safe
 from ..codecs import available_methods, decompress, get_codec, inspect
 from ..codecs._targets import Trial, search_target
 from ..format import is_container, unpack_container
@@ -258,22 +259,9 @@ def _compress_one(src, out, fmt, codec, opts):
         "seconds": seconds,
     }
     if opts["json"]:
-        _line(json.dumps(_jsonable(record)), to_stderr=out == "-")
+        _line(json.dumps(json_safe(record)), to_stderr=out == "-")
     elif not opts["quiet"]:
         _line(_summary(record), to_stderr=out == "-")
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None  # JSON has no inf
-    return obj
 
 
 def _summary(r) -> str:
@@ -465,7 +453,7 @@ def info_cmd(source, as_json, max_pixels):
     meta = _named(source, inspect, data, max_pixels=max_pixels)
     meta = {"file": source, **meta}
     if as_json:
-        _line(json.dumps(_jsonable(meta)), to_stderr=False)
+        _line(json.dumps(json_safe(meta)), to_stderr=False)
         return
     lines = [
         f"{source}: {meta['method']} .imc v{meta['format_version']}, "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import InputError, UsageError
+from .._json import json_safe
 from ..kmeans import KMeansQuantizer, kmeans_sweep
 from ..metrics import psnr, rmse, ssim, unique_colors
 from ..pca_rows import RowPCA, to_uint8
@@ -423,22 +424,6 @@ def _row(method, setting, nbytes, n_pixels, quality, imc_bytes, imc_quality, not
         "imc_ssim": imc_quality[2],
         "note": note,
     }
-
-
-def json_safe(value):
-    """Replace NaN and infinities by None and NumPy scalars by Python ones, recursively."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    return value
 
 
 # -- the computation -------------------------------------------------------------

@@ -11,6 +11,7 @@ from ._errors import (
     UsageError,
     WriteError,
 )
+from ._validation import check_image, to_uint8
 from .codecs import available_methods, compress, decompress, get_codec, inspect
 from .io import ImageData, load_image, read_image, sample_image, sample_image_path
 from .kmeans import KMeansQuantizer
@@ -31,6 +32,7 @@ __all__ = [
     "UsageError",
     "WriteError",
     "available_methods",
+    "check_image",
     "compress",
     "decompress",
     "get_codec",
@@ -40,4 +42,5 @@ __all__ = [
     "read_image",
     "sample_image",
     "sample_image_path",
+    "to_uint8",
 ]

@@ -24,7 +24,7 @@ from ..codecs._targets import Trial, search_target
 from ..format import is_container, unpack_container
 from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
-from ..metrics import psnr, rmse, ssim
+from ..metrics import bits_per_pixel, compression_ratio, psnr, rmse, ssim
 from ._main import cli, echo_error
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
@@ -243,7 +243,6 @@ def _compress_one(src, out, fmt, codec, opts):
     if not met and not opts["quiet"]:
         _line(f"imcompress: warning: {image.source}: target not reached (--best-effort)", to_stderr=True)
     atomic_write(out, data, force=opts["force"])
-    h, w, c = pixels.shape
     record = {
         "input": image.source if src != "-" else "-",
         "output": out,
@@ -251,8 +250,8 @@ def _compress_one(src, out, fmt, codec, opts):
         "format": fmt,
         "params": _params_of(codec, data, fmt),
         "bytes": len(data),
-        "bpp": 8.0 * len(data) / (h * w),
-        "ratio": h * w * 3 / len(data),
+        "bpp": bits_per_pixel(len(data), pixels.shape),
+        "ratio": compression_ratio(len(data), pixels.shape),
         "rmse": rmse(pixels, decoded),
         "psnr": psnr(pixels, decoded),
         "ssim": ssim(pixels, decoded),

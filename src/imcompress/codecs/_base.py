@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._errors import CorruptFileError, InputError, UsageError
+from .._validation import check_image
 from ..format import MAX_SIDE, Container, pack_container, unpack_container
 
 __all__ = [
@@ -139,7 +140,7 @@ class Codec(ABC):
 
     def encode(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
         """Encode ``image`` to the bytes of a complete ``.imc`` file."""
-        image = _check_image(image)
+        image = check_image(image)
         h, w, c = image.shape
         if max(h, w) > MAX_SIDE:
             raise InputError(
@@ -166,15 +167,6 @@ class Codec(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
-
-
-def _check_image(image) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise UsageError(f"image of shape {arr.shape} should be (H, W, 3) or (H, W, 4)")
-    if arr.dtype != np.uint8:
-        raise UsageError(f"image dtype {arr.dtype} should be uint8")
-    return arr
 
 
 def register_codec(cls: type[Codec]) -> type[Codec]:
@@ -243,9 +235,12 @@ def decompress(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:
 
 def inspect(data: bytes, *, max_pixels: int | None = None) -> dict:
     """Describe a ``.imc`` file without decoding its pixel payload."""
+    from ..metrics import bits_per_pixel, compression_ratio
+
     container = unpack_container(data, max_pixels=max_pixels)
     codec = codec_for_id(container.method_id)
     h, w = container.height, container.width
+    shape = (h, w, container.channels)
     return {
         "method": codec.name,
         "format_version": container.version,
@@ -253,8 +248,8 @@ def inspect(data: bytes, *, max_pixels: int | None = None) -> dict:
         "width": w,
         "channels": container.channels,
         "bytes": container.size,
-        "bpp": 8.0 * container.size / (h * w),
-        "ratio": h * w * container.channels / container.size,
+        "bpp": bits_per_pixel(container.size, shape),
+        "ratio": compression_ratio(container.size, shape),
         "params": codec.describe(container),
         "sections": container.section_sizes(),
     }

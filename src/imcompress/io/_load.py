@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._errors import InputError, UsageError
+from .._validation import to_uint8
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -146,19 +147,12 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _to_uint8(img: Image.Image) -> np.ndarray:
-    """Convert a Pillow image in a 16/32-bit integer mode to an 8-bit array."""
-    arr = np.asarray(img, dtype=np.float64)
-    # 16-bit data spans 0..65535; scaling by 255/65535 (= 1/257) maps it
-    # exactly onto 0..255, as scikit-image's img_as_ubyte does.
-    arr = np.clip(np.rint(arr / 257.0), 0, 255)
-    return arr.astype(np.uint8)
-
-
 def _pixels_from_pil(img: Image.Image, alpha: str, background, name: str) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        gray = _to_uint8(img)
+        # 16-bit data spans 0..65535; 255/65535 (= 1/257) maps it onto 0..255,
+        # rounded (scikit-image's img_as_ubyte truncates uint16 instead)
+        gray = to_uint8(np.asarray(img), in_range=(0, 65535))
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "F":
         raise InputError(f"{name}: 32-bit float images are not supported; convert to 8 or 16-bit first")
@@ -173,7 +167,7 @@ def _pixels_from_pil(img: Image.Image, alpha: str, background, name: str) -> np.
         a = rgba[:, :, 3:4].astype(np.float64) / 255.0
         bg = np.asarray(background, dtype=np.float64).reshape(1, 1, 3)
         out = rgba[:, :, :3].astype(np.float64) * a + bg * (1.0 - a)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return to_uint8(out)
     return np.array(img.convert("RGB"), dtype=np.uint8)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from .._errors import CorruptFileError, UsageError
+from .._validation import check_image
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import (
     EG_CONTEXTS,
@@ -483,9 +484,7 @@ class KMeansCodec(Codec):
         if format == "imc":
             return self.encode(image, icc_profile=icc_profile)
         if format == "png":
-            from ..codecs._base import _check_image
-
-            palette, indices, _ = self.quantize(_check_image(image))
+            palette, indices, _ = self.quantize(check_image(image))
             return palette_png(palette, indices, icc_profile=icc_profile)
         raise UsageError(f"method 'kmeans' writes imc or png files, not {format!r}")
 

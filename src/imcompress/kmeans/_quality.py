@@ -139,8 +139,9 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
     >>> q.quality_ >= 60
     True
     """
+    from .._validation import check_image
     from ._colors import color_table
-    from ._quantizer import SPEED_LEVELS, KMeansQuantizer, _check_n_colors, _check_uint8_image
+    from ._quantizer import SPEED_LEVELS, KMeansQuantizer, _check_n_colors
     from ._solver import make_problem
 
     for name, v in (("min_quality", min_quality), ("max_quality", max_quality)):
@@ -150,7 +151,7 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
         raise UsageError(
             f"min_quality={min_quality} exceeds max_quality={max_quality}; give MIN <= MAX"
         )
-    image = _check_uint8_image(image)
+    image = check_image(image)
     template = KMeansQuantizer(2, **params)
     template._check_params(image.shape[2])
     table = color_table(image)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import UsageError
+from .._validation import check_image, to_uint8
 from . import _solver
 from ._colors import color_table
-from ._spaces import COLOR_SPACES, to_rgb_float, to_space, to_uint8
+from ._spaces import COLOR_SPACES, to_rgb_float, to_space
 
 __all__ = ["KMeansQuantizer", "SPEED_LEVELS"]
 
@@ -134,7 +135,7 @@ class KMeansQuantizer:
 
     def fit(self, image):
         """Fit the palette to an (H, W, 3|4) uint8 image."""
-        image = _check_uint8_image(image)
+        image = check_image(image)
         self._check_params(image.shape[2])
         table = color_table(image)
         k = _check_n_colors(self.n_colors, table.n_colors)
@@ -196,7 +197,7 @@ class KMeansQuantizer:
 
     def _set_solution(self, sol, problem, table, fixed_u8):
         space = self.color_space
-        palette = to_uint8(sol.centers, space)
+        palette = to_uint8(to_rgb_float(sol.centers, space))
         m = fixed_u8.shape[0]
         palette[:m] = fixed_u8  # exact, whatever the round trip through the space
         centers_rgb = to_rgb_float(sol.centers, space)
@@ -225,7 +226,7 @@ class KMeansQuantizer:
         Floyd–Steinberg result (serpentine scan, sRGB error), deterministic.
         """
         self._check_fitted()
-        image = _check_uint8_image(image)
+        image = check_image(image)
         channels = self.palette_.shape[1]
         if image.shape[2] != channels:
             raise UsageError(
@@ -306,15 +307,6 @@ def _palette_order(palette):
 def _transparent_index(palette):
     hits = np.flatnonzero(palette[:, 3] == 0)
     return int(hits[0]) if hits.size else None
-
-
-def _check_uint8_image(image):
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
-        raise UsageError(
-            f"image of shape {arr.shape} and dtype {arr.dtype} should be (H, W, 3|4) uint8"
-        )
-    return arr
 
 
 def _check_n_colors(k, n_distinct):

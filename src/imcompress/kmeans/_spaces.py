@@ -1,4 +1,4 @@
-"""Colour spaces the quantizer clusters in, and the way back to sRGB uint8.
+"""Colour spaces the quantizer clusters in, and the way back to sRGB.
 
 ``rgb``
     sRGB values 0..255 as they are (the objective is the PSNR one).
@@ -94,7 +94,3 @@ def to_rgb_float(points, space: str) -> np.ndarray:
     lin = (lms**3) @ _M1_INV.T
     return np.clip(_linear_to_srgb(lin) * 255.0, 0.0, 255.0)
 
-
-def to_uint8(points, space: str) -> np.ndarray:
-    """Clustering coordinates -> sRGB(A) uint8: the one place we round and clip."""
-    return np.clip(np.rint(to_rgb_float(points, space)), 0, 255).astype(np.uint8)

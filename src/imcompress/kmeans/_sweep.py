@@ -65,8 +65,9 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
     >>> sweep.ks, sweep.quantizer(4).palette_.shape
     ([2, 4, 8], (4, 3))
     """
+    from .._validation import check_image
     from ._colors import color_table
-    from ._quantizer import SPEED_LEVELS, _check_n_colors, _check_uint8_image
+    from ._quantizer import SPEED_LEVELS, _check_n_colors
     from ._solver import make_problem
 
     try:
@@ -75,7 +76,7 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
         raise UsageError(f"ks={ks!r} should be integers, e.g. range(2, 21)") from None
     if len(ks) == 0:
         raise UsageError("ks is empty; give at least one K")
-    image = _check_uint8_image(image)
+    image = check_image(image)
     template = KMeansQuantizer(ks[0], random_state=random_state, **params)
     template._check_params(image.shape[2])
     table = color_table(image)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from .._errors import UsageError
 
@@ -65,6 +64,8 @@ def ssim(reference, test, *, data_range: float = 255.0) -> float:
     for (H, W, C) images; images smaller than 7 pixels on a side use the
     largest odd window that fits.
     """
+    from skimage.metrics import structural_similarity  # heavy: only when SSIM is asked for
+
     ref, tst = _pair(reference, test)
     channel_axis = -1 if ref.ndim == 3 else None
     win = min(7, ref.shape[0], ref.shape[1])
@@ -108,7 +109,17 @@ def _check_size(n_bytes, shape):
 
 
 def bits_per_pixel(n_bytes: int, shape) -> float:
-    """Bits per pixel of ``n_bytes`` for an image of ``shape`` (H, W[, C]).
+    """Bits per pixel: ``8 * n_bytes / (H * W)``, the one definition of bpp.
+
+    Pixels, not samples: an RGB and an RGBA image of the same size and file
+    size have the same bpp.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Size of everything needed to decode (the whole file), in bytes.
+    shape : tuple (H, W) or (H, W, C)
+        Shape of the decoded image.
 
     Examples
     --------
@@ -121,12 +132,27 @@ def bits_per_pixel(n_bytes: int, shape) -> float:
 
 
 def compression_ratio(n_bytes: int, shape) -> float:
-    """Raw size (H * W * C bytes of uint8) divided by ``n_bytes``.
+    """Raw size over compressed size: ``H * W * C / n_bytes``, the one definition.
+
+    The raw size is the decoded uint8 array, one byte per sample: C = 3 for
+    RGB, **C = 4 for RGBA** (the alpha plane is data the file must carry too),
+    C = 1 for an (H, W) shape. So an RGBA image has a 4/3 larger ratio than
+    its RGB version compressed to the same size; compare methods by
+    :func:`bits_per_pixel`, which does not depend on C.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Size of everything needed to decode (the whole file), in bytes, > 0.
+    shape : tuple (H, W) or (H, W, C)
+        Shape of the decoded image.
 
     Examples
     --------
     >>> compression_ratio(1000, (100, 80, 3))
     24.0
+    >>> compression_ratio(1000, (100, 80, 4))
+    32.0
     """
     _check_size(n_bytes, shape)
     if n_bytes == 0:

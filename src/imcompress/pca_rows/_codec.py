@@ -20,6 +20,7 @@ import struct
 import numpy as np
 
 from .._errors import CorruptFileError, InputError, UsageError
+from .._validation import to_uint8
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_uints, encode_uints
 from ._pca import RowPCA
@@ -238,7 +239,7 @@ class RowPCACodec(Codec):
             scores = flat[pos : pos + h * n].reshape(n, h).T * float(p["score_steps"][c])
             pos += h * n
             chan = scores @ comps + mean
-            out[:, :, c] = np.clip(np.rint(chan), 0, 255).astype(np.uint8)
+            out[:, :, c] = to_uint8(chan)
         if container.channels == 4:
             out[:, :, 3] = _decode_alpha(container.section(b"ALPH"), h, w)
         return out

@@ -15,6 +15,7 @@ from scipy import linalg
 from threadpoolctl import threadpool_limits
 
 from .._errors import UsageError
+from .._validation import check_image, to_uint8 as _to_uint8
 
 __all__ = ["RowPCA", "n_components_for_variance", "explained_variance_ratios"]
 
@@ -73,15 +74,10 @@ def _check_variance(t) -> float:
 
 
 def _check_image(image) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise UsageError(
-            f"image of shape {arr.shape} and dtype {arr.dtype} should be (H, W, 3) uint8; "
-            "load it with imcompress.load_image"
-        )
-    if arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise UsageError(f"image of shape {arr.shape} needs at least 2 rows for row PCA")
-    return arr
+    return check_image(
+        image, channels=3, min_shape=(2, 1),
+        hint="row PCA takes RGB images of at least 2 rows; load one with imcompress.load_image",
+    )
 
 
 def _channel_svd(channel: np.ndarray):
@@ -311,20 +307,24 @@ class RowPCA:
         return to_uint8(self.inverse_transform(self.transform(image)), rescale=self.rescale)
 
 
-def to_uint8(values, *, rescale: str = "clip") -> np.ndarray:
-    """Convert float (H, W, 3) reconstructions to uint8, the one place it happens.
+#: RowPCA's ``rescale`` policies as :func:`imcompress.to_uint8` input ranges.
+_IN_RANGE = {"clip": (0.0, 255.0), "minmax": "image"}
 
-    ``"clip"`` rounds and clips to 0..255. ``"minmax"`` maps each channel's
-    own minimum and maximum to 0 and 255 (the study's rescale), then rounds.
+
+def to_uint8(values, *, rescale: str = "clip") -> np.ndarray:
+    """Float (H, W, 3) reconstructions to uint8 under a :class:`RowPCA` ``rescale``.
+
+    A name for the policy only: the conversion is :func:`imcompress.to_uint8`.
+    ``"clip"`` rounds and clips to 0..255 (``in_range=(0, 255)``);
+    ``"minmax"`` maps each channel's own minimum and maximum to 0 and 255,
+    the study's rescale (``in_range="image"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_uint8(np.array([[[-1.0, 10.0, 300.0]]])).tolist()
+    [[[0, 10, 255]]]
     """
-    x = np.asarray(values, dtype=np.float64)
-    if rescale == "clip":
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-    if rescale != "minmax":
+    if rescale not in _IN_RANGE:
         raise UsageError(f"rescale={rescale!r} should be one of {_RESCALE}")
-    out = np.empty(x.shape, dtype=np.float64)
-    for c in range(x.shape[2]):
-        ch = x[:, :, c]
-        lo, hi = ch.min(), ch.max()
-        out[:, :, c] = 0.0 if hi == lo else (ch - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return _to_uint8(values, in_range=_IN_RANGE[rescale], channel_axis=-1)

@@ -245,9 +245,40 @@ def _set_byte(b, i, v):
     return bytes(b)
 
 
+def _precision(b, plane, e):
+    return _set_byte(b, 11 + 7 * plane + 2, e)
+
+
+def _precision_all(b, e):
+    for i in range(b[2]):
+        b = _precision(b, i, e)
+    return b
+
+
+def _edited(valid):
+    """Valid files the encoder does not write, made by editing fields whose
+    effect the spec defines: (stem, source stem, edit of the file, what)."""
+    return [
+        ("pp-mixed-precision", "pp-pca-p8", lambda d: _edit_section(d, b"PPAR", lambda b: _precision(b, 0, 3)),
+         "luma basis read at precision 2^-3, chroma at 2^-5: entries up to 32 pass because the magnitude "
+         "limit is the largest 2^e + 2 over all planes (34); Gram-Schmidt renormalises"),
+        ("pp-section-order", "pp-icc", _reverse_sections,
+         "sections in the order ICCP, PDAT, PPAR: decoders look sections up by tag"),
+        ("km-section-order", "km-icc", _reverse_sections, "sections in the order ICCP, IDXS, PLTE, KPAR"),
+    ]
+
+
+def _reverse_sections(data):
+    body = bytearray(data[:17])
+    for _, off, n in reversed(_sections(data)):
+        body += data[off - 8 : off + n]
+    return _seal(bytes(body))
+
+
 def _invalid(valid):
     """(stem, bytes, error class, message fragment, what)."""
     pp, km, pr = valid["pp-dct-p8-420"], valid["km-rgb-k16"], valid["pr-n8"]
+    pca, cls = valid["pp-pca-p8"], valid["pp-cls-p8"]
     body = pp[:-4]
     return [
         ("bad-magic", b"\x89IMX" + pp[4:], "CorruptFileError", "wrong magic", "magic is not \\x89IMC"),
@@ -276,6 +307,15 @@ def _invalid(valid):
          "CorruptFileError", "quantizer step nan out of range", "luma step NaN"),
         ("pp-truncated-pdat", _edit_section(pp, b"PDAT", lambda b: b[: len(b) // 3]), "CorruptFileError",
          "pca-patch coefficient stream is truncated", "PDAT cut to a third, CRC re-sealed"),
+        ("pp-degenerate-basis", _edit_section(pca, b"PPAR", lambda b: _set_byte(b, 11 + 2, 10)),
+         "CorruptFileError", "basis of plane 0 is degenerate",
+         "learned luma basis read at precision 2^-10 instead of 2^-5: vector norms ~1/32 < 0.25"),
+        ("pp-degenerate-class", _edit_section(cls, b"PPAR", lambda b: _set_byte(b, 11 + 2, 10)),
+         "CorruptFileError", "class 1 basis of plane 0 is degenerate",
+         "classified luma, class bases read at precision 2^-10: degenerate"),
+        ("pp-basis-limit", _edit_section(pca, b"PPAR", lambda b: _precision_all(b, 3)),
+         "CorruptFileError", "basis stream holds an out-of-range value",
+         "every plane at precision 2^-3: stored entries exceed the limit 2^3 + 2"),
         ("km-truncated-idxs", _edit_section(km, b"IDXS", lambda b: b[: len(b) // 3]), "CorruptFileError",
          "truncated", "kmeans IDXS cut to a third, CRC re-sealed"),
         ("pr-truncated-rdat", _edit_section(pr, b"RDAT", lambda b: b[: len(b) // 3]), "CorruptFileError",
@@ -340,6 +380,18 @@ def build(outdir: Path):
                         "height": int(dec.shape[0]), "width": int(dec.shape[1]),
                         "channels": int(dec.shape[2]), "sha256": _pixels_sha256(dec),
                         "bytes": len(data), "encoder": {"method": method, **_json_params(params)},
+                        "decoder_facts": _describe(info), "exercises": what})
+    for stem, src, edit, what in _edited(valid):
+        data = edit(valid[src])
+        dec = imcompress.decompress(data)
+        if stem.endswith("section-order"):  # the same file in another order: the same pixels
+            assert np.array_equal(dec, imcompress.decompress(valid[src])), stem
+        info = imcompress.inspect(data)
+        (outdir / f"{stem}.imc").write_bytes(data)
+        entries.append({"file": f"{stem}.imc", "expect": "pixels", "method": info["method"],
+                        "height": int(dec.shape[0]), "width": int(dec.shape[1]),
+                        "channels": int(dec.shape[2]), "sha256": _pixels_sha256(dec), "bytes": len(data),
+                        "encoder": {"edited_from": f"{src}.imc"},
                         "decoder_facts": _describe(info), "exercises": what})
     # the deblocking strengths the suite covers, by class (0, 1..7, 8..15)
     strengths = sorted({s for e in entries for s in e["decoder_facts"].get("deblock", [])})

@@ -11,11 +11,15 @@ primitives below (see ``_rangecoder`` for the stream and model conventions)::
     if dec_overrun(st): corrupt
 
 ``run_encoder`` retries a kernel with a larger buffer until the stream fits;
-``encode_bits``/``encode_uints`` and their decoders are ready-made streams.
+``encode_bits``/``encode_uints`` and their decoders are ready-made streams;
+``encode_indices``/``decode_indices`` code an (H, W) plane of palette indices
+(the kmeans colour plane, the pca-rows alpha plane). ``max_decisions`` is the
+one bound a decoder checks a declared count against before allocating.
 """
 
 from ._rangecoder import (
     FAST_LIMIT,
+    MAX_DECISIONS_PER_BYTE,
     SLOW_LIMIT,
     EG_CONTEXTS,
     PROB_BITS,
@@ -31,12 +35,15 @@ from ._rangecoder import (
     enc_finish,
     enc_new,
     enc_tree,
+    max_decisions,
     model_new,
 )
+from ._indices import decode_indices, encode_indices
 from ._streams import decode_bits, decode_uints, encode_bits, encode_uints, run_encoder
 
 __all__ = [
     "FAST_LIMIT",
+    "MAX_DECISIONS_PER_BYTE",
     "SLOW_LIMIT",
     "EG_CONTEXTS",
     "PROB_BITS",
@@ -47,6 +54,7 @@ __all__ = [
     "dec_overrun",
     "dec_tree",
     "decode_bits",
+    "decode_indices",
     "decode_uints",
     "enc_bit",
     "enc_direct",
@@ -55,7 +63,9 @@ __all__ = [
     "enc_new",
     "enc_tree",
     "encode_bits",
+    "encode_indices",
     "encode_uints",
+    "max_decisions",
     "model_new",
     "run_encoder",
 ]

@@ -2,7 +2,7 @@
 
 Per colour channel the file holds the column means, the ``n`` principal axes
 (n x W) and the scores of every row (H x n), each quantized with a uniform
-step and entropy coded (adaptive Exp-Golomb on the lead's range coder).
+step and entropy coded (adaptive Exp-Golomb on :mod:`imcompress.entropy`'s range coder).
 
 Choosing the steps (measured, see docs/FORMAT.md): for a uniform quantizer
 with step D the error variance is D**2 / 12. Score errors spread over the W
@@ -22,7 +22,7 @@ import numpy as np
 from .._errors import CorruptFileError, InputError, UsageError
 from .._validation import to_uint8
 from ..codecs._base import Codec, Option, register_codec
-from ..entropy import decode_uints, encode_uints
+from ..entropy import decode_indices, decode_uints, encode_indices, encode_uints, max_decisions
 from ._pca import RowPCA
 
 __all__ = ["RowPCACodec", "DISTORTION_FRACTION"]
@@ -38,10 +38,6 @@ _N_BANDS = 16  # separate adaptive models for the first components
 _RPAR = struct.Struct("<BB3H3f3f")
 _CODER_V1 = 1
 _FLAG_ALPHA = 1
-#: An adaptive binary decision costs at least -log2(1 - 31/65536) bits, so a
-#: stream of ``len`` bytes holds fewer than 11800 * len decisions; the decoders
-#: refuse counts above this before allocating anything.
-_MAX_DECISIONS_PER_BYTE = 12000
 
 
 def _zigzag(q):
@@ -223,7 +219,7 @@ class RowPCACodec(Codec):
         ns = p["n_components"]
         payload = container.section(b"RDAT")
         count = sum(w + n * w + h * n for n in ns)
-        if count > _MAX_DECISIONS_PER_BYTE * (len(payload) + 8):
+        if count > max_decisions(len(payload)):
             raise CorruptFileError(
                 f"RDAT holds {len(payload)} bytes, too few for the {count} values the header implies"
             )
@@ -257,9 +253,7 @@ class RowPCACodec(Codec):
 
 
 def _encode_alpha(alpha):
-    """Alpha plane, lossless: its distinct values + the kmeans index coder."""
-    from ..kmeans._codec import encode_indices
-
+    """Alpha plane, lossless: its distinct values + the palette-index coder."""
     values, inverse = np.unique(alpha, return_inverse=True)
     idx = inverse.reshape(alpha.shape).astype(np.uint8)
     pal = values.astype(np.uint8).reshape(-1, 1)
@@ -267,8 +261,6 @@ def _encode_alpha(alpha):
 
 
 def _decode_alpha(raw, h, w):
-    from ..kmeans._codec import decode_indices
-
     if len(raw) < 1:
         raise CorruptFileError("ALPH section is empty")
     k = raw[0] + 1

@@ -344,32 +344,7 @@ def test_quantizer_negative_seed_is_a_usage_error():
         imcompress.KMeansQuantizer(4, random_state=-1).fit(img)
 
 
-# -- layering and safety of the source tree ---------------------------------------------
-CORE = ["io", "metrics", "format", "entropy", "codecs", "kmeans", "pca_rows", "pca_patch"]
-
-
-def test_core_does_not_import_cli_or_report():
-    # one interpreter, the core modules imported one by one: the first module
-    # that pulls in imcompress.cli or imcompress.report is named
-    script = (
-        "import importlib, sys\n"
-        "def bad():\n"
-        "    return sorted(m for m in sys.modules\n"
-        "                  if m.split('.')[:2] in (['imcompress', 'cli'], ['imcompress', 'report']))\n"
-        f"for name in {CORE!r}:\n"
-        "    importlib.import_module('imcompress.' + name)\n"
-        "    if bad():\n"
-        "        print(name, bad()); break\n"
-        "else:\n"
-        "    import imcompress\n"
-        "    imcompress.available_methods()  # every codec registered\n"
-        "    print('codecs', bad()) if bad() else None\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", f"core module imports the CLI layer: {proc.stdout.strip()}"
-
-
+# -- safety of the source tree (the layering tests are in test_layering.py) -------------
 def test_source_never_unpickles_or_evals():
     pattern = re.compile(r"\bpickle\b|\beval\(|\bexec\(|allow_pickle|\bmarshal\b|shelve")
     offenders = [

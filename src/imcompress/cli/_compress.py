@@ -24,8 +24,8 @@ from ..codecs._targets import Trial, search_target
 from ..format import is_container, unpack_container
 from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
-from ..metrics import bits_per_pixel, compression_ratio, psnr, rmse, ssim
-from ._main import cli, echo_error
+from ..metrics import psnr, rmse, ssim
+from ._main import cli, echo_error, flag_names
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
 
@@ -170,14 +170,23 @@ def _measure(original: np.ndarray, data: bytes):
     return decoded
 
 
-def _params_of(codec, data: bytes, fmt: str) -> dict:
-    if fmt == "imc":
-        return inspect(data)["params"]
-    params = {k: v for k, v in codec.get_params().items() if v is not None}
-    info = getattr(codec, "last_info_", None)
-    if info:
-        params.update(info)
-    return params
+#: Keyword arguments of the library that the compress command sets from its own flags.
+_GLOBAL_FLAGS = {
+    "max_pixels": "--max-pixels",
+    "target_psnr": "--target-psnr",
+    "max_bytes": "--max-bytes",
+    "best_effort": "--best-effort",
+    "method": "-m/--method",
+    "force": "-f/--force",
+}
+
+
+def _flags_for(method: str) -> dict:
+    """{keyword: flag} for the global options and those of ``method``."""
+    flags = dict(_GLOBAL_FLAGS)
+    for opt in get_codec(method).options:
+        flags[opt.name] = "/".join(opt.flags)
+    return flags
 
 
 def _read_input(src: str, max_pixels=None):
@@ -203,14 +212,15 @@ def _compress_one(src, out, fmt, codec, opts):
     target_psnr, max_bytes = opts["target_psnr"], opts["max_bytes"]
     met = True
     if target_psnr is not None or max_bytes is not None:
+        prepared = codec.prepare(pixels)  # shared by every candidate, then dropped
+
         def encode_at(value):
-            trial_codec = codec.with_rate(value)
-            data = trial_codec.export(pixels, format=fmt, icc_profile=icc)
-            decoded = _measure(pixels, data)
+            trial = codec.with_rate(value).compress(pixels, format=fmt, icc_profile=icc, prepared=prepared)
+            decoded = _measure(pixels, trial.data)
             if opts["verbose"]:
-                _line(f"  {codec.rate_parameter}={value}: {len(data)} bytes, "
+                _line(f"  {codec.rate_parameter}={value}: {trial.n_bytes} bytes, "
                       f"PSNR {psnr(pixels, decoded):.2f} dB", to_stderr=True)
-            return Trial(value, data, psnr(pixels, decoded), extra=(trial_codec, decoded))
+            return Trial(value, trial.data, psnr(pixels, decoded), extra=(trial, decoded))
 
         result = search_target(
             encode_at,
@@ -220,11 +230,11 @@ def _compress_one(src, out, fmt, codec, opts):
             best_effort=opts["best_effort"],
         )
         met = result.met
-        codec, decoded = result.trial.extra
-        data = result.trial.data
+        compressed, decoded = result.trial.extra
     else:
-        data = codec.export(pixels, format=fmt, icc_profile=icc)
+        compressed = codec.compress(pixels, format=fmt, icc_profile=icc)
         decoded = None
+    data = compressed.data
     seconds = time.perf_counter() - start
     if decoded is None:
         decoded = _measure(pixels, data)
@@ -246,12 +256,12 @@ def _compress_one(src, out, fmt, codec, opts):
     record = {
         "input": image.source if src != "-" else "-",
         "output": out,
-        "method": codec.name,
-        "format": fmt,
-        "params": _params_of(codec, data, fmt),
-        "bytes": len(data),
-        "bpp": bits_per_pixel(len(data), pixels.shape),
-        "ratio": compression_ratio(len(data), pixels.shape),
+        "method": compressed.method,
+        "format": compressed.format,
+        "params": compressed.params,
+        "bytes": compressed.n_bytes,
+        "bpp": compressed.bpp,
+        "ratio": compressed.ratio,
         "rmse": rmse(pixels, decoded),
         "psnr": psnr(pixels, decoded),
         "ssim": ssim(pixels, decoded),
@@ -302,6 +312,13 @@ def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, be
     SUFFIX. '-' as INPUT reads stdin. Method options are listed with the
     methods they apply to in brackets.
     """
+    with flag_names(_flags_for(method)):
+        _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
+                      skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values)
+
+
+def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
+                  skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values):
     if output is not None and len(inputs) > 1:
         raise UsageError(f"-o names one output but {len(inputs)} inputs were given; use --ext")
     if output is not None and suffix is not None:
@@ -431,7 +448,8 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     if output != "-":
         check_writable(output, force=force)
     data = _read_compressed(source)
-    pixels = _named(source, decompress, data, max_pixels=max_pixels)
+    with flag_names({"max_pixels": "--max-pixels"}):
+        pixels = _named(source, decompress, data, max_pixels=max_pixels)
     container = unpack_container(data, max_pixels=max_pixels)
     icc = None if strip else container.section(b"ICCP", required=False)
     out = _image_bytes(pixels, fmt, icc)
@@ -449,7 +467,8 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
 def info_cmd(source, as_json, max_pixels):
     """Describe an .imc file (method, size, parameters, bytes, bpp) without decoding its pixels."""
     data = _read_compressed(source)
-    meta = _named(source, inspect, data, max_pixels=max_pixels)
+    with flag_names({"max_pixels": "--max-pixels"}):
+        meta = _named(source, inspect, data, max_pixels=max_pixels)
     meta = {"file": source, **meta}
     if as_json:
         _line(json.dumps(json_safe(meta)), to_stderr=False)

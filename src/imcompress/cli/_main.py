@@ -9,13 +9,15 @@ from :class:`imcompress.ExitCode`.
 from __future__ import annotations
 
 import errno
+import re
 import sys
+from contextlib import contextmanager
 
 import click
 
 from .._errors import ExitCode, ImcompressError
 
-__all__ = ["cli", "main", "echo_error"]
+__all__ = ["cli", "main", "echo_error", "flag_names"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +36,36 @@ def echo_error(message: str) -> None:
     """Print one error line on stderr."""
     text = " ".join(str(message).split())  # one line, whatever the message held
     click.echo(f"imcompress: error: {text}", err=True)
+
+
+def with_flag_names(message: str, flags: dict) -> str:
+    """``message`` plus the command-line flag of each keyword it names.
+
+    The library names its options as keyword arguments (``n_colors=1 should
+    be ...``, ``raise it with max_pixels=``); a CLI user needs the flag that
+    sets them. ``flags`` maps keyword names to flag spellings.
+
+    Examples
+    --------
+    >>> with_flag_names("n_colors=1 should be >= 2", {"n_colors": "-k/--colors"})
+    'n_colors=1 should be >= 2 (on the command line n_colors= is -k/--colors)'
+    """
+    named = [name for name in flags if re.search(rf"(?<![\w-]){re.escape(name)}=", message)]
+    if not named:
+        return message
+    said = ", ".join(f"{name}= is {flags[name]}" for name in named)
+    return f"{message} (on the command line {said})"
+
+
+@contextmanager
+def flag_names(flags: dict):
+    """Add the flag names of ``flags`` to any :class:`ImcompressError` raised inside."""
+    try:
+        yield
+    except ImcompressError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (with_flag_names(exc.args[0], flags), *exc.args[1:])
+        raise
 
 
 def main(argv=None) -> int:
@@ -91,7 +123,3 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def run() -> None:  # pragma: no cover - thin wrapper for ``python -m``
-    sys.exit(main())

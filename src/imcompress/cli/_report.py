@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ._main import cli
+from ._main import cli, flag_names
 
 __all__ = ["report"]
 
@@ -39,6 +39,11 @@ def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
     embedded), the figures as PNG files and DIR/metrics.json. Nothing is
     written until everything is computed.
     """
+    with flag_names({"max_pixels": "--max-pixels", "random_state": "--seed", "force": "-f/--force"}):
+        _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
+
+
+def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
     from ..io import read_image, sample_image_path
     from ..report import check_report_dir, parse_ks, parse_variances, study, write_report
 

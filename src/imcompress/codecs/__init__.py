@@ -2,6 +2,7 @@
 
 from ._base import (
     Codec,
+    Compressed,
     Option,
     available_methods,
     codec_for_id,
@@ -15,6 +16,7 @@ from ._targets import TargetResult, Trial, search_target
 
 __all__ = [
     "Codec",
+    "Compressed",
     "Option",
     "available_methods",
     "codec_for_id",

@@ -1,16 +1,20 @@
 """The codec plugin interface and the registry keyed by method name.
 
 A codec is one class: ``__init__`` stores parameters (keyword-only),
-``encode`` turns an image into the sections of a ``.imc`` container, and the
-class method ``decode`` turns a parsed container back into pixels. Adding a
-method means adding one module that defines a subclass and decorates it with
-:func:`register_codec`.
+``encode_sections`` turns an image into the sections of a ``.imc`` container,
+and the class method ``decode`` turns a parsed container back into pixels.
+Adding a method means adding one module that defines a subclass and decorates
+it with :func:`register_codec`.
+
+Codecs are stateless after ``__init__``: encoding never changes the object,
+and what a call chose (K, components, ...) comes back with the bytes in a
+:class:`Compressed`, never on ``self``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +25,7 @@ from ..format import MAX_SIDE, Container, pack_container, unpack_container
 
 __all__ = [
     "Codec",
+    "Compressed",
     "Option",
     "register_codec",
     "get_codec",
@@ -78,13 +83,71 @@ class Option:
         return self.flags[0]
 
 
+@dataclass(frozen=True)
+class Compressed:
+    """What one :meth:`Codec.compress` call produced.
+
+    Attributes
+    ----------
+    data : bytes
+        The complete file (an ``.imc`` container, or a PNG for ``format="png"``).
+    method : str
+        The codec's method name.
+    format : str
+        ``"imc"`` or another of the codec's :attr:`Codec.formats`.
+    shape : tuple (H, W, C)
+        Shape of the encoded image.
+    params : dict
+        The parameters the call used, as the file stores them; for ``.imc``
+        exactly ``imcompress.inspect(data)["params"]`` (K chosen by
+        ``"auto"``, components chosen by ``variance``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imcompress import get_codec
+    >>> img = np.zeros((4, 6, 3), np.uint8); img[:, 3:] = 255
+    >>> out = get_codec("kmeans")(n_colors=2).compress(img)
+    >>> out.format, out.params["n_colors"], out.n_bytes == len(out.data)
+    ('imc', 2, True)
+    """
+
+    data: bytes = field(repr=False)
+    method: str
+    format: str
+    shape: tuple
+    params: dict
+
+    @property
+    def n_bytes(self) -> int:
+        """Size of the file in bytes."""
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel (:func:`imcompress.metrics.bits_per_pixel`)."""
+        from ..metrics import bits_per_pixel
+
+        return bits_per_pixel(len(self.data), self.shape)
+
+    @property
+    def ratio(self) -> float:
+        """Raw H*W*C bytes over file bytes (:func:`imcompress.metrics.compression_ratio`)."""
+        from ..metrics import compression_ratio
+
+        return compression_ratio(len(self.data), self.shape)
+
+
 class Codec(ABC):
     """Base class of the compression methods.
 
-    Subclasses set ``name`` (the ``--method`` value) and ``method_id`` (the
+    Subclasses set ``name`` (the ``method=`` value) and ``method_id`` (the
     byte stored in the ``.imc`` header), store their parameters in
     ``__init__`` and implement :meth:`encode_sections`, :meth:`decode` and
-    :meth:`describe`.
+    :meth:`describe`; a method writing other formats implements
+    :meth:`encode_format`; one with reusable per-image work (an SVD, a colour
+    table) implements :meth:`prepare`. Nothing may be stored on ``self``
+    outside ``__init__``.
 
     Class attributes used by the CLI and the target search:
 
@@ -126,28 +189,76 @@ class Codec(ABC):
         params[self.rate_parameter] = value
         return type(self)(**params)
 
-    def export(self, image: np.ndarray, *, format: str = "imc", icc_profile: bytes | None = None) -> bytes:
-        """Encode ``image`` to a file of ``format`` (one of :attr:`formats`)."""
-        if format != "imc":
+    def prepare(self, image: np.ndarray):
+        """Per-image work that codecs differing only in the rate can share.
+
+        A target search calls ``prepared = codec.prepare(image)`` once, then
+        ``codec.with_rate(v).compress(image, prepared=prepared)`` for each
+        candidate ``v``. The result belongs to the caller (nothing is kept on
+        the codec); ``None`` (the default) means there is nothing to share.
+        """
+        return None
+
+    def compress(self, image: np.ndarray, *, format: str = "imc", icc_profile: bytes | None = None,
+                 prepared=None) -> Compressed:
+        """Encode ``image`` to a file and say what was chosen.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3|4), dtype uint8
+        format : str, default="imc"
+            One of :attr:`formats`.
+        icc_profile : bytes, optional
+            Stored in the file, for the decoder to hand back.
+        prepared : object, optional
+            :meth:`prepare`'s result for this same image.
+
+        Returns
+        -------
+        Compressed
+        """
+        image = check_image(image)
+        if format not in self.formats:
             raise UsageError(
-                f"method {self.name!r} writes {', '.join(self.formats)} files, not {format!r}"
+                f"method {self.name!r} writes {' or '.join(self.formats)} files, not {format!r}"
             )
-        return self.encode(image, icc_profile=icc_profile)
+        if format == "imc":
+            data = self._encode_imc(image, icc_profile, prepared)
+            h, w, _ = image.shape
+            params = self.describe(unpack_container(data, max_pixels=h * w))
+        else:
+            data, params = self.encode_format(image, format=format, icc_profile=icc_profile, prepared=prepared)
+        return Compressed(data=data, method=self.name, format=format, shape=image.shape, params=params)
+
+    def encode_format(self, image: np.ndarray, *, format: str, icc_profile: bytes | None = None,
+                      prepared=None) -> tuple:
+        """Encode to a format other than ``.imc``: ``(bytes, params)``."""
+        raise UsageError(f"method {self.name!r} writes imc files, not {format!r}")  # pragma: no cover
+
+    def export(self, image: np.ndarray, *, format: str = "imc", icc_profile: bytes | None = None) -> bytes:
+        """The bytes of :meth:`compress` (a file of ``format``, one of :attr:`formats`)."""
+        return self.compress(image, format=format, icc_profile=icc_profile).data
 
     @abstractmethod
     def encode_sections(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> list:
-        """Encode ``image`` (H, W, 3|4) uint8 into ``[(tag, payload), ...]``."""
+        """Encode ``image`` (H, W, 3|4) uint8 into ``[(tag, payload), ...]``.
+
+        Codecs implementing :meth:`prepare` also accept ``prepared=``.
+        """
 
     def encode(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
         """Encode ``image`` to the bytes of a complete ``.imc`` file."""
-        image = check_image(image)
+        return self._encode_imc(check_image(image), icc_profile, None)
+
+    def _encode_imc(self, image, icc_profile, prepared) -> bytes:
         h, w, c = image.shape
         if max(h, w) > MAX_SIDE:
             raise InputError(
                 f"image of {w}x{h} pixels exceeds the .imc side limit of {MAX_SIDE}; "
                 "split or downscale it"
             )
-        sections = self.encode_sections(image, icc_profile=icc_profile)
+        extra = {} if prepared is None else {"prepared": prepared}
+        sections = self.encode_sections(image, icc_profile=icc_profile, **extra)
         return pack_container(self.method_id, h, w, c, sections)
 
     @classmethod

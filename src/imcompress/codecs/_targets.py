@@ -65,11 +65,11 @@ class TargetResult:
 
 def _check_targets(target_psnr, max_bytes):
     if target_psnr is None and max_bytes is None:
-        raise UsageError("give target_psnr and/or max_bytes")
+        raise UsageError("give target_psnr= and/or max_bytes=")
     if target_psnr is not None and not (0.0 < float(target_psnr) < 200.0):
-        raise UsageError(f"target PSNR {target_psnr} dB should be in (0, 200)")
+        raise UsageError(f"target_psnr={target_psnr} should be in (0, 200) dB")
     if max_bytes is not None and int(max_bytes) < 1:
-        raise UsageError(f"max bytes {max_bytes} should be >= 1")
+        raise UsageError(f"max_bytes={max_bytes} should be >= 1")
 
 
 def search_target(
@@ -181,7 +181,7 @@ def search_target(
         smallest = min(t.bytes for t in order)
         raise QualityError(
             f"cannot reach {' and '.join(what)}: the best PSNR found is {best_psnr:.2f} dB "
-            f"and the smallest file {smallest} bytes; relax the target or use --best-effort"
+            f"and the smallest file {smallest} bytes; relax the target or pass best_effort=True"
         )
     if max_bytes is not None and (target_psnr is None or first_psnr < n):
         best = min(order, key=lambda t: (t.bytes, -t.psnr))

@@ -155,7 +155,7 @@ def unpack_container(data: bytes, *, max_pixels: int | None = None) -> Container
     if height * width > limit:
         raise CorruptFileError(
             f"header claims {height}x{width} = {height * width} pixels, above the limit "
-            f"of {limit}; raise it with --max-pixels or IMCOMPRESS_MAX_PIXELS if you trust the file"
+            f"of {limit}; raise it with max_pixels= or the IMCOMPRESS_MAX_PIXELS environment variable if you trust the file"
         )
     if count > MAX_SECTIONS:
         raise CorruptFileError(f"invalid section count {count} (at most {MAX_SECTIONS})")

@@ -8,7 +8,7 @@ import threading
 import urllib.error
 import warnings
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +100,6 @@ class ImageData:
     mode: str = "RGB"
     icc_profile: bytes | None = None
     file_size: int | None = None
-    info: dict = field(default_factory=dict)
 
     @property
     def has_alpha(self) -> bool:
@@ -224,7 +223,7 @@ def read_image(
             if width * height > limit:
                 raise InputError(
                     f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of "
-                    f"{limit}; raise it with --max-pixels or IMCOMPRESS_MAX_PIXELS"
+                    f"{limit}; raise it with max_pixels= or the IMCOMPRESS_MAX_PIXELS environment variable"
                 )
             fmt = img.format
             mode = img.mode
@@ -239,7 +238,7 @@ def read_image(
     except Image.DecompressionBombError:
         raise InputError(
             f"{name}: too many pixels (Pillow's decompression-bomb guard); "
-            "raise --max-pixels if you trust it"
+            "raise max_pixels= if you trust it"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"{name}: corrupt or truncated image ({exc})") from None

@@ -29,7 +29,7 @@ def check_writable(path, *, force: bool = False) -> Path:
     if _is_special(path):
         return path  # /dev/null, /dev/stdout, a named pipe: written in place
     if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists; use -f/--force to overwrite")
+        raise OutputExistsError(f"{path}: already exists; use -f/--force (force=True) to overwrite")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise WriteError(f"{path}: folder {parent} does not exist; create it first")
@@ -73,7 +73,7 @@ def atomic_write(path, data: bytes, *, force: bool = False) -> int:
             os.fsync(fh.fileno())
         if not force and path.exists():
             # someone created it while we worked: do not clobber
-            raise OutputExistsError(f"{path}: already exists; use -f/--force to overwrite")
+            raise OutputExistsError(f"{path}: already exists; use -f/--force (force=True) to overwrite")
         os.chmod(tmp_name, 0o644 & ~_umask())
         os.replace(tmp_name, path)
         tmp_name = None

@@ -18,7 +18,7 @@ from .._errors import CorruptFileError, UsageError
 from .._validation import check_image
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
-from ._colors import color_table
+from ._colors import color_table, palette_order
 from ._quantizer import KMeansQuantizer
 
 __all__ = ["KMeansCodec", "palette_png", "parse_colors"]
@@ -56,7 +56,7 @@ def parse_colors(colors) -> np.ndarray:
         except ValueError:
             raise UsageError(f"fixed colour {item!r} is not hexadecimal; write it as #RRGGBB") from None
     if not out:
-        raise UsageError("--fixed-colors is empty; give a comma list like '#ffffff,#000000'")
+        raise UsageError("fixed_colors is empty; give a comma list like '#ffffff,#000000'")
     if len({len(c) for c in out}) > 1:
         raise UsageError("fixed colours mix 6 and 8 hex digits; give all as #RRGGBB or all as #RRGGBBAA")
     return np.array(out, dtype=np.uint8)
@@ -151,7 +151,7 @@ class KMeansCodec(Codec):
         rs = self.random_state
         if rs is not None and not isinstance(rs, (np.random.Generator, np.random.RandomState)):
             if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or not 0 <= rs < 2**32:
-                raise UsageError(f"random_state={rs!r} should be an integer in 0..{2**32 - 1} (--seed)")
+                raise UsageError(f"random_state={rs!r} should be an integer in 0..{2**32 - 1}")
         if self.dither is not None and not (0.0 <= float(self.dither) <= 1.0):
             raise UsageError(f"dither={self.dither} should be in 0..1")
         if self.fixed_colors is not None:
@@ -178,7 +178,7 @@ class KMeansCodec(Codec):
         return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
 
     def quantize(self, image: np.ndarray):
-        """Quantize ``image``; the palette is sorted by luminance.
+        """Quantize ``image``; the palette is in :func:`~imcompress.kmeans.palette_order`.
 
         Returns
         -------
@@ -188,6 +188,7 @@ class KMeansCodec(Codec):
             ``n_colors`` (K used), ``exact`` (lossless palette), ``dithered``.
         """
         quality = self._check_params()
+        image = check_image(image)
         table = color_table(image)
         target_k = self.n_colors
         info = {"exact": False, "dithered": bool(self.dither)}
@@ -197,16 +198,18 @@ class KMeansCodec(Codec):
             if target_k == "auto":
                 target_k = self._auto_k(image, table)
             if table.n_colors <= target_k:
-                palette = table.colors
-                indices = table.inverse.reshape(image.shape[:2])
+                # the image's own colours, stored in the order the quantizer uses
+                order = palette_order(table.colors)
+                rank = np.empty(order.size, dtype=np.uint8)
+                rank[order] = np.arange(order.size)
+                palette = np.ascontiguousarray(table.colors[order])
+                indices = rank[table.inverse].reshape(image.shape[:2])
                 info["exact"] = True
                 info["dithered"] = False
             else:
                 palette, indices = self._fit_predict(image, target_k)
-        palette, indices = _sort_palette(palette, indices)
         info["n_colors"] = int(palette.shape[0])
-        self.last_info_ = info
-        return palette, indices, info
+        return palette, np.asarray(indices, dtype=np.uint8), info
 
     def _auto_k(self, image, table):
         from ._sweep import kmeans_sweep
@@ -255,13 +258,16 @@ class KMeansCodec(Codec):
             sections.append((b"ICCP", bytes(icc_profile)))
         return sections
 
-    def export(self, image, *, format="imc", icc_profile=None):
-        if format == "imc":
-            return self.encode(image, icc_profile=icc_profile)
-        if format == "png":
-            palette, indices, _ = self.quantize(check_image(image))
-            return palette_png(palette, indices, icc_profile=icc_profile)
-        raise UsageError(f"method 'kmeans' writes imc or png files, not {format!r}")
+    def encode_format(self, image, *, format, icc_profile=None, prepared=None):
+        # format is "png" (Codec.compress checked it is one of self.formats)
+        palette, indices, info = self.quantize(image)
+        params = {
+            "n_colors": info["n_colors"],
+            "exact": info["exact"],
+            "dither": float(self.dither) if info["dithered"] else None,
+            "icc_profile": bool(icc_profile),
+        }
+        return palette_png(palette, indices, icc_profile=icc_profile), params
 
     # -- reading ---------------------------------------------------------------
     @classmethod
@@ -314,18 +320,6 @@ class KMeansCodec(Codec):
             "coder": "context-model-v1",
             "icc_profile": container.section(b"ICCP", required=False) is not None,
         }
-
-
-def _sort_palette(palette, indices):
-    # luminance order: similar colours get near indices (helps PNG filters;
-    # our coder ranks by distance, so it does not care)
-    pal = np.asarray(palette, dtype=np.uint8)
-    lum = pal[:, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    keys = [lum] if pal.shape[1] == 3 else [lum, pal[:, 3]]
-    order = np.lexsort(keys[::-1]) if len(keys) > 1 else np.argsort(lum, kind="stable")
-    inverse = np.empty(len(order), dtype=np.int64)
-    inverse[order] = np.arange(len(order))
-    return np.ascontiguousarray(pal[order]), inverse[np.asarray(indices)].astype(np.uint8)
 
 
 def palette_png(palette, indices, *, icc_profile=None) -> bytes:

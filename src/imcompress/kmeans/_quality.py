@@ -124,7 +124,7 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
     Returns
     -------
     quantizer : KMeansQuantizer
-        Fitted, with ``quality_`` (0..100) and ``mse_`` set.
+        Fitted; its ``quality_`` (0..100) and ``mse_`` say what it reached.
 
     Raises
     ------
@@ -139,10 +139,7 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
     >>> q.quality_ >= 60
     True
     """
-    from .._validation import check_image
-    from ._colors import color_table
-    from ._quantizer import SPEED_LEVELS, KMeansQuantizer, _check_n_colors
-    from ._solver import make_problem
+    from ._quantizer import KMeansQuantizer, prepare_colors
 
     for name, v in (("min_quality", min_quality), ("max_quality", max_quality)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 100:
@@ -151,24 +148,16 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
         raise UsageError(
             f"min_quality={min_quality} exceeds max_quality={max_quality}; give MIN <= MAX"
         )
-    image = check_image(image)
-    template = KMeansQuantizer(2, **params)
-    template._check_params(image.shape[2])
-    table = color_table(image)
     if isinstance(max_colors, bool) or not isinstance(max_colors, (int, np.integer)) or max_colors < 2:
         raise UsageError(f"max_colors={max_colors!r} should be an integer >= 2")
-    k_max = min(int(max_colors), table.n_colors)
-    _check_n_colors(k_max, table.n_colors)
-    problem = make_problem(table.colors, table.counts, template.color_space, SPEED_LEVELS[template.speed][0])
+    template = KMeansQuantizer(2, **params)
+    prepared = prepare_colors(image, color_space=template.color_space, speed=template.speed)
+    k_max = min(int(max_colors), prepared.n_colors)
     fits = {}
 
     def fit(k):
         if k not in fits:
-            q = KMeansQuantizer(k, **params)
-            q._fit_problem(problem, table, k, image.shape[2])
-            q.mse_ = q._table_mse(table, problem)
-            q.quality_ = mse_to_quality(q.mse_)
-            fits[k] = q
+            fits[k] = KMeansQuantizer(k, **params).fit(prepared)
         return fits[k]
 
     best = fit(k_max)

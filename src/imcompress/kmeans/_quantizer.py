@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._errors import UsageError
 from .._validation import check_image, to_uint8
 from . import _solver
-from ._colors import color_table
+from ._colors import ColorTable, color_table, palette_order
+from ._quality import mse_to_quality
 from ._spaces import COLOR_SPACES, to_rgb_float, to_space
 
-__all__ = ["KMeansQuantizer", "SPEED_LEVELS"]
+__all__ = ["KMeansQuantizer", "PreparedColors", "SPEED_LEVELS", "prepare_colors"]
 
 #: What each ``speed`` level does: (histogram bits per channel, k-means++
 #: restarts at K <= RESTART_MAX_K, Lloyd iterations allowed on the full set of
@@ -34,6 +37,69 @@ SPEED_LEVELS = {
 #: Restarts pay at small K, where k-means++ seeds fall into different local
 #: optima; above this K a single run is kept (more cost time, gain < 0.01 dB).
 RESTART_MAX_K = 64
+
+
+@dataclass(frozen=True)
+class PreparedColors:
+    """An image's distinct colours, prepared once for many fits.
+
+    Built by :func:`prepare_colors`; :meth:`KMeansQuantizer.fit` accepts it in
+    place of the image, so a sweep over K or a quality search builds the
+    colour table and the colour histogram once. The histogram levels are
+    built lazily and kept with it.
+
+    Attributes
+    ----------
+    table : ColorTable
+        Distinct colours, their counts, and the colour of every pixel.
+    color_space : str
+        The clustering space the points are in.
+    speed : int
+        The speed level whose base histogram resolution was used.
+    """
+
+    table: ColorTable
+    color_space: str
+    speed: int
+    problem: _solver.Problem
+
+    @property
+    def channels(self) -> int:
+        return int(self.table.colors.shape[1])
+
+    @property
+    def n_colors(self) -> int:
+        """Number of distinct colours in the image."""
+        return self.table.n_colors
+
+
+def prepare_colors(image, *, color_space="rgb", speed=4) -> PreparedColors:
+    """Prepare an image for several :class:`KMeansQuantizer` fits.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3|4), dtype uint8
+    color_space, speed
+        As for :class:`KMeansQuantizer`; a quantizer fitted on the result
+        must have the same two.
+
+    Returns
+    -------
+    PreparedColors
+
+    Examples
+    --------
+    >>> from imcompress import KMeansQuantizer, sample_image
+    >>> prepared = prepare_colors(sample_image())
+    >>> [KMeansQuantizer(k).fit(prepared).palette_.shape[0] for k in (4, 8)]
+    [4, 8]
+    """
+    image = check_image(image)
+    KMeansQuantizer(color_space=color_space, speed=speed)._check_params(image.shape[2])
+    table = color_table(image)
+    bits = SPEED_LEVELS[speed][0]
+    problem = _solver.make_problem(table.colors, table.counts, color_space, bits)
+    return PreparedColors(table=table, color_space=color_space, speed=int(speed), problem=problem)
 
 
 class KMeansQuantizer:
@@ -73,6 +139,15 @@ class KMeansQuantizer:
     fixed_colors : array-like of shape (m, C), uint8, optional
         Colours kept exactly in the palette (m <= K, no duplicates); the
         other K - m centroids move.
+    init : "k-means++" or array-like of shape (j, C), default="k-means++"
+        Initial centres, as scikit-learn's ``KMeans(init=...)``, in sRGB(A)
+        0..255 units (a previous fit's ``cluster_centers_`` for instance).
+        With K rows (after the fixed colours are set aside) a single Lloyd
+        run starts from exactly these centres on the distinct colours, and
+        ``n_init`` is not used: the result is the one scikit-learn's
+        ``KMeans(init=init, n_init=1)`` reaches on the pixels. With fewer rows
+        they seed a single run whose missing centres are added by greedy
+        k-means++. Rows equal to a fixed colour are that fixed colour.
 
     Attributes
     ----------
@@ -83,13 +158,18 @@ class KMeansQuantizer:
     inertia_ : float
         Sum over all pixels of the squared sRGB distance (0..255 units) to
         their centroid.
+    mse_ : float
+        Mean squared error (over pixels and channels, sRGB 0..255 units) of
+        the undithered quantization of the fitted image, with the rounded
+        palette: ``metrics.mse(image, quantize(image))`` at ``dither=0``.
+        Premultiplied for RGBA.
+    quality_ : int
+        ``mse_`` on pngquant's 0..100 quality scale
+        (:func:`~imcompress.kmeans.mse_to_quality`).
     n_iter_ : int
         Lloyd iterations of the kept run (histogram + refinement).
     n_distinct_colors_ : int
         Distinct colours in the fitted image.
-    warm_start_won_ : bool
-        True when, in :func:`kmeans_sweep`, the run seeded from the previous
-        K's centres beat the fresh k-means++ runs.
 
     Notes
     -----
@@ -120,6 +200,7 @@ class KMeansQuantizer:
         color_space="rgb",
         dither=0.0,
         fixed_colors=None,
+        init="k-means++",
     ):
         self.n_colors = n_colors
         self.random_state = random_state
@@ -130,18 +211,38 @@ class KMeansQuantizer:
         self.color_space = color_space
         self.dither = dither
         self.fixed_colors = fixed_colors
+        self.init = init
 
     # -- fitting -----------------------------------------------------------------
 
     def fit(self, image):
-        """Fit the palette to an (H, W, 3|4) uint8 image."""
-        image = check_image(image)
-        self._check_params(image.shape[2])
-        table = color_table(image)
-        k = _check_n_colors(self.n_colors, table.n_colors)
-        bits, _, _ = SPEED_LEVELS[self.speed]
-        problem = _solver.make_problem(table.colors, table.counts, self.color_space, bits)
-        self._fit_problem(problem, table, k, image.shape[2])
+        """Fit the palette to an image.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3|4), dtype uint8, or PreparedColors
+            The image, or its :func:`prepare_colors` result (prepared with
+            this quantizer's ``color_space`` and ``speed``).
+
+        Returns
+        -------
+        self
+        """
+        if isinstance(image, PreparedColors):
+            prepared = image
+            self._check_params(prepared.channels)
+            if (prepared.color_space, prepared.speed) != (self.color_space, self.speed):
+                raise UsageError(
+                    f"colours prepared with color_space={prepared.color_space!r}, speed={prepared.speed} "
+                    f"cannot fit a quantizer with color_space={self.color_space!r}, speed={self.speed}; "
+                    "prepare them with the quantizer's own"
+                )
+        else:
+            image = check_image(image)
+            self._check_params(image.shape[2])
+            prepared = prepare_colors(image, color_space=self.color_space, speed=self.speed)
+        k = _check_n_colors(self.n_colors, prepared.n_colors)
+        self._fit_prepared(prepared, k)
         return self
 
     def _settings(self, k):
@@ -163,37 +264,37 @@ class KMeansQuantizer:
             fixed = np.concatenate([clear, fixed[keep]], axis=0)
         return fixed, to_space(fixed, self.color_space)
 
-    def _fit_problem(self, problem, table, k, channels, *, warm=None):
-        """Fit from a prepared problem; ``warm`` (centres of a smaller K) adds a
-        warm-started run next to the fresh one, and the lower inertia wins."""
+    def _fit_prepared(self, prepared, k):
+        table, problem, channels = prepared.table, prepared.problem, prepared.channels
         fixed_u8, fixed_X = self._fixed_points(table, channels)
         if fixed_u8.shape[0] > k:
             raise UsageError(
                 f"{fixed_u8.shape[0]} fixed colours (including the transparent entry) "
                 f"do not fit in n_colors={k}; raise n_colors or drop fixed colours"
             )
+        seeds = self._init_points(fixed_u8, fixed_X, channels, k)
         n_init, refine = self._settings(k)
         options = dict(fixed=fixed_X, max_iter=self.max_iter, tol=self.tol, refine_iter=refine)
         sol = _solver.solve(
-            problem, k, rng=np.random.default_rng(self.random_state), n_init=n_init, warm=warm, **options
+            problem, k, rng=np.random.default_rng(self.random_state), n_init=n_init, init=seeds, **options
         )
-        self.warm_start_won_ = sol.warm
         self._set_solution(sol, problem, table, fixed_u8)
-        return sol
+        self.mse_ = _table_mse(self.palette_, self.color_space, table, problem)
+        self.quality_ = mse_to_quality(self.mse_)
 
-    def _table_mse(self, table, problem):
-        """Mean squared error of the quantized image, from its colour table."""
-        P = to_space(self.palette_, self.color_space)
-        labels = _solver.assign(problem.X, P, table.colors)
-        pts = table.colors.astype(np.float64)
-        if pts.shape[1] == 4:
-            pts = problem.X  # premultiplied
-            labels[table.colors[:, 3] == 0] = _transparent_index(self.palette_)
-            pal = to_space(self.palette_, "rgb")
-        else:
-            pal = self.palette_.astype(np.float64)
-        sq = ((pts - pal[labels]) ** 2).sum(1)
-        return float((problem.w * sq).sum() / (problem.w.sum() * pts.shape[1]))
+    def _init_points(self, fixed_u8, fixed_X, channels, k):
+        """``init`` as solver seeds in the clustering space, fixed colours first."""
+        init = _check_init(self.init, channels, k)
+        if init is None:
+            return None
+        is_fixed = (init[:, None, :] == fixed_u8[None, :, :].astype(np.float64)).all(axis=2).any(axis=1)
+        rest = init[~is_fixed]
+        if fixed_u8.shape[0] + rest.shape[0] > k:
+            raise UsageError(
+                f"init has {rest.shape[0]} centres besides the {fixed_u8.shape[0]} fixed colours: "
+                f"more than n_colors={k}; give at most {k - fixed_u8.shape[0]}"
+            )
+        return np.concatenate([fixed_X, to_space(rest, self.color_space)], axis=0)
 
     def _set_solution(self, sol, problem, table, fixed_u8):
         space = self.color_space
@@ -202,10 +303,9 @@ class KMeansQuantizer:
         palette[:m] = fixed_u8  # exact, whatever the round trip through the space
         centers_rgb = to_rgb_float(sol.centers, space)
         centers_rgb[:m] = fixed_u8
-        order = _palette_order(palette)
+        order = palette_order(palette)
         self.palette_ = palette[order]
         self.cluster_centers_ = centers_rgb[order]
-        self._solution_centers = sol.centers  # clustering space, solver order
         # the objective in sRGB 0..255 units, whatever space was clustered in
         if space == "rgb":
             pts, cen = problem.X, sol.centers  # premultiplied for RGBA
@@ -294,14 +394,45 @@ class KMeansQuantizer:
             raise UsageError("this KMeansQuantizer is not fitted yet; call fit(image) first")
 
 
-def _palette_order(palette):
-    """Palette order: fully transparent entries first, then luma, R, G, B, A."""
-    p = palette.astype(np.int64)
-    luma = 299 * p[:, 0] + 587 * p[:, 1] + 114 * p[:, 2]
-    keys = [p[:, c] for c in range(p.shape[1] - 1, -1, -1)] + [luma]
-    if p.shape[1] == 4:
-        keys.append((p[:, 3] != 0).astype(np.int64))
-    return np.lexsort(keys)
+def _table_mse(palette, space, table, problem):
+    """Mean squared error of the undithered quantization, from the colour table."""
+    P = to_space(palette, space)
+    labels = _solver.assign(problem.X, P, table.colors)
+    pts = table.colors.astype(np.float64)
+    if pts.shape[1] == 4:
+        pts = problem.X  # premultiplied
+        clear = table.colors[:, 3] == 0
+        if clear.any():  # then the palette has its transparent entry
+            labels[clear] = _transparent_index(palette)
+        pal = to_space(palette, "rgb")
+    else:
+        pal = palette.astype(np.float64)
+    sq = ((pts - pal[labels]) ** 2).sum(1)
+    return float((problem.w * sq).sum() / (problem.w.sum() * pts.shape[1]))
+
+
+def _check_init(init, channels, k):
+    """``init`` as a (j, C) float64 array of sRGB(A) centres, or None for k-means++."""
+    if isinstance(init, str):
+        if init != "k-means++":
+            raise UsageError(f"init={init!r} should be 'k-means++' or an array of initial centres")
+        return None
+    if init is None:
+        return None
+    try:
+        arr = np.array(init, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError("init should be 'k-means++' or a numeric array of shape (n_colors, C)") from None
+    if arr.ndim != 2 or arr.shape[1] != channels or not 1 <= arr.shape[0] <= k:
+        raise UsageError(
+            f"init of shape {arr.shape} should be (n_colors, {channels}) = ({k}, {channels}), "
+            "or have fewer rows for k-means++ to complete"
+        )
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255:
+        raise UsageError("init centres should be finite sRGB values in 0..255")
+    if np.unique(arr, axis=0).shape[0] != arr.shape[0]:
+        raise UsageError("init contains the same centre twice; give distinct centres")
+    return arr
 
 
 def _transparent_index(palette):

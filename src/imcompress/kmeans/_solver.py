@@ -90,7 +90,6 @@ class Solution:
     labels: np.ndarray  # (n,) label of every distinct colour
     inertia: float  # sum of w * squared distance, clustering space
     n_iter: int
-    warm: bool = False  # won by the warm start
 
 
 def _n_trials(k):
@@ -98,16 +97,18 @@ def _n_trials(k):
     return 2 + int(math.log(k))
 
 
-def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter, warm=None) -> Solution:
+def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter, init=None) -> Solution:
     """K-means with k centres; the first ``len(fixed)`` centres stay put.
 
     Stage 1 runs on the histogram bins (or on the distinct colours when the
     histogram is off or too coarse for k): ``n_init`` greedy k-means++ seeds
     drawn in order from ``rng``, Lloyd to convergence, lowest inertia kept.
-    ``warm`` (optional (j, d) centres of a smaller K, fixed ones first) adds
-    one more run seeded with them plus k-means++ additions; it competes on the
-    same inertia. Stage 2 refines the winner by Lloyd on the distinct colours
-    (at most ``refine_iter`` iterations), whose optimum is the all-pixel one.
+    ``init`` (optional (j, d) initial centres, fixed ones first) replaces
+    those runs by one: with j == k, Lloyd on the distinct colours from exactly
+    these centres (scikit-learn's ``init=`` array); with j < k, seeded with
+    them plus k-means++ additions. Stage 2 refines the winner by Lloyd on the
+    distinct colours (at most ``refine_iter`` iterations), whose optimum is
+    the all-pixel one.
     """
     m = fixed.shape[0]
     tol_abs = tol * problem.variance
@@ -115,21 +116,22 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     resort = 0.05 * math.sqrt(problem.variance)
     # scan ~10% of a std past the exact radius so points' bounds last (see lloyd)
     margin = 0.1 * math.sqrt(problem.variance)
-    hist = problem.bins_for(k)
+    if init is not None:
+        starts = [np.ascontiguousarray(init, dtype=np.float64)]
+    else:
+        starts = [fixed] * max(1, n_init)
+    # exact initial centres run on the distinct colours, as scikit-learn's would
+    hist = None if starts[0].shape[0] == k and init is not None else problem.bins_for(k)
     use_bins = hist is not None
     PX, Pw, bin_of = hist if use_bins else (problem.X, problem.w, None)
-    starts = [fixed] * max(1, n_init)
-    if warm is not None and m <= warm.shape[0] < k:
-        starts.append(np.ascontiguousarray(warm, dtype=np.float64))
     best = None
     for seeds in starts:
         rand = rng.random((k, _n_trials(k)))
-        C0 = fixed.copy() if m == k else _kernels.kmeanspp(PX, Pw, k, seeds, rand)
+        C0 = seeds.copy() if seeds.shape[0] == k else _kernels.kmeanspp(PX, Pw, k, seeds, rand)
         guess = _kernels.nearest_brute(PX, C0)
         C, labels, inertia, n_iter = _kernels.lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
         if best is None or inertia < best.inertia:
             best = Solution(C, labels, inertia, n_iter)
-            best.warm = seeds is not fixed
     if use_bins:
         guess = best.labels[bin_of]
         if refine_iter > 0:
@@ -140,7 +142,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
             C = best.centers
             labels, d2 = _kernels.nearest(problem.X, C, guess)
             inertia, n_iter = float((problem.w * d2).sum()), 0
-        best = Solution(C, labels, inertia, best.n_iter + n_iter, best.warm)
+        best = Solution(C, labels, inertia, best.n_iter + n_iter)
     return best
 
 

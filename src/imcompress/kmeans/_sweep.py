@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 
 from .._errors import UsageError
-from ._quantizer import KMeansQuantizer
+from ._quantizer import KMeansQuantizer, prepare_colors
 
 __all__ = ["KMeansSweep", "kmeans_sweep", "find_elbow"]
 
@@ -24,12 +24,16 @@ class KMeansSweep:
         The fitted quantizer of each K.
     elbow_k : int or None
         The K at the elbow (Kneedle), or None when the curve has none.
+    warm_start_won : list of bool
+        Per K, whether the fit from the previous K's centres beat the fresh
+        k-means++ fit (and was kept).
     """
 
     ks: list
     inertias: list
     quantizers: list = field(repr=False)
     elbow_k: int | None = None
+    warm_start_won: list = field(default_factory=list)
 
     def quantizer(self, k: int) -> KMeansQuantizer:
         """The fitted quantizer for ``k``."""
@@ -42,10 +46,12 @@ class KMeansSweep:
 def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, **params) -> KMeansSweep:
     """Fit K-means for every K in ``ks`` and locate the elbow.
 
-    The colour table and histogram are built once and shared by every K. Each
-    K after the first also runs from the previous K's centres plus greedy
-    k-means++ additions; that warm start is kept only when its inertia is
-    lower than the fresh k-means++ run's, so sharing never loses quality.
+    The colour table and histogram are prepared once (:func:`prepare_colors`)
+    and shared by every K. Each K after the first is also fitted from the
+    previous K's centres (``init=``, the missing centre added by k-means++);
+    that warm start is kept only when its inertia is lower than the fresh
+    k-means++ fit's, so sharing never loses quality and the inertia falls
+    with K.
 
     Parameters
     ----------
@@ -56,7 +62,7 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
         Show a progress bar (rich) on stderr.
     **params
         Other :class:`KMeansQuantizer` options (``speed``, ``color_space``,
-        ``fixed_colors``, ...), the same for every K.
+        ``fixed_colors``, ...), the same for every K; not ``init``.
 
     Examples
     --------
@@ -65,38 +71,37 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
     >>> sweep.ks, sweep.quantizer(4).palette_.shape
     ([2, 4, 8], (4, 3))
     """
-    from .._validation import check_image
-    from ._colors import color_table
-    from ._quantizer import SPEED_LEVELS, _check_n_colors
-    from ._solver import make_problem
-
     try:
         ks = sorted({int(k) for k in ks})
     except (TypeError, ValueError):
         raise UsageError(f"ks={ks!r} should be integers, e.g. range(2, 21)") from None
     if len(ks) == 0:
         raise UsageError("ks is empty; give at least one K")
-    image = check_image(image)
+    if "init" in params:
+        raise UsageError("kmeans_sweep chooses init itself (the previous K's centres); do not pass init=")
     template = KMeansQuantizer(ks[0], random_state=random_state, **params)
-    template._check_params(image.shape[2])
-    table = color_table(image)
-    for k in ks:
-        _check_n_colors(k, table.n_colors)
-    problem = make_problem(table.colors, table.counts, template.color_space, SPEED_LEVELS[template.speed][0])
-    quantizers, inertias = [], []
+    prepared = prepare_colors(image, color_space=template.color_space, speed=template.speed)
+    quantizers, inertias, warm_won = [], [], []
     iterator = ks
     if progress:
         from rich.progress import track
 
         iterator = track(ks, description="K-means sweep", transient=True)
-    warm = None
+    previous = None
     for k in iterator:
-        q = KMeansQuantizer(k, random_state=random_state, **params)
-        q._fit_problem(problem, table, k, image.shape[2], warm=warm)
-        warm = q._solution_centers
+        q = KMeansQuantizer(k, random_state=random_state, **params).fit(prepared)
+        won = False
+        if previous is not None:
+            warm = KMeansQuantizer(k, random_state=random_state, init=previous.cluster_centers_, **params)
+            warm.fit(prepared)
+            if warm.inertia_ < q.inertia_:
+                q, won = warm, True
+        previous = q
         quantizers.append(q)
         inertias.append(q.inertia_)
-    return KMeansSweep(ks=ks, inertias=inertias, quantizers=quantizers, elbow_k=find_elbow(ks, inertias))
+        warm_won.append(won)
+    return KMeansSweep(ks=ks, inertias=inertias, quantizers=quantizers,
+                       elbow_k=find_elbow(ks, inertias), warm_start_won=warm_won)
 
 
 def find_elbow(ks, inertias) -> int | None:

@@ -20,7 +20,7 @@ import struct
 import numpy as np
 
 from .._errors import CorruptFileError, InputError, UsageError
-from .._validation import to_uint8
+from .._validation import check_image, to_uint8
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, decode_uints, encode_indices, encode_uints, max_decisions
 from ._pca import RowPCA
@@ -112,41 +112,41 @@ class RowPCACodec(Codec):
         return cls(**values)
 
     # -- fitting ---------------------------------------------------------------
-    def _shared_cache(self) -> dict:
-        # one SVD per image serves every n tried by a target search: the
-        # copies made by with_rate share this dict
-        if not hasattr(self, "_cache"):
-            self._cache = {}
-        return self._cache
+    def prepare(self, image):
+        """The full row-PCA spectrum of ``image`` (a fitted :class:`RowPCA`).
 
-    def _pca(self, image):
+        One SVD per channel; every number of components a target search tries
+        is a slice of it (:meth:`RowPCA.select`).
+        """
+        image = check_image(image)
+        _check_rows(image)
+        return RowPCA(1).fit(_rgb(image))
+
+    def _pca(self, image, prepared):
         n, t = self.n_components, self.variance
         if n is None and t is None:
             t = 0.95
-        cache = self._shared_cache()
-        fitted = cache.get("fit")
-        if fitted is not None and fitted[0] is image:
-            return fitted[1].select(n, variance=t)
-        rgb = image[:, :, :3] if image.shape[2] == 4 else image
-        pca = RowPCA(n, variance=t).fit(rgb)
-        cache["fit"] = (image, pca)
-        return pca
+        if prepared is None:
+            return RowPCA(n, variance=t).fit(_rgb(image))
+        if not isinstance(prepared, RowPCA) or prepared.shape_ != _rgb(image).shape:
+            raise UsageError(
+                "prepared= should be this codec's prepare(image) result for the same image"
+            )
+        return prepared.select(n, variance=t)
 
     def rate_candidates(self, image):
         _check_rows(image)
         return list(range(1, min(image.shape[0], image.shape[1]) + 1))
 
     def with_rate(self, value):
-        other = type(self)(int(value), variance=None)
-        other._cache = self._shared_cache()
-        return other
+        return type(self)(int(value), variance=None)
 
     # -- writing ---------------------------------------------------------------
-    def encode_sections(self, image, *, icc_profile=None):
+    def encode_sections(self, image, *, icc_profile=None, prepared=None):
         _check_rows(image)
         h, w, channels = image.shape
-        rgb = image[:, :, :3] if channels == 4 else image
-        pca = self._pca(image)
+        rgb = _rgb(image)
+        pca = self._pca(image, prepared)
         float_recon = pca.inverse_transform(pca.transform(rgb))
         values, steps_s, steps_v = [], [], []
         for c in range(3):
@@ -271,11 +271,15 @@ def _decode_alpha(raw, h, w):
     return pal[idx, 0]
 
 
+def _rgb(image):
+    return image[:, :, :3] if image.shape[2] == 4 else image
+
+
 def _check_rows(image) -> None:
     # the image, not an option, is what the user must change: exit 2, not 4
     shape = np.shape(image)
     if len(shape) == 3 and shape[0] < 2:
         raise InputError(
             f"image of {shape[1]}x{shape[0]} pixels has a single row; row PCA needs at least 2 rows "
-            "(use --method kmeans or pca-patch)"
+            "(use method 'kmeans' or 'pca-patch')"
         )

@@ -24,19 +24,9 @@ import numpy as np
 from numba import njit
 
 from .._errors import CorruptFileError, UsageError
-from ._rangecoder import (
-    EG_CONTEXTS,
-    dec_bit,
-    dec_expgolomb,
-    dec_new,
-    dec_overrun,
-    enc_bit,
-    enc_expgolomb,
-    enc_finish,
-    enc_new,
-    max_decisions,
-    model_new,
-)
+from ._rangecoder import EG_CONTEXTS, max_decisions, model_new
+from ._rangecoder import dec_bit, dec_expgolomb, dec_new, dec_overrun  # noqa: I001 - decoder half
+from ._rangecoder import enc_bit, enc_expgolomb, enc_finish, enc_new  # encoder half
 from ._streams import run_encoder
 
 __all__ = ["encode_indices", "decode_indices"]

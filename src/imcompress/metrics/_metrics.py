@@ -140,12 +140,7 @@ def compression_ratio(n_bytes: int, shape) -> float:
     its RGB version compressed to the same size; compare methods by
     :func:`bits_per_pixel`, which does not depend on C.
 
-    Parameters
-    ----------
-    n_bytes : int
-        Size of everything needed to decode (the whole file), in bytes, > 0.
-    shape : tuple (H, W) or (H, W, C)
-        Shape of the decoded image.
+    ``n_bytes`` (> 0) and ``shape`` are as for :func:`bits_per_pixel`.
 
     Examples
     --------

@@ -129,3 +129,37 @@ def test_inspect_uses_the_metrics_definitions(rng, channels):
     meta = imcompress.inspect(data)
     assert meta["bpp"] == bits_per_pixel(len(data), img.shape) == 8 * len(data) / 120
     assert meta["ratio"] == compression_ratio(len(data), img.shape) == 120 * channels / len(data)
+
+
+# -- check_scalar --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value, kwargs, expected",
+    [(3, {"kind": "int"}, 3), (np.int64(7), {"kind": "int", "min_val": 7}, 7),
+     (0.5, {"kind": "real", "min_val": 0, "max_val": 1}, 0.5), (np.float32(2), {"kind": "real"}, 2.0),
+     (1, {"kind": "real", "max_val": 1}, 1.0), (None, {"kind": "int", "allow_none": True}, None)],
+)
+def test_check_scalar_accepts(value, kwargs, expected):
+    from imcompress._validation import check_scalar
+
+    out = check_scalar(value, "x", **kwargs)
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "value, kwargs, match",
+    [
+        (True, {"kind": "int"}, r"^x=True should be an integer$"),
+        (2.0, {"kind": "int", "min_val": 1}, r"^x=2\.0 should be an integer >= 1$"),
+        ("3", {"kind": "real"}, r"^x='3' should be a number$"),
+        (np.nan, {"kind": "real", "min_val": 0, "max_val": 1}, r"^x=nan should be a number from 0 to 1$"),
+        (11, {"kind": "int", "min_val": 1, "max_val": 10, "hint": "1 best"}, r"^x=11 .* from 1 to 10 \(1 best\)$"),
+        (-1, {"kind": "int", "max_val": -2}, r"^x=-1 should be an integer <= -2$"),
+        (0, {"kind": "int", "min_val": 1, "allow_none": True}, r"^x=0 should be an integer >= 1 or None$"),
+        (None, {"kind": "int"}, r"^x=None should be an integer$"),
+    ],
+)
+def test_check_scalar_errors(value, kwargs, match):
+    from imcompress._validation import check_scalar
+
+    with pytest.raises(UsageError, match=match):
+        check_scalar(value, "x", **kwargs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._errors import UsageError
 
-__all__ = ["check_image", "to_uint8"]
+__all__ = ["check_image", "check_scalar", "to_uint8"]
 
 
 def _channel_spec(channels) -> str:
@@ -79,6 +79,68 @@ def check_image(image, *, channels=(3, 4), min_shape=(1, 1), name="image", hint=
             f"and {min_w} {cols}{tail}"
         )
     return arr
+
+
+def check_scalar(value, name, kind, *, min_val=None, max_val=None, allow_none=False, hint=None):
+    """Check a scalar parameter's type and closed range (scikit-learn's ``check_scalar``).
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value. ``bool`` is never accepted as a number.
+    name : str
+        The keyword, as the user wrote it (``"max_iter"``).
+    kind : {"int", "real"}
+        ``"int"``: a Python or NumPy integer; ``"real"``: any real number.
+    min_val, max_val : number, optional
+        Inclusive bounds.
+    allow_none : bool, default=False
+        Accept ``None`` (returned as is).
+    hint : str, optional
+        What the value means, appended to the error message in parentheses.
+
+    Returns
+    -------
+    int, float or None
+        The value as a Python ``int`` or ``float``.
+
+    Raises
+    ------
+    UsageError
+        ``name=value should be an integer from 1 to 10 (hint)`` and the like.
+
+    Examples
+    --------
+    >>> check_scalar(3, "n_init", "int", min_val=1)
+    3
+    >>> check_scalar(0, "n_init", "int", min_val=1, allow_none=True)
+    Traceback (most recent call last):
+    ...
+    imcompress._errors.UsageError: n_init=0 should be an integer >= 1 or None
+    """
+    if value is None and allow_none:
+        return None
+    if kind == "int":
+        noun, ok_type = "an integer", isinstance(value, (numbers.Integral, np.integer))
+    elif kind == "real":
+        noun, ok_type = "a number", isinstance(value, (numbers.Real, np.integer, np.floating))
+    else:  # pragma: no cover - a programming error
+        raise ValueError(f"kind={kind!r} should be 'int' or 'real'")
+    ok_type = ok_type and not isinstance(value, (bool, np.bool_))
+    ok = ok_type and (min_val is None or value >= min_val) and (max_val is None or value <= max_val)
+    if not ok:
+        if min_val is not None and max_val is not None:
+            span = f" from {min_val} to {max_val}"
+        elif min_val is not None:
+            span = f" >= {min_val}"
+        elif max_val is not None:
+            span = f" <= {max_val}"
+        else:
+            span = ""
+        none = " or None" if allow_none else ""
+        why = f" ({hint})" if hint else ""
+        raise UsageError(f"{name}={value!r} should be {noun}{span}{none}{why}")
+    return int(value) if kind == "int" else float(value)
 
 
 def _check_range(in_range):

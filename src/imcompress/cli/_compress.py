@@ -58,7 +58,6 @@ def _collect_options():
             if key in merged:
                 first, per_method = merged[key]
                 per_method[method] = opt
-                first = merged[key][0]
                 if first.type != opt.type:
                     if "flag" in (first.type, opt.type):  # pragma: no cover - a codec bug
                         raise TypeError(f"option {key} is a flag for one method and takes a value for another")
@@ -139,7 +138,7 @@ def _format_of(path: str, explicit: str | None, formats) -> str:
     return fmt
 
 
-def _output_for(src: str, output, suffix, method, fmt_opt, formats, n_inputs):
+def _output_for(src: str, output, suffix, method, fmt_opt, formats):
     if output is not None:
         return output, _format_of(output, fmt_opt, formats)
     if src == "-":
@@ -337,7 +336,7 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
         "best_effort": best_effort, "skip_if_larger": skip_if_larger, "json": as_json,
         "quiet": quiet, "verbose": verbose, "max_pixels": max_pixels,
     }
-    plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats, len(inputs))) for src in inputs]
+    plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats)) for src in inputs]
     outs = [o for _, o, _ in plans if o != "-"]
     if len(set(outs)) != len(outs) or sum(o == "-" for _, o, _ in plans) > 1:
         raise UsageError("two inputs would write the same output; use distinct names")

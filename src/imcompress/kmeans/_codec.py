@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from .._errors import CorruptFileError, UsageError
-from .._validation import check_image
+from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import color_table, palette_order
@@ -148,12 +148,12 @@ class KMeansCodec(Codec):
                 raise UsageError(f"n_colors={k!r} should be an integer 2..256 or 'auto'")
             if not 2 <= k <= MAX_COLORS:
                 raise UsageError(f"n_colors={k} should be in 2..{MAX_COLORS} (a palette holds at most 256)")
-        rs = self.random_state
-        if rs is not None and not isinstance(rs, (np.random.Generator, np.random.RandomState)):
-            if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or not 0 <= rs < 2**32:
-                raise UsageError(f"random_state={rs!r} should be an integer in 0..{2**32 - 1}")
-        if self.dither is not None and not (0.0 <= float(self.dither) <= 1.0):
-            raise UsageError(f"dither={self.dither} should be in 0..1")
+        if not isinstance(self.random_state, (np.random.Generator, np.random.RandomState)):
+            check_scalar(self.random_state, "random_state", "int", min_val=0, max_val=2**32 - 1, allow_none=True)
+        if self.dither is not None:
+            d = check_scalar(self.dither, "dither", "real")
+            if not 0.0 <= d <= 1.0:
+                raise UsageError(f"dither={d} should be in 0..1")
         if self.fixed_colors is not None:
             parse_colors(self.fixed_colors)
         if self.quality is None:

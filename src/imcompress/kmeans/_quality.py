@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 
 from .._errors import QualityError, UsageError
 
@@ -141,15 +140,15 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
     """
     from ._quantizer import KMeansQuantizer, prepare_colors
 
-    for name, v in (("min_quality", min_quality), ("max_quality", max_quality)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 100:
-            raise UsageError(f"{name}={v!r} should be an integer from 0 to 100")
+    from .._validation import check_scalar
+
+    check_scalar(min_quality, "min_quality", "int", min_val=0, max_val=100)
+    check_scalar(max_quality, "max_quality", "int", min_val=0, max_val=100)
     if min_quality > max_quality:
         raise UsageError(
             f"min_quality={min_quality} exceeds max_quality={max_quality}; give MIN <= MAX"
         )
-    if isinstance(max_colors, bool) or not isinstance(max_colors, (int, np.integer)) or max_colors < 2:
-        raise UsageError(f"max_colors={max_colors!r} should be an integer >= 2")
+    check_scalar(max_colors, "max_colors", "int", min_val=2)
     template = KMeansQuantizer(2, **params)
     prepared = prepare_colors(image, color_space=template.color_space, speed=template.speed)
     k_max = min(int(max_colors), prepared.n_colors)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import UsageError
-from .._validation import check_image, to_uint8
+from .._validation import check_image, check_scalar, to_uint8
 from . import _solver
 from ._colors import ColorTable, color_table, palette_order
 from ._quality import mse_to_quality
@@ -361,11 +361,9 @@ class KMeansQuantizer:
     # -- checks ------------------------------------------------------------------
 
     def _check_params(self, channels):
-        rs = self.random_state
-        if isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0:
-            raise UsageError(f"random_state={rs!r} should be an integer >= 0 (the seed of k-means++)")
-        if isinstance(self.speed, bool) or self.speed not in SPEED_LEVELS:
-            raise UsageError(f"speed={self.speed!r} should be an integer from 1 (best) to 10 (fastest)")
+        check_scalar(self.random_state, "random_state", "int", min_val=0, hint="the seed of k-means++")
+        check_scalar(self.speed, "speed", "int", min_val=min(SPEED_LEVELS), max_val=max(SPEED_LEVELS),
+                     hint="1 best, 10 fastest")
         if self.color_space not in COLOR_SPACES:
             raise UsageError(
                 f"color_space={self.color_space!r} should be one of {', '.join(COLOR_SPACES)}"
@@ -375,19 +373,10 @@ class KMeansQuantizer:
                 f"color_space={self.color_space!r} is for RGB images; RGBA images are "
                 "clustered in premultiplied RGBA: use color_space='rgb'"
             )
-        d = self.dither
-        if isinstance(d, bool) or not isinstance(d, (int, float, np.integer, np.floating)) or not 0 <= d <= 1:
-            raise UsageError(f"dither={d!r} should be a number from 0 (off) to 1 (full Floyd-Steinberg)")
-        for name in ("max_iter",):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise UsageError(f"{name}={v!r} should be an integer >= 1")
-        if self.n_init is not None and (
-            isinstance(self.n_init, bool) or not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1
-        ):
-            raise UsageError(f"n_init={self.n_init!r} should be an integer >= 1 or None")
-        if not isinstance(self.tol, (int, float, np.floating)) or self.tol < 0:
-            raise UsageError(f"tol={self.tol!r} should be a number >= 0")
+        check_scalar(self.dither, "dither", "real", min_val=0, max_val=1, hint="0 off, 1 full Floyd-Steinberg")
+        check_scalar(self.max_iter, "max_iter", "int", min_val=1)
+        check_scalar(self.n_init, "n_init", "int", min_val=1, allow_none=True)
+        check_scalar(self.tol, "tol", "real", min_val=0)
 
     def _check_fitted(self):
         if not hasattr(self, "palette_"):

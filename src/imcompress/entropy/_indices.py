@@ -32,8 +32,8 @@ from ._streams import run_encoder
 __all__ = ["encode_indices", "decode_indices"]
 
 # model layout: 4 flag families x 64 contexts, then 16 Exp-Golomb sets
-_NFLAG = 64
-_EG_BASE = 4 * _NFLAG
+_FLAG_CONTEXTS = 64
+_EG_BASE = 4 * _FLAG_CONTEXTS
 _N_CONTEXTS = _EG_BASE + 16 * EG_CONTEXTS
 
 
@@ -98,22 +98,22 @@ def _encode_kernel(out, idx, pal):
             enc_bit(st, out, model, c, 0)
             if up != left:
                 if v == up:
-                    enc_bit(st, out, model, _NFLAG + c, 1)
+                    enc_bit(st, out, model, _FLAG_CONTEXTS + c, 1)
                     prev = 2
                     continue
-                enc_bit(st, out, model, _NFLAG + c, 0)
+                enc_bit(st, out, model, _FLAG_CONTEXTS + c, 0)
             if upright != left and upright != up:
                 if v == upright:
-                    enc_bit(st, out, model, 2 * _NFLAG + c, 1)
+                    enc_bit(st, out, model, 2 * _FLAG_CONTEXTS + c, 1)
                     prev = 3
                     continue
-                enc_bit(st, out, model, 2 * _NFLAG + c, 0)
+                enc_bit(st, out, model, 2 * _FLAG_CONTEXTS + c, 0)
             if upleft != left and upleft != up and upleft != upright:
                 if v == upleft:
-                    enc_bit(st, out, model, 3 * _NFLAG + c, 1)
+                    enc_bit(st, out, model, 3 * _FLAG_CONTEXTS + c, 1)
                     prev = 3
                     continue
-                enc_bit(st, out, model, 3 * _NFLAG + c, 0)
+                enc_bit(st, out, model, 3 * _FLAG_CONTEXTS + c, 0)
             prev = 0
             _distances(pal, left, up, dist)
             dv = dist[v]
@@ -147,17 +147,17 @@ def _decode_kernel(data, pal, h, w):
                 prev = 1
                 continue
             if up != left:
-                if dec_bit(st, data, model, _NFLAG + c) == 1:
+                if dec_bit(st, data, model, _FLAG_CONTEXTS + c) == 1:
                     idx[y, x] = up
                     prev = 2
                     continue
             if upright != left and upright != up:
-                if dec_bit(st, data, model, 2 * _NFLAG + c) == 1:
+                if dec_bit(st, data, model, 2 * _FLAG_CONTEXTS + c) == 1:
                     idx[y, x] = upright
                     prev = 3
                     continue
             if upleft != left and upleft != up and upleft != upright:
-                if dec_bit(st, data, model, 3 * _NFLAG + c) == 1:
+                if dec_bit(st, data, model, 3 * _FLAG_CONTEXTS + c) == 1:
                     idx[y, x] = upleft
                     prev = 3
                     continue

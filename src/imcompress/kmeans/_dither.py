@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _scan, center_geometry
+from ._kernels import center_geometry, nearest_one
 from ._spaces import to_space
 
 __all__ = ["dither_indices", "MAX_ERROR"]
@@ -24,7 +24,7 @@ MAX_ERROR = 64.0
 
 
 @njit(cache=True)
-def _fs(img, P, guess, strength, clear, max_err):
+def _floyd_steinberg(img, P, guess, strength, clear, max_err):
     h, w, d = img.shape
     cc, order, half = center_geometry(P)
     out = np.empty((h, w), dtype=np.int64)
@@ -45,7 +45,7 @@ def _fs(img, P, guess, strength, clear, max_err):
             for q in range(d):
                 v = img[y, x, q] + err[cur, x + 1, q]
                 buf[0, q] = min(max(v, 0.0), 255.0)
-            b, _, _ = _scan(buf, 0, P, guess[y, x], cc, order, 0.0)
+            b, _, _ = nearest_one(buf, 0, P, guess[y, x], cc, order, 0.0)
             out[y, x] = b
             dx = 1 if forward else -1
             for q in range(d):
@@ -79,7 +79,7 @@ def dither_indices(image, palette, guess, strength, clear=None):
     h, w, c = image.shape
     pts = to_space(image.reshape(-1, c), "rgb").reshape(h, w, c)
     P = to_space(palette, "rgb")
-    return _fs(
+    return _floyd_steinberg(
         np.ascontiguousarray(pts),
         np.ascontiguousarray(P),
         np.ascontiguousarray(guess, dtype=np.int64),

@@ -57,7 +57,7 @@ def center_geometry(C):
 
 
 @njit(cache=True)
-def _scan(X, i, C, a, cc, order, slack):
+def nearest_one(X, i, C, a, cc, order, slack):
     """Nearest centre to X[i] starting from guess a; lowest index wins ties.
 
     ``cc``/``order`` may be stale: ``slack`` bounds by how much any current
@@ -99,7 +99,7 @@ def nearest(X, C, guess):
     labels = np.empty(n, dtype=np.int64)
     d2 = np.empty(n)
     for i in range(n):
-        b, bd2, _ = _scan(X, i, C, guess[i], cc, order, 0.0)
+        b, bd2, _ = nearest_one(X, i, C, guess[i], cc, order, 0.0)
         labels[i] = b
         d2[i] = bd2
     return labels, d2
@@ -226,8 +226,8 @@ N_CAND = 8
 
 
 @njit(cache=True)
-def _scan_top(X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin):
-    """Like :func:`_scan`, also keeping the N_CAND next-nearest scanned centres.
+def _nearest_one_with_candidates(X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin):
+    """Like :func:`nearest_one`, also keeping the N_CAND next-nearest scanned centres.
 
     Fills ``cand[i]`` / ``cand_lb[i]`` (exact distances; -1 / inf when fewer)
     and returns (best, best distance, lower bound on every other centre).
@@ -358,7 +358,9 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
                             cand_lb[i, q] = upper[i]
                     upper[i] = bd
             else:
-                b, bd, lo = _scan_top(X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin)
+                b, bd, lo = _nearest_one_with_candidates(
+                    X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin
+                )
                 upper[i] = bd
                 lower[i] = lo
             if b != a:

@@ -101,7 +101,21 @@ def test_prepared_for_another_image_is_refused(photo):
 
 def test_codecs_without_shared_work_prepare_nothing(photo):
     assert get_codec("pca-patch")().prepare(photo) is None
-    assert get_codec("kmeans")().prepare(photo) is None
+
+
+@pytest.mark.parametrize("fmt", ["imc", "png"])
+def test_kmeans_prepared_gives_the_bytes_of_a_fresh_fit(photo, fmt):
+    codec = get_codec("kmeans")(n_colors=4, speed=6)
+    prepared = codec.prepare(photo)
+    before = copy.deepcopy(vars(codec))
+    for k in (2, 9):
+        via = codec.with_rate(k).compress(photo, format=fmt, prepared=prepared)
+        assert via.data == codec.with_rate(k).compress(photo, format=fmt).data and via.params["n_colors"] == k
+    assert vars(codec) == before
+    with pytest.raises(UsageError, match="prepare\\(image\\) result for the same image"):
+        codec.compress(photo[:10], prepared=prepared)
+    with pytest.raises(UsageError, match="cannot fit a quantizer with color_space='rgb', speed=4"):
+        get_codec("kmeans")(n_colors=3).compress(photo, prepared=prepared)
 
 
 def test_the_quantizer_has_no_attribute_set_from_outside(photo):

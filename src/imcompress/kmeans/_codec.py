@@ -19,7 +19,7 @@ from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import color_table, palette_order
-from ._quantizer import KMeansQuantizer
+from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
 
 __all__ = ["KMeansCodec", "palette_png", "parse_colors"]
 
@@ -172,13 +172,27 @@ class KMeansCodec(Codec):
     def _quantizer(self, k):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
-    def _fit_predict(self, image, k):
-        q = self._quantizer(k).fit(image)
+    def _fit_predict(self, image, k, prepared):
+        q = self._quantizer(k).fit(image if prepared is None else prepared)
         indices = q.predict(image)
         return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
 
-    def quantize(self, image: np.ndarray):
+    def prepare(self, image):
+        """The image's colour table and K-means problem (:func:`~imcompress.kmeans.prepare_colors`).
+
+        Shared by the candidates of a target search over ``n_colors``.
+        """
+        q = self._quantizer(2)
+        return prepare_colors(image, color_space=q.color_space, speed=q.speed)
+
+    def quantize(self, image: np.ndarray, *, prepared=None):
         """Quantize ``image``; the palette is in :func:`~imcompress.kmeans.palette_order`.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3|4), dtype uint8
+        prepared : PreparedColors, optional
+            :meth:`prepare`'s result for this image.
 
         Returns
         -------
@@ -189,7 +203,12 @@ class KMeansCodec(Codec):
         """
         quality = self._check_params()
         image = check_image(image)
-        table = color_table(image)
+        if prepared is None:
+            table = color_table(image)
+        elif isinstance(prepared, PreparedColors) and prepared.table.shape == image.shape:
+            table = prepared.table
+        else:
+            raise UsageError("prepared= should be this codec's prepare(image) result for the same image")
         target_k = self.n_colors
         info = {"exact": False, "dithered": bool(self.dither)}
         if quality is not None:
@@ -207,7 +226,7 @@ class KMeansCodec(Codec):
                 info["exact"] = True
                 info["dithered"] = False
             else:
-                palette, indices = self._fit_predict(image, target_k)
+                palette, indices = self._fit_predict(image, target_k, prepared)
         info["n_colors"] = int(palette.shape[0])
         return palette, np.asarray(indices, dtype=np.uint8), info
 
@@ -239,8 +258,8 @@ class KMeansCodec(Codec):
         return type(self)(**params)
 
     # -- writing ---------------------------------------------------------------
-    def encode_sections(self, image, *, icc_profile=None):
-        palette, indices, info = self.quantize(image)
+    def encode_sections(self, image, *, icc_profile=None, prepared=None):
+        palette, indices, info = self.quantize(image, prepared=prepared)
         return self._sections(image, palette, indices, info, icc_profile)
 
     def _sections(self, image, palette, indices, info, icc_profile):
@@ -260,7 +279,7 @@ class KMeansCodec(Codec):
 
     def encode_format(self, image, *, format, icc_profile=None, prepared=None):
         # format is "png" (Codec.compress checked it is one of self.formats)
-        palette, indices, info = self.quantize(image)
+        palette, indices, info = self.quantize(image, prepared=prepared)
         params = {
             "n_colors": info["n_colors"],
             "exact": info["exact"],

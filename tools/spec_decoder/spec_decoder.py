@@ -152,12 +152,12 @@ def _max_pixels() -> int:
 def parse_container(data: bytes):
     """§1: check the container; return (method, channels, H, W, sections by tag)."""
     _need(len(data) >= 4 and data[:4] == MAGIC, "wrong magic: not an .imc file")
-    _need(len(data) >= 5, "file too short for a header")
+    # shorter than header + CRC: damaged, whatever byte 4 holds (it may be a CRC byte)
+    _need(len(data) >= 21, f"truncated: {len(data)} bytes is shorter than the header and checksum")
     version = data[4]
     if version > 1:
         raise UnsupportedError(f"format version {version} is newer than this decoder: upgrade imcompress")
     _need(version == 1, f"format version {version} is invalid")
-    _need(len(data) >= 21, "file too short for a header and checksum")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     _need(zlib.crc32(data[:-4]) & 0xFFFFFFFF == crc, "checksum mismatch")
     method, channels, flags = data[5], data[6], data[7]
@@ -243,7 +243,7 @@ def decode_index_plane(payload: bytes, palette: np.ndarray, height: int, width: 
                 order = order_cache.get((L, U))
                 if order is None:
                     d = ((2 * pal - pal[L] - pal[U]) ** 2).sum(axis=1)
-                    order = sorted(range(K), key=lambda j: (int(d[j]), j))
+                    order = np.lexsort((np.arange(K), d)).tolist()  # by (d_j, j)
                     order_cache[(L, U)] = order
                 excluded = {L, U, UR, UL}
                 value = -1

@@ -1,0 +1,192 @@
+"""The spec decoder (tools/spec_decoder/, written from docs/FORMAT.md alone) against
+the conformance manifest and against imcompress.decompress, bit for bit.
+
+Fast set (make test): every conformance file, two small Kodak crops per method,
+a bounded seeded differential fuzz. Slow set (-m slow): the 12 Kodak photos at
+several qualities per method, and a longer fuzz.
+"""
+
+import hashlib
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import imcompress
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.spec_decoder import CorruptError, SpecDecodeError, UnsupportedError, decode  # noqa: E402
+from tools.spec_decoder import fuzz  # noqa: E402
+
+CONFORMANCE = ROOT / "tests" / "conformance"
+MANIFEST = json.loads((CONFORMANCE / "MANIFEST.json").read_text())["files"]
+
+
+def sha(pixels: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[f["file"] for f in MANIFEST])
+def test_conformance_file(entry):
+    data = (CONFORMANCE / entry["file"]).read_bytes()
+    if entry["expect"] == "pixels":
+        pixels = decode(data)
+        assert pixels.dtype == np.uint8
+        assert pixels.shape == (entry["height"], entry["width"], entry["channels"])
+        assert sha(pixels) == entry["sha256"]
+    else:
+        error = UnsupportedError if entry["expect"] == "UnsupportedVersionError" else CorruptError
+        with pytest.raises(error):
+            decode(data)
+
+
+def test_manifest_covers_both_kinds():
+    kinds = {f["expect"] for f in MANIFEST}
+    assert {"pixels", "CorruptFileError", "UnsupportedVersionError"} <= kinds
+    assert {f["method"] for f in MANIFEST if f["expect"] == "pixels"} == {"kmeans", "pca-rows", "pca-patch"}
+
+
+def test_decoder_is_independent_of_imcompress():
+    """The decoder module must not import the library it checks."""
+    code = "import sys, tools.spec_decoder; sys.exit(int('imcompress' in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_prints_shape_and_hash(tmp_path):
+    entry = next(f for f in MANIFEST if f["file"] == "pp-odd-420.imc")
+    out = tmp_path / "x.npy"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.spec_decoder", str(CONFORMANCE / entry["file"]), "-o", str(out)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"{entry['height']}x{entry['width']}x{entry['channels']}", entry["sha256"]]
+    assert sha(np.load(out)) == entry["sha256"]
+
+
+def test_cli_refuses_with_one_line_and_exit_3():
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.spec_decoder", str(CONFORMANCE / "bad-crc.imc")],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "checksum mismatch" in result.stderr
+
+
+# --- files made at test time from the Kodak photos ---------------------------------
+
+FAST_CASES = [
+    ("kmeans", {"n_colors": 32}),
+    ("kmeans", {"n_colors": 64, "dither": 1.0}),
+    ("pca-rows", {"n_components": 8}),
+    ("pca-rows", {"variance": 0.99}),
+    ("pca-patch", {"quality": 50}),
+    ("pca-patch", {"quality": 85, "basis": "pca", "patch_size": 4, "chroma": "444"}),
+]
+
+SLOW_CASES = [
+    ("kmeans", {"n_colors": 16}),
+    ("kmeans", {"n_colors": 256}),
+    ("kmeans", {"n_colors": 256, "dither": 1.0}),
+    ("pca-rows", {"variance": 0.9}),
+    ("pca-rows", {"n_components": 64}),
+    ("pca-patch", {"quality": 10}),
+    ("pca-patch", {"quality": 50}),
+    ("pca-patch", {"quality": 90}),
+    ("pca-patch", {"quality": 60, "basis": "pca"}),
+    ("pca-patch", {"quality": 60, "basis": "classified"}),
+    ("pca-patch", {"quality": 75, "patch_size": 16, "chroma": "444"}),
+    ("pca-patch", {"quality": 40, "patch_size": 4}),
+]
+
+
+def assert_same_as_library(image, method, params):
+    data = imcompress.compress(image, method, **params)
+    expected = imcompress.decompress(data)
+    got = decode(data)
+    assert got.shape == expected.shape
+    mismatch = np.argwhere(got != expected)
+    assert mismatch.size == 0, f"{method} {params}: {len(mismatch)} samples differ, first at {mismatch[0].tolist()}"
+
+
+@pytest.fixture(scope="module")
+def kodak_crop(kodak_paths):
+    """A 64 x 96 crop with edges and texture (kodim05), odd offsets."""
+    return np.ascontiguousarray(imcompress.load_image(kodak_paths[4])[201:265, 333:429])
+
+
+@pytest.mark.parametrize("method,params", FAST_CASES, ids=[f"{m}-{p}" for m, p in FAST_CASES])
+def test_kodak_crop_bit_exact(kodak_crop, method, params):
+    assert_same_as_library(kodak_crop, method, params)
+
+
+def test_kodak_crop_rgba_bit_exact(kodak_crop):
+    alpha = np.clip(np.arange(96)[None, :] * 3 + np.arange(64)[:, None], 0, 255).astype(np.uint8)
+    rgba = np.dstack([kodak_crop, alpha])
+    for method, params in [("kmeans", {"n_colors": 24}), ("pca-rows", {"n_components": 6}), ("pca-patch", {"quality": 60})]:
+        assert_same_as_library(rgba, method, params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,params", SLOW_CASES, ids=[f"{m}-{p}" for m, p in SLOW_CASES])
+def test_kodak_full_bit_exact(kodak_paths, method, params):
+    for path in kodak_paths:
+        assert_same_as_library(imcompress.load_image(path), method, params)
+
+
+# --- differential fuzzing ------------------------------------------------------------
+
+
+def test_reseal_gives_a_valid_crc():
+    data = (CONFORMANCE / "km-rgb-k2.imc").read_bytes()
+    assert fuzz.reseal(data[:-4]) == data
+    mutated, _ = fuzz.mutate(data, random.Random(3))
+    assert fuzz.reseal(mutated[:-4]) == mutated
+
+
+def test_agree_rules():
+    px = fuzz.Outcome("pixels", "a")
+    assert fuzz.agree(px, fuzz.Outcome("pixels", "a"))
+    assert not fuzz.agree(px, fuzz.Outcome("pixels", "b"))
+    assert not fuzz.agree(px, fuzz.Outcome("corrupt", "x"))
+    assert not fuzz.agree(fuzz.Outcome("unsupported", "x"), fuzz.Outcome("corrupt", "x"))
+    assert not fuzz.agree(fuzz.Outcome("crash", "x"), fuzz.Outcome("crash", "x"))
+
+
+def run_fuzz(files, count, seed):
+    tally, disagreements = fuzz.fuzz(files, count, seed)
+    assert sum(tally.values()) == count
+    # the mutations must reach the decoders' insides, not only the header checks
+    assert tally.get("pixels", 0) > 0 and tally.get("corrupt", 0) > 0
+    assert not disagreements, [(n, w, lib, spec) for n, w, _, lib, spec in disagreements]
+
+
+def test_fuzz_bounded():
+    run_fuzz(fuzz.conformance_files(max_bytes=1500), count=150, seed=20261201)
+
+
+@pytest.mark.parametrize("length", [4, 8, 20])
+def test_short_file_is_damaged_whatever_byte_4_holds(length):
+    """Found by the fuzz: a file cut to 8 bytes has a CRC byte at offset 4 (here 0x80);
+    both decoders must call it damaged (FORMAT.md §1: length before version)."""
+    data = (b"\x89IMC\x80" + bytes(40))[:length]
+    with pytest.raises(CorruptError):
+        decode(data)
+    with pytest.raises(imcompress.CorruptFileError):
+        imcompress.decompress(data)
+
+
+@pytest.mark.slow
+def test_fuzz_long():
+    run_fuzz(fuzz.conformance_files(), count=3000, seed=1)
+
+
+def test_errors_share_a_base():
+    assert issubclass(CorruptError, SpecDecodeError) and issubclass(UnsupportedError, SpecDecodeError)

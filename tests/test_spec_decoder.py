@@ -188,5 +188,29 @@ def test_fuzz_long():
     run_fuzz(fuzz.conformance_files(), count=3000, seed=1)
 
 
+def section_offset(data: bytes, tag: bytes) -> int:
+    """Offset of a section's payload (FORMAT.md §1)."""
+    pos = 17
+    for _ in range(data[16]):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == tag:
+            return pos + 8
+        pos += 8 + length
+    raise AssertionError(f"no {tag!r} section")
+
+
+def test_repeated_alpha_value_decodes_in_both():
+    """Found by experiment: ALPH values that repeat are not refused (FORMAT.md §4 now says so)."""
+    data = (CONFORMANCE / "pr-rgba.imc").read_bytes()
+    off = section_offset(data, b"ALPH")
+    assert data[off] == 2  # three alpha values
+    body = bytearray(data[:-4])
+    body[off + 3] = body[off + 2]
+    edited = fuzz.reseal(bytes(body))
+    expected = imcompress.decompress(edited)
+    assert np.array_equal(decode(edited), expected)
+    assert len(np.unique(expected[..., 3])) == 2
+
+
 def test_errors_share_a_base():
     assert issubclass(CorruptError, SpecDecodeError) and issubclass(UnsupportedError, SpecDecodeError)

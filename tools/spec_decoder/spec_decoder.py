@@ -330,7 +330,6 @@ def decode_pca_rows(sections: dict, channels: int, height: int, width: int) -> n
         k = alph[0] + 1
         _need(len(alph) >= 1 + k, "ALPH too short for its alpha values")
         levels = np.frombuffer(alph[1 : 1 + k], dtype=np.uint8)
-        _need(len(set(levels.tolist())) == k, "ALPH alpha values are not distinct")
         index = decode_index_plane(alph[1 + k :], levels.reshape(k, 1), height, width)
         planes.append(levels[index])
     return np.stack(planes, axis=2)

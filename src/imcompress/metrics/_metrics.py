@@ -10,6 +10,7 @@ __all__ = [
     "rmse",
     "mse",
     "psnr",
+    "psnr_from_mse",
     "ssim",
     "unique_colors",
     "bits_per_pixel",
@@ -17,7 +18,11 @@ __all__ = [
 ]
 
 
-def _pair(reference, test):
+#: Values per chunk in :func:`mse`: two float64 chunks of 8 MB, whatever the image size.
+_CHUNK = 1 << 20
+
+
+def _same_shape(reference, test):
     ref = np.asarray(reference)
     tst = np.asarray(test)
     if ref.shape != tst.shape:
@@ -25,14 +30,41 @@ def _pair(reference, test):
         raise UsageError(
             f"shapes differ: reference {ref.shape} vs test {tst.shape}; compare images of the same shape"
         )
+    return ref, tst
+
+
+def _pair(reference, test):
+    ref, tst = _same_shape(reference, test)
     # float64 before subtracting: uint8 - uint8 wraps around modulo 256
     return ref.astype(np.float64), tst.astype(np.float64)
 
 
 def mse(reference, test) -> float:
-    """Mean squared error over all pixels and channels, in float64."""
-    ref, tst = _pair(reference, test)
-    return float(np.mean((ref - tst) ** 2))
+    """Mean squared error over all pixels and channels, in float64.
+
+    Computed in chunks of about a million values, so the memory it needs does
+    not grow with the image (two float64 copies of a 20-megapixel image would
+    be 960 MB).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((2, 2, 3), dtype=np.uint8)
+    >>> mse(a, a + 2)
+    4.0
+    """
+    ref, tst = _same_shape(reference, test)
+    if ref.size == 0:
+        return float("nan")
+    ref, tst = ref.reshape(-1), tst.reshape(-1)
+    total = 0.0
+    for start in range(0, ref.size, _CHUNK):
+        # float64 before subtracting: uint8 - uint8 wraps around modulo 256
+        d = ref[start : start + _CHUNK].astype(np.float64)
+        d -= tst[start : start + _CHUNK]
+        d *= d
+        total += float(d.sum())
+    return total / ref.size
 
 
 def rmse(reference, test) -> float:
@@ -51,10 +83,26 @@ def rmse(reference, test) -> float:
 
 def psnr(reference, test, *, data_range: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB; ``inf`` for identical images."""
-    err = mse(reference, test)
+    return psnr_from_mse(mse(reference, test), data_range=data_range)
+
+
+def psnr_from_mse(err: float, *, data_range: float = 255.0) -> float:
+    """PSNR in dB of a mean squared error (``inf`` for 0), the one formula.
+
+    Examples
+    --------
+    >>> round(psnr_from_mse(65.025), 2)
+    30.0
+    """
     if err == 0:
         return float("inf")
     return float(10.0 * np.log10(data_range**2 / err))
+
+
+#: Images with more pixels than this are measured by :func:`ssim` in bands of
+#: rows (the same value, memory bounded by the band instead of the image).
+_SSIM_BAND_PIXELS = 1 << 20
+_SSIM_BAND_ROWS = 256
 
 
 def ssim(reference, test, *, data_range: float = 255.0) -> float:
@@ -62,23 +110,40 @@ def ssim(reference, test, *, data_range: float = 255.0) -> float:
 
     Uses scikit-image's defaults (7x7 uniform window) with ``channel_axis=-1``
     for (H, W, C) images; images smaller than 7 pixels on a side use the
-    largest odd window that fits.
+    largest odd window that fits. Images above a megapixel are measured in
+    bands of rows, each with the 3 rows of context its windows reach, so the
+    memory is that of a band: the value is scikit-image's to rounding (the
+    mean of the same SSIM map, summed in another order).
     """
     from skimage.metrics import structural_similarity  # heavy: only when SSIM is asked for
 
-    ref, tst = _pair(reference, test)
-    channel_axis = -1 if ref.ndim == 3 else None
+    ref, tst = _same_shape(reference, test)
     win = min(7, ref.shape[0], ref.shape[1])
     if win % 2 == 0:
         win -= 1
     if win < 3:
         # too small for a local window: fall back to exact equality measure
         return 1.0 if np.array_equal(ref, tst) else float("nan")
-    return float(
-        structural_similarity(
-            ref, tst, data_range=data_range, channel_axis=channel_axis, win_size=win
-        )
-    )
+    h, w = ref.shape[:2]
+    pad = (win - 1) // 2
+    if h * w <= _SSIM_BAND_PIXELS or h <= 2 * pad + 1:
+        channel_axis = -1 if ref.ndim == 3 else None
+        return float(structural_similarity(ref.astype(np.float64), tst.astype(np.float64),
+                                           data_range=data_range, channel_axis=channel_axis, win_size=win))
+    planes = [(ref, tst)] if ref.ndim == 2 else [(ref[:, :, c], tst[:, :, c]) for c in range(ref.shape[2])]
+    means = []
+    for r, t in planes:
+        total, count = 0.0, 0
+        for top in range(pad, h - pad, _SSIM_BAND_ROWS):
+            bottom = min(top + _SSIM_BAND_ROWS, h - pad)
+            rows = slice(top - pad, bottom + pad)
+            band = structural_similarity(r[rows].astype(np.float64), t[rows].astype(np.float64),
+                                         data_range=data_range, win_size=win)
+            n = (bottom - top) * (w - 2 * pad)  # the band's share of the cropped map
+            total += float(band) * n
+            count += n
+        means.append(total / count)
+    return float(np.mean(means))
 
 
 def unique_colors(image) -> int:

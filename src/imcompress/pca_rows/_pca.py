@@ -187,11 +187,14 @@ def _truncated(x, gram, rows, *, n, t, total):
     With ``t`` given, the block grows (doubling) while the first ``k`` Ritz
     values cannot pass ``t``, so every value the variance rule looks at is known.
     """
-    basis = _leading_eigh(gram, n, np.random.default_rng(0), t=t, total=total)
+    basis, need = _leading_eigh(gram, n, np.random.default_rng(0), t=t, total=total)
     if basis is None:  # the rule needs more components than the truncated solver is for
         _, vecs = np.linalg.eigh(gram)
         basis = vecs[:, ::-1]
-    return _project_svd(x, basis, rows)
+        need = basis.shape[1]
+    s, vt = _project_svd(x, basis, rows)
+    # only the converged leading pairs: the rest of the block is approximate
+    return s[:need], vt[:need]
 
 
 def _leading_eigh(gram, n, rng, *, t=None, total=0.0):
@@ -202,7 +205,8 @@ def _leading_eigh(gram, n, rng, *, t=None, total=0.0):
     ``n``, or with the variance threshold ``t`` the first ``c + 1``, ``c`` the
     count the rule gives. Ritz values never exceed the eigenvalues they
     approach, so while the first ``k`` of them, converging, stay below ``t``
-    the block doubles (warm-started); None when ``k`` would pass
+    the block doubles (warm-started). Returns (the block, the number of
+    converged leading pairs), or (None, 0) when ``k`` would pass
     ``_TRUNCATED_MAX_FRACTION * m``.
     """
     m = gram.shape[0]
@@ -224,7 +228,7 @@ def _leading_eigh(gram, n, rng, *, t=None, total=0.0):
                 if cum[-1] - previous < 1e-4:  # settled below t: more components are needed
                     k *= 2
                     if k > _TRUNCATED_MAX_FRACTION * m:
-                        return None
+                        return None, 0
                     size = min(m, 2 * k)
                     q, _ = np.linalg.qr(np.hstack([gy, gram @ rng.standard_normal((m, size - gy.shape[1]))]))
                     previous = -1.0
@@ -237,7 +241,7 @@ def _leading_eigh(gram, n, rng, *, t=None, total=0.0):
         if theta[0] <= 0 or resid.max() <= _RESIDUAL_TOL * theta[0]:
             break
         q, _ = np.linalg.qr(gy)
-    return y
+    return y, need
 
 
 def _ratio(s: np.ndarray, total: float | None = None) -> np.ndarray:

@@ -41,16 +41,18 @@ def pixels(path):
 
 def test_compress_json_matches_the_file(work, capsys):
     out = work.with_name("o.imc")
-    code, stdout, err = run(capsys, "compress", work, "-o", out, "-k", "16", "--json")
+    code, stdout, err = run(capsys, "compress", work, "-o", out, "-k", "16", "--json", "--ssim")
     assert code == 0, err
     rec = json.loads(stdout)
     assert set(rec) >= {"input", "output", "method", "params", "bytes", "bpp", "ratio", "rmse", "psnr", "ssim", "seconds"}
+    assert rec["metrics"] == ["bytes", "bpp", "ratio", "rmse", "psnr", "ssim"]
     data = out.read_bytes()
     assert rec["bytes"] == len(data) == out.stat().st_size
     assert rec["ratio"] == pytest.approx(96 * 128 * 3 / len(data))
     assert rec["bpp"] == pytest.approx(8 * len(data) / (96 * 128))
     decoded = imcompress.decompress(data)
     assert rec["psnr"] == pytest.approx(imcompress.metrics.psnr(pixels(work), decoded))
+    assert rec["ssim"] == pytest.approx(imcompress.metrics.ssim(pixels(work), decoded))
     assert rec["params"]["n_colors"] == 16
     code, stdout, _ = run(capsys, "info", out, "--json")
     info = json.loads(stdout)

@@ -24,7 +24,7 @@ from ..codecs._targets import Trial, search_target
 from ..format import is_container, unpack_container
 from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
-from ..metrics import psnr, rmse, ssim
+from ..metrics import mse, psnr, psnr_from_mse, ssim
 from ._main import cli, echo_error, flag_names
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
@@ -215,7 +215,7 @@ def _compress_one(src, out, fmt, codec, opts):
 
         def encode_at(value):
             trial = codec.with_rate(value).compress(pixels, format=fmt, icc_profile=icc, prepared=prepared)
-            decoded = _measure(pixels, trial.data)
+            decoded = trial.decoded if trial.decoded is not None else _measure(pixels, trial.data)
             if opts["verbose"]:
                 _line(f"  {codec.rate_parameter}={value}: {trial.n_bytes} bytes, "
                       f"PSNR {psnr(pixels, decoded):.2f} dB", to_stderr=True)
@@ -232,10 +232,11 @@ def _compress_one(src, out, fmt, codec, opts):
         compressed, decoded = result.trial.extra
     else:
         compressed = codec.compress(pixels, format=fmt, icc_profile=icc)
-        decoded = None
+        decoded = compressed.decoded  # the codec's own, bit-exact reconstruction, or None
     data = compressed.data
     seconds = time.perf_counter() - start
-    if decoded is None:
+    measure = opts["json"] or not opts["quiet"]
+    if decoded is None and measure:
         decoded = _measure(pixels, data)
     if image.file_size is not None and len(data) > image.file_size:
         if opts["skip_if_larger"]:
@@ -261,11 +262,16 @@ def _compress_one(src, out, fmt, codec, opts):
         "bytes": compressed.n_bytes,
         "bpp": compressed.bpp,
         "ratio": compressed.ratio,
-        "rmse": rmse(pixels, decoded),
-        "psnr": psnr(pixels, decoded),
-        "ssim": ssim(pixels, decoded),
         "seconds": seconds,
     }
+    if measure:
+        # one float64 pass over the pixels, in chunks; SSIM only when asked
+        # for (it costs more than most encodes)
+        err = mse(pixels, decoded)
+        record.update(rmse=math.sqrt(err), psnr=psnr_from_mse(err))
+        if opts["ssim"]:
+            record["ssim"] = ssim(pixels, decoded)
+        record["metrics"] = [m for m in ("bytes", "bpp", "ratio", "rmse", "psnr", "ssim") if m in record]
     if opts["json"]:
         _line(json.dumps(json_safe(record)), to_stderr=out == "-")
     elif not opts["quiet"]:
@@ -275,9 +281,10 @@ def _compress_one(src, out, fmt, codec, opts):
 def _summary(r) -> str:
     params = ", ".join(f"{k}={v}" for k, v in r["params"].items() if v not in (None, False))
     p = "inf" if math.isinf(r["psnr"]) else f"{r['psnr']:.2f}"
+    ssim_text = f"SSIM {r['ssim']:.4f}, " if "ssim" in r else ""
     return (
         f"{r['input']} -> {r['output']}: {r['method']} ({params}), {r['bytes']} bytes, "
-        f"{r['bpp']:.3f} bpp, ratio {r['ratio']:.1f}, PSNR {p} dB, SSIM {r['ssim']:.4f}, "
+        f"{r['bpp']:.3f} bpp, ratio {r['ratio']:.1f}, PSNR {p} dB, {ssim_text}"
         f"{r['seconds']:.2f} s"
     )
 
@@ -297,14 +304,17 @@ def _summary(r) -> str:
 @click.option("--skip-if-larger", is_flag=True, help="Do not write results larger than the input (exit 98).")
 @click.option("--strip", is_flag=True, help="Drop the ICC colour profile.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead of the summary line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per input instead of the summary line (its 'metrics' lists what it holds).")
+@click.option("--ssim", "with_ssim", is_flag=True,
+              help="Also measure SSIM (scikit-image; costs more than the encode on large images).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every candidate of a target search.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",
               help="Refuse input images with more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
 @_method_options
 def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
-                 skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, **method_values):
+                 skip_if_larger, strip, force, as_json, with_ssim, quiet, verbose, max_pixels, **method_values):
     """Compress images to .imc files (or, for kmeans, optimized palette PNGs).
 
     Several inputs are written next to themselves as INPUT-without-extension +
@@ -313,11 +323,13 @@ def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, be
     """
     with flag_names(_flags_for(method)):
         _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
-                      skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values)
+                      skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values,
+                      with_ssim)
 
 
 def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
-                  skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values):
+                  skip_if_larger, strip, force, as_json, quiet, verbose, max_pixels, method_values,
+                  with_ssim=False):
     if output is not None and len(inputs) > 1:
         raise UsageError(f"-o names one output but {len(inputs)} inputs were given; use --ext")
     if output is not None and suffix is not None:
@@ -334,7 +346,7 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
     opts = {
         "force": force, "strip": strip, "target_psnr": target_psnr, "max_bytes": max_bytes,
         "best_effort": best_effort, "skip_if_larger": skip_if_larger, "json": as_json,
-        "quiet": quiet, "verbose": verbose, "max_pixels": max_pixels,
+        "quiet": quiet, "verbose": verbose, "max_pixels": max_pixels, "ssim": with_ssim,
     }
     plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats)) for src in inputs]
     outs = [o for _, o, _ in plans if o != "-"]

@@ -101,6 +101,11 @@ class Compressed:
         The parameters the call used, as the file stores them; for ``.imc``
         exactly ``imcompress.inspect(data)["params"]`` (K chosen by
         ``"auto"``, components chosen by ``variance``, ...).
+    decoded : ndarray of shape (H, W, C), uint8, or None
+        The pixels every decoder of ``data`` returns, when the codec built
+        them while encoding and guarantees them bit for bit (kmeans,
+        pca-rows: the tests check it against :func:`decompress`); None
+        otherwise, and then only decoding ``data`` tells.
 
     Examples
     --------
@@ -117,6 +122,7 @@ class Compressed:
     format: str
     shape: tuple
     params: dict
+    decoded: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_bytes(self) -> int:
@@ -223,17 +229,39 @@ class Codec(ABC):
                 f"method {self.name!r} writes {' or '.join(self.formats)} files, not {format!r}"
             )
         if format == "imc":
-            data = self._encode_imc(image, icc_profile, prepared)
+            data, pixels = self._encode_imc(image, icc_profile, prepared)
             h, w, _ = image.shape
             params = self.describe(unpack_container(data, max_pixels=h * w))
         else:
-            data, params = self.encode_format(image, format=format, icc_profile=icc_profile, prepared=prepared)
-        return Compressed(data=data, method=self.name, format=format, shape=image.shape, params=params)
+            data, params, pixels = self.encode_format_with_pixels(
+                image, format=format, icc_profile=icc_profile, prepared=prepared
+            )
+        return Compressed(data=data, method=self.name, format=format, shape=image.shape, params=params,
+                          decoded=pixels)
 
     def encode_format(self, image: np.ndarray, *, format: str, icc_profile: bytes | None = None,
                       prepared=None) -> tuple:
         """Encode to a format other than ``.imc``: ``(bytes, params)``."""
         raise UsageError(f"method {self.name!r} writes imc files, not {format!r}")  # pragma: no cover
+
+    def encode_format_with_pixels(self, image: np.ndarray, *, format: str, icc_profile: bytes | None = None,
+                                  prepared=None) -> tuple:
+        """``(bytes, params, pixels)``: :meth:`encode_format` and the decoded pixels
+        (see :meth:`encode_sections_with_pixels`); the default has none."""
+        data, params = self.encode_format(image, format=format, icc_profile=icc_profile, prepared=prepared)
+        return data, params, None
+
+    def encode_sections_with_pixels(self, image: np.ndarray, *, icc_profile: bytes | None = None,
+                                    prepared=None) -> tuple:
+        """``(sections, pixels)``: :meth:`encode_sections` and what decoding them gives.
+
+        ``pixels`` is the (H, W, C) uint8 image every decoder of these sections
+        returns, bit for bit, or None when the codec does not promise it (the
+        default). A codec that builds its reconstruction while encoding
+        returns it here, so that measuring the result costs no second decode.
+        """
+        extra = {} if prepared is None else {"prepared": prepared}
+        return self.encode_sections(image, icc_profile=icc_profile, **extra), None
 
     def export(self, image: np.ndarray, *, format: str = "imc", icc_profile: bytes | None = None) -> bytes:
         """The bytes of :meth:`compress` (a file of ``format``, one of :attr:`formats`)."""
@@ -248,18 +276,17 @@ class Codec(ABC):
 
     def encode(self, image: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
         """Encode ``image`` to the bytes of a complete ``.imc`` file."""
-        return self._encode_imc(check_image(image), icc_profile, None)
+        return self._encode_imc(check_image(image), icc_profile, None)[0]
 
-    def _encode_imc(self, image, icc_profile, prepared) -> bytes:
+    def _encode_imc(self, image, icc_profile, prepared) -> tuple:
         h, w, c = image.shape
         if max(h, w) > MAX_SIDE:
             raise InputError(
                 f"image of {w}x{h} pixels exceeds the .imc side limit of {MAX_SIDE}; "
                 "split or downscale it"
             )
-        extra = {} if prepared is None else {"prepared": prepared}
-        sections = self.encode_sections(image, icc_profile=icc_profile, **extra)
-        return pack_container(self.method_id, h, w, c, sections)
+        sections, pixels = self.encode_sections_with_pixels(image, icc_profile=icc_profile, prepared=prepared)
+        return pack_container(self.method_id, h, w, c, sections), pixels
 
     @classmethod
     @abstractmethod

@@ -18,7 +18,7 @@ from .._errors import CorruptFileError, UsageError
 from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
-from ._colors import color_table, palette_order
+from ._colors import palette_order
 from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
 
 __all__ = ["KMeansCodec", "palette_png", "parse_colors"]
@@ -173,26 +173,29 @@ class KMeansCodec(Codec):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def _fit_predict(self, image, k, prepared):
-        q = self._quantizer(k).fit(image if prepared is None else prepared)
-        indices = q.predict(image)
+        q = self._quantizer(k).fit(prepared)
+        indices = q.predict(image, colors=prepared)
         return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
 
     def prepare(self, image):
-        """The image's colour table and K-means problem (:func:`~imcompress.kmeans.prepare_colors`).
-
-        Shared by the candidates of a target search over ``n_colors``.
-        """
+        """The image's colour table and histogram (:func:`prepare_colors`), built
+        once for every K a target search tries."""
         q = self._quantizer(2)
-        return prepare_colors(image, color_space=q.color_space, speed=q.speed)
+        return prepare_colors(check_image(image), color_space=q.color_space, speed=q.speed)
+
+    def _prepared(self, image, prepared):
+        if prepared is None:
+            return self.prepare(image)
+        if not isinstance(prepared, PreparedColors) or prepared.table.shape != image.shape:
+            raise UsageError("prepared= should be this codec's prepare(image) result for the same image")
+        return prepared  # KMeansQuantizer.fit checks its color_space and speed
 
     def quantize(self, image: np.ndarray, *, prepared=None):
         """Quantize ``image``; the palette is in :func:`~imcompress.kmeans.palette_order`.
 
-        Parameters
-        ----------
-        image : ndarray of shape (H, W, 3|4), dtype uint8
-        prepared : PreparedColors, optional
-            :meth:`prepare`'s result for this image.
+        The colour table is built once (or taken from ``prepared``, this
+        codec's :meth:`prepare` of the same image) and serves the fit, the
+        mapping of every pixel and the quality search.
 
         Returns
         -------
@@ -203,16 +206,12 @@ class KMeansCodec(Codec):
         """
         quality = self._check_params()
         image = check_image(image)
-        if prepared is None:
-            table = color_table(image)
-        elif isinstance(prepared, PreparedColors) and prepared.table.shape == image.shape:
-            table = prepared.table
-        else:
-            raise UsageError("prepared= should be this codec's prepare(image) result for the same image")
+        prepared = self._prepared(image, prepared)
+        table = prepared.table
         target_k = self.n_colors
         info = {"exact": False, "dithered": bool(self.dither)}
         if quality is not None:
-            palette, indices, _ = self._quality_search(image, quality)
+            palette, indices, _ = self._quality_search(image, quality, prepared)
         else:
             if target_k == "auto":
                 target_k = self._auto_k(image, table)
@@ -239,15 +238,18 @@ class KMeansCodec(Codec):
         sweep = kmeans_sweep(image, ks, random_state=self.random_state)
         return int(sweep.elbow_k or 16)
 
-    def _quality_search(self, image, quality):
+    def _quality_search(self, image, quality, prepared):
         from ._quality import quantize_quality
 
-        q = quantize_quality(image, quality[0], quality[1], random_state=self.random_state,
+        q = quantize_quality(prepared, quality[0], quality[1], random_state=self.random_state,
                              **self._quantizer_options())
-        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(q.predict(image)), int(q.palette_.shape[0])
+        indices = q.predict(image, colors=prepared)
+        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices), int(q.palette_.shape[0])
 
     # -- the rate knob for --target-psnr / --max-bytes ---------------------------
     def rate_candidates(self, image):
+        from ._colors import color_table
+
         n = color_table(image).n_colors
         return list(range(2, max(2, min(MAX_COLORS, n)) + 1))
 
@@ -259,8 +261,12 @@ class KMeansCodec(Codec):
 
     # -- writing ---------------------------------------------------------------
     def encode_sections(self, image, *, icc_profile=None, prepared=None):
+        return self.encode_sections_with_pixels(image, icc_profile=icc_profile, prepared=prepared)[0]
+
+    def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
+        # the index coder is lossless: the decoder returns palette[indices] exactly
         palette, indices, info = self.quantize(image, prepared=prepared)
-        return self._sections(image, palette, indices, info, icc_profile)
+        return self._sections(image, palette, indices, info, icc_profile), palette[indices]
 
     def _sections(self, image, palette, indices, info, icc_profile):
         k, c = palette.shape
@@ -278,7 +284,11 @@ class KMeansCodec(Codec):
         return sections
 
     def encode_format(self, image, *, format, icc_profile=None, prepared=None):
-        # format is "png" (Codec.compress checked it is one of self.formats)
+        return self.encode_format_with_pixels(image, format=format, icc_profile=icc_profile, prepared=prepared)[:2]
+
+    def encode_format_with_pixels(self, image, *, format, icc_profile=None, prepared=None):
+        # format is "png" (Codec.compress checked it is one of self.formats);
+        # PNG is lossless, so its readers return palette[indices] exactly
         palette, indices, info = self.quantize(image, prepared=prepared)
         params = {
             "n_colors": info["n_colors"],
@@ -286,7 +296,7 @@ class KMeansCodec(Codec):
             "dither": float(self.dither) if info["dithered"] else None,
             "icc_profile": bool(icc_profile),
         }
-        return palette_png(palette, indices, icc_profile=icc_profile), params
+        return palette_png(palette, indices, icc_profile=icc_profile), params, palette[indices]
 
     # -- reading ---------------------------------------------------------------
     @classmethod

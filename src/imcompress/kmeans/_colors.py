@@ -19,8 +19,9 @@ class ColorTable:
         Distinct pixel values, sorted by their packed integer value.
     counts : ndarray of shape (n_colors,), dtype int64
         Number of pixels of each colour.
-    inverse : ndarray of shape (H * W,), dtype intp
-        Index into ``colors`` of every pixel, in raster order.
+    inverse : ndarray of shape (H * W,), dtype int32
+        Index into ``colors`` of every pixel, in raster order (int32, not
+        intp: 4 bytes per pixel instead of 8 on large images).
     shape : tuple
         Shape of the image the table was built from.
     """
@@ -54,14 +55,15 @@ def color_table(image: np.ndarray) -> ColorTable:
         del hist
         lookup = np.zeros(1 << (8 * flat.shape[1]), dtype=np.int32)
         lookup[keys] = np.arange(keys.size, dtype=np.int32)
-        inverse = lookup[packed].astype(np.intp)
+        inverse = lookup[packed]
         del lookup
     else:
         keys, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
     colors = np.empty((keys.size, flat.shape[1]), dtype=np.uint8)
     for c in range(flat.shape[1]):
         colors[:, c] = (keys >> np.uint32(8 * c)) & np.uint32(0xFF)
-    return ColorTable(colors=colors, counts=counts.astype(np.int64), inverse=inverse.ravel(), shape=arr.shape)
+    inverse = inverse.ravel().astype(np.int32, copy=False)
+    return ColorTable(colors=colors, counts=counts.astype(np.int64), inverse=inverse, shape=arr.shape)
 
 
 def palette_order(palette) -> np.ndarray:

@@ -111,7 +111,9 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
 
     Parameters
     ----------
-    image : ndarray of shape (H, W, 3|4), dtype uint8
+    image : ndarray of shape (H, W, 3|4), dtype uint8, or PreparedColors
+        The image, or its :func:`prepare_colors` result (built once, shared by
+        every K tried).
     min_quality, max_quality : int, 0 <= min_quality <= max_quality <= 100
         The result must reach ``min_quality``; among palettes of at most
         ``max_colors`` colours, the smallest K that reaches ``max_quality`` is
@@ -138,7 +140,7 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
     >>> q.quality_ >= 60
     True
     """
-    from ._quantizer import KMeansQuantizer, prepare_colors
+    from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
 
     from .._validation import check_scalar
 
@@ -150,7 +152,10 @@ def quantize_quality(image, min_quality=0, max_quality=100, *, max_colors=256, *
         )
     check_scalar(max_colors, "max_colors", "int", min_val=2)
     template = KMeansQuantizer(2, **params)
-    prepared = prepare_colors(image, color_space=template.color_space, speed=template.speed)
+    if isinstance(image, PreparedColors):
+        prepared = image  # KMeansQuantizer.fit checks it matches color_space and speed
+    else:
+        prepared = prepare_colors(image, color_space=template.color_space, speed=template.speed)
     k_max = min(int(max_colors), prepared.n_colors)
     fits = {}
 

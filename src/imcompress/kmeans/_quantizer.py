@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,7 +280,10 @@ class KMeansQuantizer:
             problem, k, rng=np.random.default_rng(self.random_state), n_init=n_init, init=seeds, **options
         )
         self._set_solution(sol, problem, table, fixed_u8)
-        self.mse_ = _table_mse(self.palette_, self.color_space, table, problem)
+        self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem)
+        # the nearest palette entry of every colour of the fitted table, for
+        # predict(colors=prepared) on the same image (no second search)
+        self._table_labels = (weakref.ref(table), labels)
         self.quality_ = mse_to_quality(self.mse_)
 
     def _init_points(self, fixed_u8, fixed_X, channels, k):
@@ -318,12 +322,20 @@ class KMeansQuantizer:
 
     # -- mapping -----------------------------------------------------------------
 
-    def predict(self, image):
+    def predict(self, image, *, colors=None):
         """Palette index of every pixel, shape (H, W), uint8 (uint16 if K > 256).
 
         Without dithering each pixel gets its nearest palette colour (in the
         clustering space, lowest index on ties); with ``dither > 0``, the
         Floyd–Steinberg result (serpentine scan, sRGB error), deterministic.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3|4), dtype uint8
+        colors : PreparedColors, optional
+            :func:`prepare_colors` of this same image: its colour table is
+            used instead of being built again (and, when it is the one this
+            quantizer was fitted on, the nearest entries found by the fit too).
         """
         self._check_fitted()
         image = check_image(image)
@@ -333,22 +345,28 @@ class KMeansQuantizer:
                 f"image has {image.shape[2]} channels but the palette was fitted on "
                 f"{channels}; fit and predict images of the same kind"
             )
-        table = color_table(image)
-        X = to_space(table.colors, self.color_space)
-        P = to_space(self.palette_, self.color_space)
-        labels = _solver.assign(X, P, table.colors)
-        clear = None
-        if channels == 4:
-            clear = _transparent_index(self.palette_)
+        if colors is None:
+            table = color_table(image)
+        elif isinstance(colors, PreparedColors) and colors.table.shape == image.shape:
+            table = colors.table
+        else:
+            raise UsageError("colors= should be prepare_colors(image) of the same image")
+        clear = _transparent_index(self.palette_) if channels == 4 else None
+        fitted_table, labels = getattr(self, "_table_labels", (None, None))
+        if fitted_table is None or fitted_table() is not table:
+            X = to_space(table.colors, self.color_space)
+            P = to_space(self.palette_, self.color_space)
+            labels = _solver.assign(X, P, table.colors)
             if clear is not None:
                 labels[table.colors[:, 3] == 0] = clear
         dtype = np.uint8 if len(self.palette_) <= 256 else np.uint16
-        indices = labels[table.inverse].reshape(image.shape[:2])
+        # narrow the labels before expanding them to every pixel: 1 byte per pixel, not 8
+        indices = labels.astype(dtype)[table.inverse].reshape(image.shape[:2])
         if self.dither > 0:
             from ._dither import dither_indices
 
             indices = dither_indices(image, self.palette_, indices, self.dither, clear)
-        return indices.astype(dtype)
+        return indices.astype(dtype, copy=False)
 
     def quantize(self, image):
         """The image with every pixel replaced by its palette colour."""
@@ -384,7 +402,8 @@ class KMeansQuantizer:
 
 
 def _table_mse(palette, space, table, problem):
-    """Mean squared error of the undithered quantization, from the colour table."""
+    """Mean squared error of the undithered quantization, from the colour table,
+    and the palette index of every colour of the table."""
     P = to_space(palette, space)
     labels = _solver.assign(problem.X, P, table.colors)
     pts = table.colors.astype(np.float64)
@@ -397,7 +416,7 @@ def _table_mse(palette, space, table, problem):
     else:
         pal = palette.astype(np.float64)
     sq = ((pts - pal[labels]) ** 2).sum(1)
-    return float((problem.w * sq).sum() / (problem.w.sum() * pts.shape[1]))
+    return float((problem.w * sq).sum() / (problem.w.sum() * pts.shape[1])), labels
 
 
 def _check_init(init, channels, k):

@@ -143,24 +143,28 @@ class RowPCACodec(Codec):
 
     # -- writing ---------------------------------------------------------------
     def encode_sections(self, image, *, icc_profile=None, prepared=None):
+        return self.encode_sections_with_pixels(image, icc_profile=icc_profile, prepared=prepared)[0]
+
+    def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
+        # the pixels come from the decoder's own reconstruction (_reconstruct)
+        # run on the very integers the file stores: bit-exact by construction
         _check_rows(image)
         h, w, channels = image.shape
         rgb = _rgb(image)
         pca = self._pca(image, prepared)
-        float_recon = pca.inverse_transform(pca.transform(rgb))
         values, steps_s, steps_v = [], [], []
         for c in range(3):
             x = rgb[:, :, c].astype(np.float64)
             mean = pca.mean_[c]
             comps = pca.components_[c]
             n = comps.shape[0]
-            trunc_mse = float(np.mean((x - float_recon[:, :, c]) ** 2))
+            trunc_mse = _truncation_mse(x, mean, comps)
             target = max(DISTORTION_FRACTION * trunc_mse, _MIN_MSE)
             # split the target between scores and axes by equal R-D slopes:
             # D_s / (H n) = D_v / (n W), i.e. D_s : D_v = H : W
             mq = np.rint(mean / MEAN_STEP).astype(np.int64)
             mean_q = mq * MEAN_STEP
-            scores = (x - mean_q) @ comps.T
+            scores = _centred_times(x, mean_q, comps.T)
             e_row = float(np.mean(np.sum(scores**2, axis=1)))
             d_s = target * h / (h + w)
             d_v = target * w / (h + w)
@@ -169,12 +173,14 @@ class RowPCACodec(Codec):
             vq = np.rint(comps / dv).astype(np.int64)
             comps_q = vq * dv
             # scores against the quantized axes and mean: what the decoder has
-            sq = np.rint(((x - mean_q) @ comps_q.T) / ds).astype(np.int64)
-            values += [_zigzag(np.diff(mq, prepend=0)), _zigzag(vq).ravel(), _zigzag(sq.T).ravel()]
+            sq = np.rint(_centred_times(x, mean_q, comps_q.T) / ds).astype(np.int64)
+            del x
+            values += [np.diff(mq, prepend=0), vq.ravel(), sq.T.ravel()]
             steps_s.append(ds)
             steps_v.append(dv)
         ns = tuple(int(c.shape[0]) for c in pca.components_)
-        flat = np.concatenate(values)
+        signed = np.concatenate(values)
+        flat = _zigzag(signed)
         if flat.size and flat.max() >= 1 << 30:
             raise UsageError("a quantized value is out of range; the image is not 8-bit data")
         sets, n_sets = _sets_for(h, w, ns)
@@ -183,11 +189,13 @@ class RowPCACodec(Codec):
             (b"RPAR", _RPAR.pack(_CODER_V1, flags, *ns, *steps_s, *steps_v)),
             (b"RDAT", encode_uints(flat, sets, n_sets=n_sets)),
         ]
+        pixels = _reconstruct(signed, ns, steps_s, steps_v, h, w, channels)
         if channels == 4:
             sections.append((b"ALPH", _encode_alpha(image[:, :, 3])))
+            pixels[:, :, 3] = image[:, :, 3]  # stored losslessly
         if icc_profile:
             sections.append((b"ICCP", bytes(icc_profile)))
-        return sections
+        return sections, pixels
 
     # -- reading ---------------------------------------------------------------
     @classmethod
@@ -225,17 +233,7 @@ class RowPCACodec(Codec):
             )
         sets, n_sets = _sets_for(h, w, ns)
         flat = _unzigzag(decode_uints(payload, count, sets, n_sets=n_sets))
-        out = np.empty((h, w, container.channels), dtype=np.uint8)
-        pos = 0
-        for c, n in enumerate(ns):
-            mean = np.cumsum(flat[pos : pos + w]) * MEAN_STEP
-            pos += w
-            comps = flat[pos : pos + n * w].reshape(n, w) * float(p["axis_steps"][c])
-            pos += n * w
-            scores = flat[pos : pos + h * n].reshape(n, h).T * float(p["score_steps"][c])
-            pos += h * n
-            chan = scores @ comps + mean
-            out[:, :, c] = to_uint8(chan)
+        out = _reconstruct(flat, ns, p["score_steps"], p["axis_steps"], h, w, container.channels)
         if container.channels == 4:
             out[:, :, 3] = _decode_alpha(container.section(b"ALPH"), h, w)
         return out
@@ -250,6 +248,53 @@ class RowPCACodec(Codec):
             "alpha": p["alpha"],
             "icc_profile": container.section(b"ICCP", required=False) is not None,
         }
+
+
+#: Rows per band when the codec multiplies an image-sized matrix, so that its
+#: float64 temporaries stay a band's size (a few MB) whatever the image.
+_BAND_ROWS = 256
+
+
+def _row_bands(h):
+    return (slice(top, min(top + _BAND_ROWS, h)) for top in range(0, h, _BAND_ROWS))
+
+
+def _centred_times(x, shift, matrix):
+    """``(x - shift) @ matrix`` computed in bands of rows."""
+    out = np.empty((x.shape[0], matrix.shape[1]))
+    for rows in _row_bands(x.shape[0]):
+        out[rows] = (x[rows] - shift) @ matrix
+    return out
+
+
+def _truncation_mse(x, mean, comps):
+    """Mean squared error of the unquantized row PCA of one channel, in bands."""
+    total = 0.0
+    for rows in _row_bands(x.shape[0]):
+        d = x[rows] - mean
+        d -= (d @ comps.T) @ comps
+        total += float(np.sum(d * d))
+    return total / x.size
+
+
+def _reconstruct(signed, ns, score_steps, axis_steps, h, w, channels):
+    """Pixels of the stored integers (mean deltas, axes, scores per channel).
+
+    The decoder's reconstruction; the encoder calls it on the integers it
+    writes, so both get the same pixels bit for bit. Rows are rebuilt in bands.
+    """
+    out = np.empty((h, w, channels), dtype=np.uint8)
+    pos = 0
+    for c, n in enumerate(ns):
+        mean = np.cumsum(signed[pos : pos + w]) * MEAN_STEP
+        pos += w
+        comps = signed[pos : pos + n * w].reshape(n, w) * float(axis_steps[c])
+        pos += n * w
+        scores = signed[pos : pos + h * n].reshape(n, h).T * float(score_steps[c])
+        pos += h * n
+        for rows in _row_bands(h):
+            out[rows, :, c] = to_uint8(scores[rows] @ comps + mean)
+    return out
 
 
 def _encode_alpha(alpha):

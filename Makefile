@@ -23,11 +23,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
-	@command -v pngquant >/dev/null || (command -v apt-get >/dev/null && \
-		(apt-get install -y -qq pngquant || (apt-get update -qq && apt-get install -y -qq pngquant))) || \
-		echo "pngquant not installed: its column is skipped"
+	@command -v pngquant >/dev/null && command -v cwebp >/dev/null && command -v cjpeg >/dev/null || \
+		(command -v apt-get >/dev/null && (apt-get install -y -qq pngquant webp libjpeg-turbo-progs || \
+		(apt-get update -qq && apt-get install -y -qq pngquant webp libjpeg-turbo-progs))) || \
+		echo "pngquant, cwebp or cjpeg not installed: their rows are skipped"
 	$(PY) benchmarks/quantize.py
 	$(PY) benchmarks/rd.py
+	$(PY) benchmarks/e2e.py
+	$(PY) -m pytest -q -m slow tests/test_perf_guards.py
 
 clean:
 	rm -rf $(REPORT_DIR) .pytest_cache build *.egg-info src/*.egg-info

@@ -449,3 +449,34 @@ def weighted_means(X, w, labels, k):
             for q in range(dim):
                 sums[j, q] /= wsum[j]
     return sums, wsum
+
+
+@njit(cache=True)
+def rgb_table(flat):
+    """Distinct colours of (n, 3) uint8 pixels through a 2**24-bin histogram.
+
+    Returns (keys, counts, inverse): the packed colours ``R | G << 8 | B << 16``
+    in increasing order (uint32), their pixel counts (int64), and the index
+    of every pixel's colour among them (int32), as ``np.unique`` would.
+    """
+    n = flat.shape[0]
+    table = np.zeros(1 << 24, dtype=np.int32)
+    for i in range(n):
+        table[np.int64(flat[i, 0]) | (np.int64(flat[i, 1]) << 8) | (np.int64(flat[i, 2]) << 16)] += 1
+    n_keys = 0
+    for b in range(1 << 24):
+        if table[b] > 0:
+            n_keys += 1
+    keys = np.empty(n_keys, dtype=np.uint32)
+    counts = np.empty(n_keys, dtype=np.int64)
+    j = 0
+    for b in range(1 << 24):
+        if table[b] > 0:
+            keys[j] = b
+            counts[j] = table[b]
+            table[b] = j  # the histogram becomes the lookup from colour to index
+            j += 1
+    inverse = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        inverse[i] = table[np.int64(flat[i, 0]) | (np.int64(flat[i, 1]) << 8) | (np.int64(flat[i, 2]) << 16)]
+    return keys, counts, inverse

@@ -16,6 +16,9 @@ from .codecs import available_methods, compress, decompress, get_codec, inspect
 from .io import ImageData, load_image, read_image, sample_image, sample_image_path
 from .kmeans import KMeansQuantizer
 from . import metrics
+from . import plugins
+
+plugins._register_on_import()  # Image.open("photo.imc"); see imcompress.plugins
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,7 @@ __all__ = [
     "inspect",
     "load_image",
     "metrics",
+    "plugins",
     "read_image",
     "sample_image",
     "sample_image_path",

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 REPORT_DIR ?= demo-report
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/rd.py
 	$(PY) benchmarks/e2e.py
 	$(PY) -m pytest -q -m slow tests/test_perf_guards.py
+
+# Coverage-guided fuzzing of the .imc decoders (opt-in; fuzz/README.md). FUZZ_SECONDS=0 runs forever.
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) fuzz/make_corpus.py fuzz/corpus
+	@mkdir -p fuzz/artifacts
+	$(PY) fuzz/fuzz_decoders.py fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=16384 \
+		-rss_limit_mb=2048 -artifact_prefix=fuzz/artifacts/ $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(REPORT_DIR) .pytest_cache build *.egg-info src/*.egg-info

@@ -228,6 +228,8 @@ def _dec_plane(st, data, model, q, lasts):
     nby, nbx, kp1 = q.shape
     K = kp1 - 1
     for by in range(nby):
+        if dec_overrun(st) > 0:
+            return 0  # past the end: decode_stream reports the truncation, without decoding zeros
         for bx in range(nbx):
             pred, act = _dc_pred_ctx(q, by, bx)
             r = 0

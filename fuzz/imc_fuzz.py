@@ -15,7 +15,8 @@ import zlib
 
 import numpy as np
 
-__all__ = ["reseal", "split", "join", "mutate", "seed_files", "check_decoder", "header_shape"]
+__all__ = ["reseal", "split", "join", "mutate", "seed_files", "conformance_files", "check_decoder",
+           "header_shape"]
 
 MAGIC = b"\x89IMC"
 _HEAD = struct.Struct("<4sBBBBII")  # magic, version, method, channels, flags, height, width
@@ -173,6 +174,23 @@ def seed_files() -> dict:
         "pca-patch-p16": (rgba, "pca-patch", {"quality": 30, "patch_size": 16}),
     }
     return {name: imcompress.compress(img, method, **opts) for name, (img, method, opts) in cases.items()}
+
+
+def conformance_files(folder, *, max_bytes: int = 1 << 16) -> dict:
+    """The valid files of the conformance suite (``tests/conformance/MANIFEST.json``)
+    up to ``max_bytes``: every method, mode and decoder branch. Empty if absent."""
+    import json
+    from pathlib import Path
+
+    manifest = Path(folder) / "MANIFEST.json"
+    if not manifest.is_file():
+        return {}
+    out = {}
+    for entry in json.loads(manifest.read_text())["files"]:
+        path = Path(folder) / entry["file"]
+        if entry.get("expect") == "pixels" and path.is_file() and path.stat().st_size <= max_bytes:
+            out[f"conformance-{path.stem}"] = path.read_bytes()
+    return out
 
 
 def check_decoder(blob: bytes, *, max_pixels: int) -> np.ndarray | None:

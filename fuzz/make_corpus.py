@@ -1,4 +1,5 @@
-"""Write the seed corpus of the decoder fuzzer: small .imc files of every method, RGB and RGBA.
+"""Write the seed corpus of the decoder fuzzer: small .imc files of every method, RGB and RGBA,
+and the valid files of the conformance suite (tests/conformance/).
 
     python fuzz/make_corpus.py fuzz/corpus
 """
@@ -14,7 +15,9 @@ import imc_fuzz  # noqa: E402
 def main(folder: str) -> None:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in imc_fuzz.seed_files().items():
+    conformance = Path(__file__).resolve().parents[1] / "tests" / "conformance"
+    seeds = {**imc_fuzz.seed_files(), **imc_fuzz.conformance_files(conformance)}
+    for name, data in seeds.items():
         (out / f"seed-{name}.imc").write_bytes(data)
     print(f"{len(list(out.glob('seed-*.imc')))} seed files in {out}")
 

@@ -35,7 +35,8 @@ ALLOC_PER_VALUE = 48  # float64 planes and int32 levels of the decoder, per outp
 
 @pytest.fixture(scope="module")
 def seeds():
-    files = imc_fuzz.seed_files()
+    conformance = Path(__file__).resolve().parent / "conformance"
+    files = {**imc_fuzz.seed_files(), **imc_fuzz.conformance_files(conformance, max_bytes=6000)}
     for data in files.values():  # load the cached numba kernels once, outside the budgets
         imcompress.decompress(data)
     return files

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import UsageError
 from .._validation import check_image, check_scalar, to_uint8
-from . import _solver
+from . import _kernels, _solver
 from ._colors import ColorTable, color_table, palette_order
 from ._quality import mse_to_quality
 from ._spaces import COLOR_SPACES, to_rgb_float, to_space
@@ -147,8 +147,10 @@ class KMeansQuantizer:
         run starts from exactly these centres on the distinct colours, and
         ``n_init`` is not used: the result is the one scikit-learn's
         ``KMeans(init=init, n_init=1)`` reaches on the pixels. With fewer rows
-        they seed a single run whose missing centres are added by greedy
-        k-means++. Rows equal to a fixed colour are that fixed colour.
+        (a warm start from a smaller K) they seed one more run, its missing
+        centres added by greedy k-means++, which competes with the ``n_init``
+        k-means++ runs: the lowest inertia wins (``init_won_``). Rows equal to
+        a fixed colour are that fixed colour.
 
     Attributes
     ----------
@@ -171,6 +173,8 @@ class KMeansQuantizer:
         Lloyd iterations of the kept run (histogram + refinement).
     n_distinct_colors_ : int
         Distinct colours in the fitted image.
+    init_won_ : bool
+        True when the run seeded from ``init`` was kept (always, for K rows).
 
     Notes
     -----
@@ -279,8 +283,13 @@ class KMeansQuantizer:
         sol = _solver.solve(
             problem, k, rng=np.random.default_rng(self.random_state), n_init=n_init, init=seeds, **options
         )
-        self._set_solution(sol, problem, table, fixed_u8)
-        self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem)
+        order = self._set_solution(sol, problem, table, fixed_u8)
+        self.init_won_ = bool(sol.from_init or (seeds is not None and seeds.shape[0] == k))
+        # the solution's labels, in palette order, are a close first guess for the
+        # assignment to the rounded palette
+        rank = np.empty(k, dtype=np.int64)
+        rank[order] = np.arange(k)
+        self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem, rank[sol.labels])
         # the nearest palette entry of every colour of the fitted table, for
         # predict(colors=prepared) on the same image (no second search)
         self._table_labels = (weakref.ref(table), labels)
@@ -319,6 +328,7 @@ class KMeansQuantizer:
         self.inertia_ = float((problem.w * (diff**2).sum(1)).sum())
         self.n_iter_ = int(sol.n_iter)
         self.n_distinct_colors_ = table.n_colors
+        return order
 
     # -- mapping -----------------------------------------------------------------
 
@@ -401,11 +411,14 @@ class KMeansQuantizer:
             raise UsageError("this KMeansQuantizer is not fitted yet; call fit(image) first")
 
 
-def _table_mse(palette, space, table, problem):
+def _table_mse(palette, space, table, problem, guess):
     """Mean squared error of the undithered quantization, from the colour table,
-    and the palette index of every colour of the table."""
+    and the palette index of every colour of the table.
+
+    ``guess`` (a label per distinct colour) only speeds up the exact search.
+    """
     P = to_space(palette, space)
-    labels = _solver.assign(problem.X, P, table.colors)
+    labels, _ = _kernels.nearest(problem.X, np.ascontiguousarray(P), np.ascontiguousarray(guess))
     pts = table.colors.astype(np.float64)
     if pts.shape[1] == 4:
         pts = problem.X  # premultiplied

@@ -90,6 +90,7 @@ class Solution:
     labels: np.ndarray  # (n,) label of every distinct colour
     inertia: float  # sum of w * squared distance, clustering space
     n_iter: int
+    from_init: bool = False  # won by the run seeded from a partial ``init``
 
 
 def _n_trials(k):
@@ -103,12 +104,12 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     Stage 1 runs on the histogram bins (or on the distinct colours when the
     histogram is off or too coarse for k): ``n_init`` greedy k-means++ seeds
     drawn in order from ``rng``, Lloyd to convergence, lowest inertia kept.
-    ``init`` (optional (j, d) initial centres, fixed ones first) replaces
-    those runs by one: with j == k, Lloyd on the distinct colours from exactly
-    these centres (scikit-learn's ``init=`` array); with j < k, seeded with
-    them plus k-means++ additions. Stage 2 refines the winner by Lloyd on the
-    distinct colours (at most ``refine_iter`` iterations), whose optimum is
-    the all-pixel one.
+    ``init`` (optional (j, d) initial centres, fixed ones first): with j == k
+    it replaces those runs by one, Lloyd on the distinct colours from exactly
+    these centres (scikit-learn's ``init=`` array); with j < k it adds one
+    more run, seeded with them plus k-means++ additions, that competes on the
+    same inertia. Stage 2 refines the winner by Lloyd on the distinct colours
+    (at most ``refine_iter`` iterations), whose optimum is the all-pixel one.
     """
     m = fixed.shape[0]
     tol_abs = tol * problem.variance
@@ -116,12 +117,12 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     resort = 0.05 * math.sqrt(problem.variance)
     # scan ~10% of a std past the exact radius so points' bounds last (see lloyd)
     margin = 0.1 * math.sqrt(problem.variance)
+    exact = init is not None and init.shape[0] == k
+    starts = [fixed] * max(1, n_init) if not exact else []
     if init is not None:
-        starts = [np.ascontiguousarray(init, dtype=np.float64)]
-    else:
-        starts = [fixed] * max(1, n_init)
+        starts.append(np.ascontiguousarray(init, dtype=np.float64))
     # exact initial centres run on the distinct colours, as scikit-learn's would
-    hist = None if starts[0].shape[0] == k and init is not None else problem.bins_for(k)
+    hist = None if exact else problem.bins_for(k)
     use_bins = hist is not None
     PX, Pw, bin_of = hist if use_bins else (problem.X, problem.w, None)
     best = None
@@ -131,7 +132,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
         guess = _kernels.nearest_brute(PX, C0)
         C, labels, inertia, n_iter = _kernels.lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
         if best is None or inertia < best.inertia:
-            best = Solution(C, labels, inertia, n_iter)
+            best = Solution(C, labels, inertia, n_iter, from_init=seeds is not fixed)
     if use_bins:
         guess = best.labels[bin_of]
         if refine_iter > 0:
@@ -142,7 +143,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
             C = best.centers
             labels, d2 = _kernels.nearest(problem.X, C, guess)
             inertia, n_iter = float((problem.w * d2).sum()), 0
-        best = Solution(C, labels, inertia, best.n_iter + n_iter)
+        best = Solution(C, labels, inertia, best.n_iter + n_iter, best.from_init)
     return best
 
 

@@ -47,11 +47,11 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
     """Fit K-means for every K in ``ks`` and locate the elbow.
 
     The colour table and histogram are prepared once (:func:`prepare_colors`)
-    and shared by every K. Each K after the first is also fitted from the
-    previous K's centres (``init=``, the missing centre added by k-means++);
-    that warm start is kept only when its inertia is lower than the fresh
-    k-means++ fit's, so sharing never loses quality and the inertia falls
-    with K.
+    and shared by every K. Each K after the first is fitted with
+    ``init=`` the previous K's centres: one more run, seeded with them and
+    completed by k-means++, next to the fresh k-means++ runs; it is kept only
+    when its inertia is lower, so sharing never loses quality and the inertia
+    falls with K.
 
     Parameters
     ----------
@@ -89,17 +89,13 @@ def kmeans_sweep(image, ks=range(2, 21, 2), *, random_state=0, progress=False, *
         iterator = track(ks, description="K-means sweep", transient=True)
     previous = None
     for k in iterator:
-        q = KMeansQuantizer(k, random_state=random_state, **params).fit(prepared)
-        won = False
-        if previous is not None:
-            warm = KMeansQuantizer(k, random_state=random_state, init=previous.cluster_centers_, **params)
-            warm.fit(prepared)
-            if warm.inertia_ < q.inertia_:
-                q, won = warm, True
+        # the previous K's centres seed one more run next to the fresh k-means++ ones
+        init = "k-means++" if previous is None else previous.cluster_centers_
+        q = KMeansQuantizer(k, random_state=random_state, init=init, **params).fit(prepared)
         previous = q
         quantizers.append(q)
         inertias.append(q.inertia_)
-        warm_won.append(won)
+        warm_won.append(q.init_won_)
     return KMeansSweep(ks=ks, inertias=inertias, quantizers=quantizers,
                        elbow_k=find_elbow(ks, inertias), warm_start_won=warm_won)
 

@@ -244,14 +244,8 @@ def read_image(
         raise InputError(f"{name}: corrupt or truncated image ({exc})") from None
     if pixels.ndim != 3 or pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise InputError(f"{name}: image has no pixels")
-    return ImageData(
-        pixels=pixels,
-        source=name,
-        format=fmt,
-        mode=mode,
-        icc_profile=icc,
-        file_size=len(data),
-    )
+    return ImageData(pixels=pixels, source=name, format=fmt, mode=mode, icc_profile=icc,
+                     file_size=len(data))
 
 
 def load_image(source, *, alpha: str = "composite", max_pixels: int | None = None) -> np.ndarray:

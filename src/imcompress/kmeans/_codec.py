@@ -111,13 +111,10 @@ class KMeansCodec(Codec):
 
     def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None,
                  fixed_colors=None, random_state=0):
-        self.n_colors = n_colors
-        self.dither = dither
-        self.quality = quality
-        self.color_space = color_space
-        self.speed = speed
-        self.fixed_colors = fixed_colors
-        self.random_state = random_state
+        # parameters only (scikit-learn's rule for __init__)
+        self.n_colors, self.quality = n_colors, quality
+        self.dither, self.fixed_colors = dither, fixed_colors
+        self.color_space, self.speed, self.random_state = color_space, speed, random_state
 
     @classmethod
     def from_options(cls, **values):

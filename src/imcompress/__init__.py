@@ -12,7 +12,7 @@ from ._errors import (
     WriteError,
 )
 from ._validation import check_image, to_uint8
-from .codecs import available_methods, compress, decompress, get_codec, inspect
+from .codecs import Compressed, available_methods, compress, compress_to_target, decompress, get_codec, inspect
 from .io import ImageData, load_image, read_image, sample_image, sample_image_path
 from .kmeans import KMeansQuantizer
 from . import metrics
@@ -23,6 +23,7 @@ plugins._register_on_import()  # Image.open("photo.imc"); see imcompress.plugins
 __version__ = "0.1.0"
 
 __all__ = [
+    "Compressed",
     "CorruptFileError",
     "ExitCode",
     "ImageData",
@@ -37,6 +38,7 @@ __all__ = [
     "available_methods",
     "check_image",
     "compress",
+    "compress_to_target",
     "decompress",
     "get_codec",
     "inspect",

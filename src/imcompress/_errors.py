@@ -39,6 +39,9 @@ class ExitCode(IntEnum):
     OUTPUT_EXISTS = 5
     #: The output cannot be written (folder missing or read-only, disk full).
     WRITE = 6
+    #: ``batch``: some inputs failed (listed in ``DST/manifest.jsonl``, retried by
+    #: a re-run); every other input was written.
+    SOME_FAILED = 7
     #: ``--skip-if-larger``: the result would be larger than the input; nothing
     #: written (pngquant's code 98).
     SKIPPED = 98

@@ -27,7 +27,7 @@ def cli():
 
     Exit codes: 0 ok, 1 internal error (a bug), 2 unreadable input image,
     3 corrupt or unsupported .imc file, 4 usage error, 5 output exists (use -f),
-    6 cannot write output, 98 skipped because larger (--skip-if-larger),
+    6 cannot write output, 7 some inputs of a batch failed, 98 skipped because larger (--skip-if-larger),
     99 quality or size target not reachable.
     """
 

@@ -12,7 +12,7 @@ from ._base import (
     inspect,
     register_codec,
 )
-from ._targets import TargetResult, Trial, search_target
+from ._targets import Compressed, TargetResult, Trial, compress_to_target, search_target
 
 __all__ = [
     "Codec",
@@ -26,6 +26,8 @@ __all__ = [
     "inspect",
     "register_codec",
     "search_target",
+    "compress_to_target",
+    "Compressed",
     "TargetResult",
     "Trial",
 ]

@@ -3,19 +3,24 @@
 Every method names one *rate parameter* whose candidate values are ordered so
 that file size and quality both grow along the list (K for kmeans, the number
 of components for pca-rows, the quality for pca-patch). :func:`search_target`
-bisects that list. Monotonicity is assumed for the search only: the result is
+bisects that list; :func:`compress_to_target` is the one library call that
+encodes, decodes and measures a method along it (the CLI, batch workers and
+analyses all use it). Monotonicity is assumed for the search only: the result is
 always one that was actually encoded, decoded and measured, so it meets the
 target whatever the curve does between the probed points.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .._errors import QualityError, UsageError
+import numpy as np
 
-__all__ = ["Trial", "TargetResult", "search_target"]
+from .._errors import ImcompressError, QualityError, UsageError
+
+__all__ = ["Compressed", "Trial", "TargetResult", "compress_to_target", "search_target"]
 
 
 @dataclass
@@ -188,3 +193,157 @@ def search_target(
     else:
         best = max(order, key=lambda t: (t.psnr, -t.bytes))
     return TargetResult(trial=best, met=False, trials=order)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """Result of :func:`compress_to_target`: a file, measured.
+
+    Attributes
+    ----------
+    data : bytes
+        The complete file (``.imc``, or PNG for ``format="png"``).
+    psnr : float
+        PSNR in dB of the decoded file against the input (``inf`` if lossless).
+    codec : Codec
+        The codec that wrote ``data``, its rate parameter set to the value chosen.
+    decoded : ndarray of shape (H, W, C), uint8
+        The file decoded again.
+    met : bool
+        False only with ``best_effort=True`` when the target was not reached.
+    trials : tuple of Trial
+        Every candidate encoded by the search, in the order probed (one trial
+        when no target was given).
+    """
+
+    data: bytes = field(repr=False)
+    psnr: float
+    codec: Any
+    decoded: np.ndarray = field(repr=False)
+    met: bool = True
+    trials: tuple = field(default=(), repr=False)
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+
+def _decode_file(data: bytes) -> np.ndarray:
+    """Pixels of a ``.imc`` file, or of a standard image file a codec exported."""
+    from ..format import is_container
+    from ._base import decompress
+
+    if is_container(data):
+        return decompress(data)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+
+
+def compress_to_target(
+    image,
+    method,
+    *,
+    target_psnr: float | None = None,
+    max_bytes: int | None = None,
+    best_effort: bool = False,
+    format: str = "imc",
+    icc_profile: bytes | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+    **options,
+) -> Compressed:
+    """Compress ``image`` with ``method``, to a PSNR or size target if given, and measure it.
+
+    Without a target this encodes once; with one it searches the method's rate
+    parameter (:attr:`Codec.rate_parameter`) by bisection. Every candidate is
+    a real file, decoded and measured, so the result meets the target.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3) or (H, W, 4), dtype uint8
+    method : str or Codec
+        A registered method name (``options`` are its parameters), or a codec
+        instance (then ``options`` must be empty).
+    target_psnr : float, optional
+        The smallest file reaching at least this PSNR (dB).
+    max_bytes : int, optional
+        The best PSNR within this many bytes. With ``target_psnr`` both must hold.
+    best_effort : bool, default=False
+        When no candidate meets the target, return the closest one (``met`` is
+        False) instead of raising.
+    format : {"imc", "png"}, default="imc"
+        The file written; ``"png"`` only for methods listing it in ``formats``.
+    icc_profile : bytes, optional
+        Colour profile stored in the file.
+    on_trial : callable, optional
+        Called with each :class:`Trial` as it is measured (e.g. to print it).
+    **options
+        Parameters of the method's codec (``n_colors=16``, ``quality=60``...).
+
+    Returns
+    -------
+    Compressed
+
+    Raises
+    ------
+    UsageError
+        Bad options or targets, or a target for a method without a rate parameter.
+    QualityError
+        The target cannot be met and ``best_effort`` is false.
+
+    Examples
+    --------
+    >>> import imcompress
+    >>> img = imcompress.sample_image()[:64, :64]
+    >>> res = imcompress.compress_to_target(img, "kmeans", target_psnr=30, random_state=0)
+    >>> bool(res.psnr >= 30), res.codec.n_colors < 256
+    (True, True)
+    >>> imcompress.decompress(res.data).shape
+    (64, 64, 3)
+    """
+    from . import _base
+    from .. import metrics
+
+    if isinstance(method, _base.Codec):
+        if options:
+            raise UsageError(f"give options to the codec or to compress_to_target, not both: {sorted(options)}")
+        codec = method
+    else:
+        codec = _base.get_codec(method)(**options)
+    pixels = _base._check_image(image)
+    if format not in codec.formats:
+        raise UsageError(f"method {codec.name!r} writes {' or '.join(codec.formats)} files, not {format!r}")
+
+    last = {}  # the latest decoded pixels only: a search over a large image keeps one copy
+
+    def measure(trial_codec, value) -> Trial:
+        data = trial_codec.export(pixels, format=format, icc_profile=icc_profile)
+        decoded = _decode_file(data)
+        if decoded.shape != pixels.shape:  # pragma: no cover - a codec bug
+            raise ImcompressError(f"decoded shape {decoded.shape} differs from the input {pixels.shape}")
+        trial = Trial(value, data, metrics.psnr(pixels, decoded), extra=trial_codec)
+        last.clear()
+        last[id(trial)] = decoded
+        if on_trial is not None:
+            on_trial(trial)
+        return trial
+
+    if target_psnr is None and max_bytes is None:
+        trial = measure(codec, None)
+        return Compressed(trial.data, trial.psnr, codec, last[id(trial)], True, (trial,))
+    if codec.rate_parameter is None:
+        raise UsageError(f"method {codec.name} has no rate parameter for a PSNR or size target")
+    result = search_target(
+        lambda value: measure(codec.with_rate(value), value),
+        codec.rate_candidates(pixels),
+        target_psnr=target_psnr,
+        max_bytes=max_bytes,
+        best_effort=best_effort,
+    )
+    chosen = result.trial
+    decoded = last.get(id(chosen))
+    if decoded is None:
+        decoded = _decode_file(chosen.data)
+    return Compressed(chosen.data, chosen.psnr, chosen.extra, decoded, result.met, tuple(result.trials))

@@ -1,0 +1,45 @@
+"""The Dask side of a worker: a plugin set up once per worker, and the task.
+
+The plugin carries the batch's settings, so each task carries only paths.
+Its :meth:`~BatchWorkerPlugin.setup` caps the BLAS/OpenMP pools at one thread
+per worker thread and compiles the numba kernels before the first task
+(:func:`._worker.warm_up`); Dask runs it on every worker, including workers
+that join or are restarted later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from distributed import WorkerPlugin, get_worker
+
+from ._plan import Job
+from ._settings import BatchSettings
+from ._worker import cap_threads, compress_job, plugin_name, warm_up
+
+__all__ = ["BatchWorkerPlugin", "run_task"]
+
+
+class BatchWorkerPlugin(WorkerPlugin):
+    def __init__(self, settings: BatchSettings):
+        self.settings = settings
+        self.name = plugin_name(settings)
+        self.warm_seconds = None
+
+    async def setup(self, worker):
+        # off the event loop, so the worker keeps answering the scheduler while numba compiles
+        loop = asyncio.get_running_loop()
+        self.warm_seconds = await loop.run_in_executor(None, self._setup_blocking)
+
+    def _setup_blocking(self):
+        cap_threads(1)
+        return warm_up(self.settings)
+
+
+def run_task(job: Job, name: str, dst: str) -> dict:
+    """The Dask task: compress one input with the settings of the worker's plugin ``name``."""
+    try:
+        settings = get_worker().plugins[name].settings
+    except KeyError:  # pragma: no cover - register_plugin returns only after every setup
+        raise RuntimeError(f"worker plugin {name} is not set up on this worker") from None
+    return compress_job(job, settings, dst)

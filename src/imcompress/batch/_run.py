@@ -1,0 +1,316 @@
+"""The client side of a batch: plan, skip what is done, send the rest to Dask, record.
+
+Memory on the client stays flat whatever the number of inputs: the plan
+holds paths and a stat per input, at most ``window`` futures exist at once
+(refilled through :class:`distributed.as_completed`), results are written to
+the manifest as they arrive and only counters and the few slowest files are
+kept for the summary.
+"""
+
+from __future__ import annotations
+
+import heapq
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from .._errors import UsageError, WriteError
+from ._manifest import Manifest, is_done
+from ._plan import plan_batch
+from ._settings import BatchSettings
+
+__all__ = ["BatchSummary", "run_batch"]
+
+STATUSES = ("ok", "copied", "skipped", "failed")
+#: Failures kept in memory for the closing summary (all are in the manifest).
+_KEEP_FAILURES = 50
+_KEEP_SLOWEST = 5
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did; every figure is about this run (``up_to_date``: left as they were).
+
+    Attributes
+    ----------
+    counts : dict
+        Inputs per status (``ok``, ``copied``, ``skipped``, ``failed``) this run.
+    up_to_date : int
+        Inputs already done with the same parameters (nothing redone).
+    recovered : int
+        Results finished by workers after a previous client died, now recorded.
+    bytes_in, bytes_out : int
+        Input and output bytes of the files written this run (``ok`` and ``copied``).
+    seconds : float
+        Wall time of the whole run; ``startup_seconds`` of it to start (or
+        reach) the cluster and set up its workers.
+    slowest : list of (seconds, input)
+    failures : list of (input, error)
+        The first failures (``n_failures`` counts them all).
+    manifest : str
+    workers : int
+        Workers that took part.
+    """
+
+    counts: dict = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    up_to_date: int = 0
+    recovered: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    startup_seconds: float = 0.0
+    slowest: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    n_failures: int = 0
+    manifest: str = ""
+    workers: int = 0
+    total: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        return self.bytes_in / self.bytes_out if self.bytes_out else None
+
+    def add(self, record: dict) -> None:
+        status = record["status"]
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status in ("ok", "copied"):
+            self.bytes_in += record.get("bytes_in") or 0
+            self.bytes_out += record.get("bytes_out") or 0
+        if status == "failed":
+            self.n_failures += 1
+            if len(self.failures) < _KEEP_FAILURES:
+                self.failures.append((record["input"], record.get("error") or "failed"))
+        if record.get("seconds") is not None:
+            item = (float(record["seconds"]), record["input"])
+            if len(self.slowest) < _KEEP_SLOWEST:
+                heapq.heappush(self.slowest, item)
+            else:
+                heapq.heappushpop(self.slowest, item)
+
+    def as_dict(self) -> dict:
+        return {
+            "counts": dict(self.counts), "up_to_date": self.up_to_date, "recovered": self.recovered,
+            "total": self.total, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "ratio": self.ratio,
+            "seconds": self.seconds, "startup_seconds": self.startup_seconds, "workers": self.workers,
+            "slowest": [{"input": i, "seconds": s} for s, i in sorted(self.slowest, reverse=True)],
+            "failures": [{"input": i, "error": e} for i, e in self.failures], "n_failures": self.n_failures,
+            "manifest": self.manifest,
+        }
+
+
+class _Silent:
+    def start(self, total, done):
+        pass
+
+    def update(self, record):
+        pass
+
+    def close(self):
+        pass
+
+
+def _refusal_record(ref, params: str) -> dict:
+    return {
+        "input": ref.src, "output": None, "status": ref.status, "error": ref.reason,
+        "bytes_in": ref.size, "bytes_out": None, "bpp": None, "psnr": None, "seconds": None, "worker": None,
+        "input_sha256": None, "params_sha256": params, "output_sha256": None,
+        "input_size": ref.size, "input_mtime_ns": ref.mtime_ns,
+    }
+
+
+def _refusal_unchanged(ref, prev, params) -> bool:
+    return (prev is not None and ref.status == "skipped" and prev.status == "skipped" and prev.params == params
+            and prev.output is None and (prev.input_size, prev.input_mtime_ns) == (ref.size, ref.mtime_ns))
+
+
+def _key(params: str, src: str) -> str:
+    return f"imcompress-{params[:10]}-{hashlib.sha1(src.encode('utf-8', 'surrogateescape')).hexdigest()[:20]}"
+
+
+class _Cluster:
+    """A client on an existing scheduler, or on a local cluster of processes it starts and stops."""
+
+    def __init__(self, scheduler, workers, threads_per_worker, connect_timeout):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        try:
+            if scheduler is None:
+                n = workers or os.cpu_count() or 1
+                self.cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=threads_per_worker or 1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(scheduler, timeout=connect_timeout)
+        except OSError as exc:
+            self.close()
+            where = scheduler or "the local cluster"
+            raise UsageError(f"cannot reach Dask scheduler at {where} ({exc}); start it with "
+                             "'dask scheduler' and workers with 'dask worker ADDRESS', or check the address") from None
+
+    def wait_for_workers(self, timeout):
+        if self.cluster is not None:
+            return
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise UsageError(f"no Dask worker joined the scheduler within {timeout:g} s; start some with "
+                             f"'dask worker {self.client.scheduler.address}'") from None
+
+    def nthreads(self) -> int:
+        return sum(self.client.nthreads().values())
+
+    def close(self):
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def run_batch(sources, dst, settings: BatchSettings, *, recursive=False, include=(), exclude=(),
+              follow_symlinks=False, workers=None, threads_per_worker=None, scheduler=None,
+              window=None, progress=None, connect_timeout=30.0) -> BatchSummary:
+    """Compress every image of ``sources`` into ``dst`` on Dask, resumably.
+
+    Parameters
+    ----------
+    sources : sequence of path-like
+        Files and folders (see :func:`plan_batch`).
+    dst : path-like
+        Output folder, created if needed; it mirrors the structure of each
+        SRC folder and receives ``manifest.jsonl``.
+    settings : BatchSettings
+    recursive, include, exclude, follow_symlinks
+        Which files are taken (see :func:`plan_batch`).
+    workers : int, optional
+        Workers of the local cluster (default: one per core). Local only.
+    threads_per_worker : int, optional
+        Threads of each local worker (default 1). Local only.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://HOST:PORT``). Its workers must
+        see SRC and DST at the same paths (shared storage).
+    window : int, optional
+        Tasks in flight at once (default: 4 per worker thread, at least 8).
+    progress : object, optional
+        Receives ``start(total, up_to_date)``, ``update(record)`` and ``close()``.
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    UsageError
+        Bad sources, a DST locked by another batch, an unreachable scheduler.
+    WriteError
+        DST cannot be created or the manifest cannot be written.
+    """
+    if scheduler is not None and (workers is not None or threads_per_worker is not None):
+        raise UsageError("--workers and --threads-per-worker size the local cluster; "
+                         "with --scheduler the cluster's own workers are used")
+    t0 = time.perf_counter()
+    progress = progress or _Silent()
+    dst = Path(os.path.abspath(os.fspath(dst)))
+    plan = plan_batch(sources, dst, settings, recursive=recursive, include=include, exclude=exclude,
+                      follow_symlinks=follow_symlinks)
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
+    manifest = Manifest(dst)
+    summary = BatchSummary(manifest=str(manifest.path), total=len(plan.jobs) + len(plan.refusals))
+    try:
+        params = settings.digest()
+        latest = manifest.load()
+        summary.recovered = manifest.recover(latest)
+        for ref in plan.refusals:
+            if _refusal_unchanged(ref, latest.get(ref.src), params):
+                summary.up_to_date += 1
+                continue
+            record = _refusal_record(ref, params)
+            manifest.append(record)
+            summary.add(record)
+        todo = []
+        for job in plan.jobs:
+            if is_done(job, latest.get(job.src), params, dst):
+                summary.up_to_date += 1
+            else:
+                todo.append(job)
+        del latest, plan
+        progress.start(len(todo), summary.up_to_date)
+        try:
+            if todo:
+                _run_on_dask(todo, dst, settings, manifest, summary, progress, scheduler=scheduler,
+                             workers=workers, threads_per_worker=threads_per_worker, window=window,
+                             connect_timeout=connect_timeout, t0=t0)
+        finally:
+            progress.close()
+        manifest.cleanup()
+    finally:
+        manifest.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler, workers, threads_per_worker,
+                 window, connect_timeout, t0):
+    from distributed import as_completed
+
+    from ._plugin import BatchWorkerPlugin, run_task
+
+    if workers is not None and scheduler is None:
+        workers = min(workers, len(todo))  # no idle processes for a handful of files
+    cluster = _Cluster(scheduler, workers, threads_per_worker, connect_timeout)
+    try:
+        cluster.wait_for_workers(connect_timeout)
+        plugin = BatchWorkerPlugin(settings)
+        cluster.client.register_plugin(plugin, name=plugin.name)
+        summary.startup_seconds = time.perf_counter() - t0
+        summary.workers = len(cluster.client.nthreads())
+        size = window or max(8, 4 * cluster.nthreads())
+        params = settings.digest()
+        jobs = iter(todo)
+        by_future = {}
+
+        def submit(job):
+            fut = cluster.client.submit(run_task, job, plugin.name, str(dst), key=_key(params, job.src))
+            by_future[fut.key] = job
+            return fut
+
+        queue = as_completed([submit(job) for job in islice(jobs, size)])
+        for fut in queue:
+            job = by_future.pop(fut.key)
+            try:
+                record = fut.result()
+            except Exception as exc:  # the task itself never raises: a worker died on this input
+                record = _lost_record(job, params, exc)
+            fut.release()
+            manifest.settle(record)
+            summary.add(record)
+            progress.update(record)
+            nxt = next(jobs, None)
+            if nxt is not None:
+                queue.add(submit(nxt))
+    finally:
+        cluster.close()
+
+
+def _lost_record(job, params, exc) -> dict:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        why = (f"{job.src}: the workers running it died repeatedly (KilledWorker); "
+               "it may need more memory than a worker has")
+    else:
+        why = f"{job.src}: task lost ({name}: {exc})"
+    return {
+        "input": job.src, "output": None, "status": "failed", "error": why, "bytes_in": job.size,
+        "bytes_out": None, "bpp": None, "psnr": None, "seconds": None, "worker": None, "input_sha256": None,
+        "params_sha256": params, "output_sha256": None, "input_size": job.size, "input_mtime_ns": job.mtime_ns,
+    }

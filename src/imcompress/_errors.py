@@ -18,6 +18,7 @@ __all__ = [
     "WriteError",
     "QualityError",
     "SkippedLargerError",
+    "SomeFailedError",
 ]
 
 
@@ -100,3 +101,9 @@ class SkippedLargerError(ImcompressError):
     """The compressed result would be larger than the input."""
 
     exit_code = ExitCode.SKIPPED
+
+
+class SomeFailedError(ImcompressError):
+    """``batch``: some inputs failed; the others were written (see the manifest)."""
+
+    exit_code = ExitCode.SOME_FAILED

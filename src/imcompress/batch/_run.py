@@ -144,6 +144,9 @@ class _Cluster:
                 self.cluster = LocalCluster(
                     n_workers=n, threads_per_worker=threads_per_worker or 1, processes=True,
                     dashboard_address=None, silence_logs=logging.ERROR,
+                    # no dashboard; Dask's small HTTP server (health, metrics) on
+                    # a free loopback port, not 8787, and closed with the cluster
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
                 self.client = Client(self.cluster)
             else:

@@ -70,14 +70,15 @@ def warm_up(settings: BatchSettings) -> float:
     Serialized across the processes of this machine by a lock file, so that
     numba's cache is written by one process and read by the others.
     """
-    from ..codecs import compress_to_target
+    from ..codecs import compress_to_target, get_codec
 
     start = time.perf_counter()
+    get_codec(settings.method)  # the imports, outside the lock: they run in parallel
+    image = _warm_image()
     lock = Path(tempfile.gettempdir()) / f"imcompress-numba-{os.getuid()}.lock"
     with open(lock, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            image = _warm_image()
             for params in (settings.params, {}):
                 try:
                     compress_to_target(image, settings.method, format=settings.format, **params)

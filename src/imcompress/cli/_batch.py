@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from .._errors import ExitCode, UsageError
+from .._errors import SomeFailedError, UsageError
 from .._json import json_safe
 from ..codecs import available_methods
 from ._compress import _codec_from_cli, _line, _method_options
-from ._main import cli, echo_error
+from ._main import cli
 
 __all__ = ["batch_cmd"]
 
@@ -118,8 +118,7 @@ def _interrupt_on_sigterm():
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary (errors only).")
 @_method_options
-@click.pass_context
-def batch_cmd(ctx, sources, dst, method, fmt, suffix, recursive, include, exclude, follow_symlinks, if_larger,
+def batch_cmd(sources, dst, method, fmt, suffix, recursive, include, exclude, follow_symlinks, if_larger,
               workers, threads_per_worker, scheduler, target_psnr, max_bytes, best_effort, strip, max_pixels,
               as_json, quiet, **method_values):
     """Compress every image of SRC folders and files into DST, on Dask.
@@ -129,8 +128,13 @@ def batch_cmd(ctx, sources, dst, method, fmt, suffix, recursive, include, exclud
     DST/manifest.jsonl gets one line per input as it finishes; a re-run does
     only what is missing, changed or failed. Exit 7 when some inputs failed.
     """
+    import importlib.util
+
     from ..batch import BatchSettings, run_batch
 
+    if importlib.util.find_spec("distributed") is None:
+        raise UsageError("imcompress batch runs on Dask, which is not installed; "
+                         "install it with: pip install 'imcompress[batch]'")
     if target_psnr is not None and not 0 < target_psnr < 200:
         raise UsageError(f"--target-psnr {target_psnr} should be in (0, 200) dB")
     if max_bytes is not None and max_bytes < 1:
@@ -156,5 +160,5 @@ def batch_cmd(ctx, sources, dst, method, fmt, suffix, recursive, include, exclud
     elif not quiet:
         _line("\n".join(_summary_lines(summary, dst)), to_stderr=False)
     if summary.n_failures:
-        echo_error(f"{summary.n_failures} of {summary.total} inputs failed; see {summary.manifest}")
-        ctx.exit(int(ExitCode.SOME_FAILED))
+        raise SomeFailedError(f"{summary.n_failures} of {summary.total} inputs failed; see {summary.manifest} "
+                              "(a re-run retries them)")

@@ -1,0 +1,271 @@
+"""imcompress batch: planning, manifest, the worker task, and the command on a Dask cluster.
+
+The command tests share one local cluster of processes (started once for the
+group) through ``--scheduler``; one test lets the command start its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+import imcompress
+from imcompress import ExitCode, UsageError
+from imcompress.batch import BatchSettings, compress_job, is_image_file, plan_batch, read_manifest
+from imcompress.batch._manifest import Manifest
+from imcompress.batch._plan import Job
+from imcompress.cli import main
+
+from batch_helpers import K, check_dst, growing_image, make_tree, manifest, ok_counts
+
+SETTINGS = BatchSettings("kmeans", {"n_colors": 8, "random_state": 0})
+
+
+def _job(src: Path, out="out.imc", copy=None):
+    st = src.stat()
+    return Job(str(src), out, copy, st.st_size, st.st_mtime_ns)
+
+
+# -- planning (no cluster) ------------------------------------------------------------
+
+def test_plan_takes_images_by_content_and_refuses_what_would_escape(tmp_path):
+    expected = make_tree(tmp_path)
+    plan = plan_batch([tmp_path / "src"], tmp_path / "dst", SETTINGS, recursive=True)
+    jobs = {j.src: j.out for j in plan.jobs}
+    refused = {r.src: (r.status, r.reason) for r in plan.refusals}
+    want_jobs = {s: o for s, (st, o) in expected.items() if st in ("ok", "failed", "copied")}
+    # grows.png is a job whose output name is the usual one (copy is the worker's decision)
+    want_jobs = {s: (o if not s.endswith("grows.png") else "grows.kmeans.imc") for s, o in want_jobs.items()}
+    want_jobs[str(tmp_path / "src/sub/corrupt.png")] = "sub/corrupt.kmeans.imc"
+    assert jobs == want_jobs
+    assert refused[str(tmp_path / "src/notes.txt")][0] == "skipped"
+    assert "not an image" in refused[str(tmp_path / "src/notes.txt")][1]
+    status, reason = refused[str(tmp_path / "src/link.png")]
+    assert status == "skipped" and "outside SRC" in reason and "--follow-symlinks" in reason
+    followed = plan_batch([tmp_path / "src"], tmp_path / "dst", SETTINGS, recursive=True, follow_symlinks=True)
+    assert str(tmp_path / "src/link.png") in {j.src for j in followed.jobs}
+    flat = plan_batch([tmp_path / "src"], tmp_path / "dst", SETTINGS)
+    assert {Path(j.src).name for j in flat.jobs} == {"top.png", "grows.png"}
+
+
+def test_plan_collisions_dst_inside_src_and_filters(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    img = np.full((8, 8, 3), 7, np.uint8)
+    Image.fromarray(img).save(src / "a.png")
+    Image.fromarray(img).save(src / "a.jpg")
+    Image.fromarray(img).save(src / "b.png")
+    inner = src / "out"
+    inner.mkdir()
+    Image.fromarray(img).save(inner / "old.png")  # inside DST: never an input
+    plan = plan_batch([src], inner, SETTINGS, recursive=True)
+    assert [Path(j.src).name for j in plan.jobs] == ["b.png"]
+    clash = {Path(r.src).name: r for r in plan.refusals}
+    assert set(clash) == {"a.png", "a.jpg"}
+    assert all(r.status == "failed" and "would write DST/a.kmeans.imc" in r.reason for r in clash.values())
+    only = plan_batch([src], tmp_path / "d", SETTINGS, include=["*.png"], exclude=["b*"])
+    assert [Path(j.src).name for j in only.jobs] == ["a.png"]
+    with pytest.raises(UsageError, match="lies inside DST"):
+        plan_batch([inner], src, SETTINGS)
+    with pytest.raises(UsageError, match="no such file or folder"):
+        plan_batch([tmp_path / "missing"], tmp_path / "d", SETTINGS)
+
+
+def test_plan_refuses_an_output_resolving_outside_dst(tmp_path):
+    src = tmp_path / "src" / "sub"
+    src.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "x.png")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, dst / "sub")  # a folder of DST leading out of it
+    plan = plan_batch([tmp_path / "src"], dst, SETTINGS, recursive=True)
+    assert plan.jobs == []
+    (ref,) = plan.refusals
+    assert ref.status == "failed" and "outside DST" in ref.reason
+
+
+def test_is_image_file_by_content(tmp_path):
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "x.txt", format="PNG")
+    (tmp_path / "y.png").write_bytes(b"hello, not a PNG")
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert is_image_file(tmp_path / "x.txt")
+    assert not is_image_file(tmp_path / "y.png")
+    assert not is_image_file(tmp_path / "empty.png")
+
+
+# -- manifest (no cluster) ------------------------------------------------------------------
+
+def test_manifest_cuts_a_torn_tail_and_is_locked(tmp_path):
+    path = tmp_path / "manifest.jsonl"
+    path.write_bytes(b'{"input": "a", "status": "ok"}\n{"input": "b", "sta')
+    m = Manifest(tmp_path)
+    assert path.read_bytes() == b'{"input": "a", "status": "ok"}\n'
+    with pytest.raises(UsageError, match="another batch is writing"):
+        Manifest(tmp_path)
+    m.append({"input": "c", "status": "failed", "psnr": float("inf")})
+    m.close()
+    assert [r["input"] for r in read_manifest(path)] == ["a", "c"]
+    assert read_manifest(path)[1]["psnr"] is None  # valid JSON, no Infinity
+    Manifest(tmp_path).close()  # the lock went with the first
+
+
+def test_settings_digest_ignores_names_but_not_parameters():
+    a = BatchSettings("kmeans", {"n_colors": 8})
+    assert a.digest() == BatchSettings("kmeans", {"n_colors": 8}, suffix=".x.imc").digest()
+    assert a.digest() != BatchSettings("kmeans", {"n_colors": 9}).digest()
+    assert a.digest() != BatchSettings("kmeans", {"n_colors": 8}, if_larger="copy").digest()
+    with pytest.raises(UsageError, match="if_larger"):
+        BatchSettings("kmeans", if_larger="never")
+    with pytest.raises(UsageError, match="without a folder"):
+        BatchSettings("kmeans", suffix="../x.imc")
+
+
+# -- the worker task, called directly ---------------------------------------------------------
+
+def test_compress_job_record_matches_the_file(tmp_path, sample):
+    src = tmp_path / "in.png"
+    Image.fromarray(sample[:64, :80]).save(src)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    rec = compress_job(_job(src, "a/b.imc"), SETTINGS, str(dst))
+    assert rec["status"] == "ok" and rec["error"] is None
+    data = (dst / "a/b.imc").read_bytes()
+    decoded = imcompress.decompress(data)
+    assert rec["psnr"] == pytest.approx(peak_signal_noise_ratio(sample[:64, :80], decoded, data_range=255), abs=1e-9)
+    assert rec["bytes_out"] == len(data) and rec["bpp"] == pytest.approx(8 * len(data) / (64 * 80))
+    # the same as the library call with the same options
+    assert data == imcompress.compress(sample[:64, :80], "kmeans", n_colors=8, random_state=0)
+    journal = list((dst / ".imcompress-journal").iterdir())
+    assert len(journal) == 1 and json.loads(journal[0].read_text())["output_sha256"] == rec["output_sha256"]
+
+
+@pytest.mark.parametrize("policy, status, written", [("write", "ok", "g.imc"), ("skip", "skipped", None),
+                                                     ("copy", "copied", "g.png")])
+def test_compress_job_if_larger(tmp_path, policy, status, written):
+    src = tmp_path / "g.png"
+    Image.fromarray(growing_image()).save(src, optimize=True)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    settings = BatchSettings("kmeans", {"n_colors": 8}, if_larger=policy)
+    rec = compress_job(_job(src, "g.imc", "g.png"), settings, str(dst))
+    assert rec["status"] == status and rec["output"] == written
+    files = sorted(p.name for p in dst.iterdir() if p.is_file())
+    assert files == ([written] if written else [])
+    if policy == "copy":
+        assert (dst / "g.png").read_bytes() == src.read_bytes() and rec["bytes_out"] == src.stat().st_size
+    if policy != "write":
+        assert "larger than the input" in rec["error"]
+
+
+def test_compress_job_bad_input_is_a_record_not_an_exception(tmp_path):
+    src = tmp_path / "bad.png"
+    src.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    rec = compress_job(_job(src), SETTINGS, str(tmp_path))
+    assert rec["status"] == "failed" and str(src) in rec["error"] and rec["output"] is None
+    assert not (tmp_path / "out.imc").exists()
+
+
+def test_compress_job_target_psnr(tmp_path, sample):
+    src = tmp_path / "in.png"
+    Image.fromarray(sample[:48, :48]).save(src)
+    settings = BatchSettings("kmeans", {"random_state": 0}, target_psnr=30.0)
+    rec = compress_job(_job(src), settings, str(tmp_path))
+    ref = imcompress.compress_to_target(sample[:48, :48], "kmeans", target_psnr=30.0, random_state=0)
+    assert rec["status"] == "ok" and rec["psnr"] >= 30.0
+    assert (tmp_path / "out.imc").read_bytes() == ref.data
+
+
+# -- the command on a cluster -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scheduler():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
+        yield cluster.scheduler_address
+
+
+def _batch(*args):
+    return main(["batch", *map(str, args)])
+
+
+@pytest.mark.xdist_group("batch-local-cluster")
+def test_batch_command_then_rerun_then_redo_one(tmp_path, scheduler, capsys):
+    expected = make_tree(tmp_path)
+    dst = tmp_path / "dst"
+    args = [tmp_path / "src", "-o", dst, "-r", "-k", K, "--if-larger", "copy", "--scheduler", scheduler]
+    assert _batch(*args) == ExitCode.SOME_FAILED
+    out, err = capsys.readouterr()
+    assert "ok 4, copied 1, skipped 2, failed 1" in out
+    assert "1 of 8 inputs failed" in err and "corrupt" in out
+    check_dst(dst, expected)
+    assert len(manifest(dst)) == 8
+    stamps = {p: p.stat().st_mtime_ns for p in dst.rglob("*.imc")}
+
+    # a re-run does nothing but retry the failure
+    assert _batch(*args, "--json") == ExitCode.SOME_FAILED
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["up_to_date"] == 7 and summary["counts"]["failed"] == 1 and summary["counts"]["ok"] == 0
+    new = manifest(dst)[8:]
+    assert [(r["input"], r["status"]) for r in new] == [(str(tmp_path / "src/sub/corrupt.png"), "failed")]
+    assert {p: p.stat().st_mtime_ns for p in dst.rglob("*.imc")} == stamps
+
+    # one output deleted: exactly that one is redone
+    gone = dst / "sub/photo.kmeans.imc"
+    gone.unlink()
+    assert _batch(*args, "-q") == ExitCode.SOME_FAILED
+    assert capsys.readouterr().out == ""
+    new = manifest(dst)[9:]
+    assert sorted((Path(r["input"]).name, r["status"]) for r in new) == [("corrupt.png", "failed"), ("photo.jpg", "ok")]
+    check_dst(dst, expected)
+    assert ok_counts(dst)[str(tmp_path / "src/sub/photo.jpg")] == 2 and max(ok_counts(dst).values()) == 2
+
+    # different parameters: everything is done again, to the same names
+    other = [tmp_path / "src", "-o", dst, "-r", "-k", "6", "--if-larger", "copy", "--scheduler", scheduler, "-q"]
+    assert _batch(*other) == ExitCode.SOME_FAILED
+    assert all(r["params_sha256"] != new[0]["params_sha256"] for r in manifest(dst)[11:])
+    check_dst(dst, expected)
+
+
+@pytest.mark.xdist_group("batch-local-cluster")
+def test_batch_command_errors(tmp_path, scheduler, capsys):
+    (tmp_path / "src").mkdir()
+    assert _batch(tmp_path / "nowhere", "-o", tmp_path / "d", "--scheduler", scheduler) == ExitCode.USAGE
+    assert "no such file or folder" in capsys.readouterr().err
+    assert _batch(tmp_path / "src", "-o", tmp_path / "d", "--scheduler", scheduler, "--workers", "2") == ExitCode.USAGE
+    assert "local cluster" in capsys.readouterr().err
+    assert _batch(tmp_path / "src", "-o", tmp_path / "d", "-m", "pca-rows", "-k", "8") == ExitCode.USAGE
+    assert "option of --method kmeans" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert _batch(tmp_path / "src", "-o", tmp_path / "file") == ExitCode.USAGE
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_batch_command_starts_and_stops_its_own_cluster(tmp_path, capsys):
+    import psutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    photo = imcompress.sample_image()
+    for i in range(3):
+        Image.fromarray(photo[i * 50:i * 50 + 40, :48]).save(src / f"p{i}.png")
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    listening = {c.laddr for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    assert _batch(src, "-o", tmp_path / "dst", "-k", K, "--workers", "1", "--json") == ExitCode.OK
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"]["ok"] == 3 and summary["workers"] == 1 and summary["n_failures"] == 0
+    assert summary["bytes_in"] == sum(p.stat().st_size for p in src.iterdir())
+    after = {p.pid for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"}
+    assert after <= before  # the local cluster's processes are gone
+    assert {c.laddr for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN} <= listening

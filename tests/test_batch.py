@@ -269,3 +269,26 @@ def test_batch_command_starts_and_stops_its_own_cluster(tmp_path, capsys):
     after = {p.pid for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"}
     assert after <= before  # the local cluster's processes are gone
     assert {c.laddr for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN} <= listening
+
+
+def test_journal_recovers_work_finished_after_the_client_died(tmp_path, sample):
+    from imcompress.batch._manifest import is_done
+
+    src = tmp_path / "in.png"
+    Image.fromarray(sample[:40, :40]).save(src)
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    job = _job(src, "in.kmeans.imc")
+    rec = compress_job(job, SETTINGS, str(dst))  # a worker finished; no client recorded it
+    m = Manifest(dst)
+    latest = m.load()
+    assert latest == {} and not is_done(job, None, SETTINGS.digest(), dst)
+    assert m.recover(latest) == 1
+    assert is_done(job, latest[str(src)], SETTINGS.digest(), dst)
+    assert m.recover(latest) == 0  # the journal entry is gone
+    m.cleanup()
+    m.close()
+    assert manifest(dst) == [json.loads(json.dumps(rec))] and sorted(os.listdir(dst)) == ["in.kmeans.imc", "manifest.jsonl"]
+    # a damaged output is not recorded as done, and is redone
+    (dst / "in.kmeans.imc").write_bytes(b"x")
+    assert not is_done(job, latest[str(src)], SETTINGS.digest(), dst)

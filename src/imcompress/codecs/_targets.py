@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._errors import ImcompressError, QualityError, UsageError
+from .._validation import check_image
 
 __all__ = ["Compressed", "Trial", "TargetResult", "compress_to_target", "search_target"]
 
@@ -312,7 +313,7 @@ def compress_to_target(
         codec = method
     else:
         codec = _base.get_codec(method)(**options)
-    pixels = _base._check_image(image)
+    pixels = check_image(image)
     if format not in codec.formats:
         raise UsageError(f"method {codec.name!r} writes {' or '.join(codec.formats)} files, not {format!r}")
 

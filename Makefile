@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/imcompress report -o $(REPORT_DIR) --force
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -12,7 +12,7 @@ from ._errors import (
     WriteError,
 )
 from ._validation import check_image, to_uint8
-from .codecs import Compressed, available_methods, compress, compress_to_target, decompress, get_codec, inspect
+from .codecs import Measured, available_methods, compress, compress_to_target, decompress, get_codec, inspect
 from .io import ImageData, load_image, read_image, sample_image, sample_image_path
 from .kmeans import KMeansQuantizer
 from . import metrics
@@ -23,7 +23,7 @@ plugins._register_on_import()  # Image.open("photo.imc"); see imcompress.plugins
 __version__ = "0.1.0"
 
 __all__ = [
-    "Compressed",
+    "Measured",
     "CorruptFileError",
     "ExitCode",
     "ImageData",

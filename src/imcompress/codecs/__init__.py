@@ -12,7 +12,7 @@ from ._base import (
     inspect,
     register_codec,
 )
-from ._targets import Compressed, TargetResult, Trial, compress_to_target, search_target
+from ._targets import Measured, TargetResult, Trial, compress_to_target, search_target
 
 __all__ = [
     "Codec",
@@ -27,7 +27,7 @@ __all__ = [
     "register_codec",
     "search_target",
     "compress_to_target",
-    "Compressed",
+    "Measured",
     "TargetResult",
     "Trial",
 ]

@@ -21,7 +21,7 @@ import numpy as np
 from .._errors import ImcompressError, QualityError, UsageError
 from .._validation import check_image
 
-__all__ = ["Compressed", "Trial", "TargetResult", "compress_to_target", "search_target"]
+__all__ = ["Measured", "Trial", "TargetResult", "compress_to_target", "search_target"]
 
 
 @dataclass
@@ -197,8 +197,8 @@ def search_target(
 
 
 @dataclass(frozen=True)
-class Compressed:
-    """Result of :func:`compress_to_target`: a file, measured.
+class Measured:
+    """Result of :func:`compress_to_target`: a file, decoded again and measured.
 
     Attributes
     ----------
@@ -254,7 +254,7 @@ def compress_to_target(
     icc_profile: bytes | None = None,
     on_trial: Callable[[Trial], None] | None = None,
     **options,
-) -> Compressed:
+) -> Measured:
     """Compress ``image`` with ``method``, to a PSNR or size target if given, and measure it.
 
     Without a target this encodes once; with one it searches the method's rate
@@ -285,7 +285,7 @@ def compress_to_target(
 
     Returns
     -------
-    Compressed
+    Measured
 
     Raises
     ------
@@ -333,7 +333,7 @@ def compress_to_target(
 
     if target_psnr is None and max_bytes is None:
         trial = measure(codec, None)
-        return Compressed(trial.data, trial.psnr, codec, last[id(trial)], True, (trial,))
+        return Measured(trial.data, trial.psnr, codec, last[id(trial)], True, (trial,))
     if codec.rate_parameter is None:
         raise UsageError(f"method {codec.name} has no rate parameter for a PSNR or size target")
     result = search_target(
@@ -347,4 +347,4 @@ def compress_to_target(
     decoded = last.get(id(chosen))
     if decoded is None:
         decoded = _decode_file(chosen.data)
-    return Compressed(chosen.data, chosen.psnr, chosen.extra, decoded, result.met, tuple(result.trials))
+    return Measured(chosen.data, chosen.psnr, chosen.extra, decoded, result.met, tuple(result.trials))

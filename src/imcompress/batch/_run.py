@@ -47,7 +47,8 @@ class BatchSummary:
         Input and output bytes of the files written this run (``ok`` and ``copied``).
     seconds : float
         Wall time of the whole run; ``startup_seconds`` of it to start (or
-        reach) the cluster and set up its workers.
+        reach) the cluster and set up its workers, ``work_seconds`` from then
+        to the last result (the rest: planning, and stopping a local cluster).
     slowest : list of (seconds, input)
     failures : list of (input, error)
         The first failures (``n_failures`` counts them all).
@@ -63,6 +64,7 @@ class BatchSummary:
     bytes_out: int = 0
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    work_seconds: float = 0.0
     slowest: list = field(default_factory=list)
     failures: list = field(default_factory=list)
     n_failures: int = 0
@@ -95,7 +97,8 @@ class BatchSummary:
         return {
             "counts": dict(self.counts), "up_to_date": self.up_to_date, "recovered": self.recovered,
             "total": self.total, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "ratio": self.ratio,
-            "seconds": self.seconds, "startup_seconds": self.startup_seconds, "workers": self.workers,
+            "seconds": self.seconds, "startup_seconds": self.startup_seconds,
+            "work_seconds": self.work_seconds, "workers": self.workers,
             "slowest": [{"input": i, "seconds": s} for s, i in sorted(self.slowest, reverse=True)],
             "failures": [{"input": i, "error": e} for i, e in self.failures], "n_failures": self.n_failures,
             "manifest": self.manifest,
@@ -301,6 +304,7 @@ def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler,
             nxt = next(jobs, None)
             if nxt is not None:
                 queue.add(submit(nxt))
+        summary.work_seconds = time.perf_counter() - t0 - summary.startup_seconds
     finally:
         cluster.close()
 

@@ -1,0 +1,227 @@
+"""imcompress batch on a local Dask cluster against a sequential loop over the library calls.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/batch.py                       # 200 images, kmeans and pca-patch, + client memory
+    .venv/bin/python benchmarks/batch.py --images 60 --repeats 1 --memory 200,1000   # quick
+
+Inputs: ``--images`` PNG crops (mixed sizes, 96x128 to 320x480) of the study photo and the
+Kodak set (``../shared/data``; scikit-image's bundled photos when absent), in 4 folders.
+For each method, interleaved and repeated:
+
+- ``sequential``: one process, a loop calling the library for each file (read, compress,
+  decode and measure, write atomically: :func:`imcompress.batch.compress_job`, the very
+  function the workers run), after compiling the numba kernels once (not timed);
+- ``batch 1w`` / ``batch 2w``: :func:`imcompress.batch.run_batch` with a local cluster of 1 or
+  2 worker processes (1 thread each), into a fresh DST. ``start-up`` is the time to start
+  the cluster and set up its workers (numba kernels loaded); ``work`` runs from then to the
+  last result; ``total`` is the whole call (planning and stopping the cluster included).
+
+Speed-up = sequential time / batch work time (and / total time, start-up included).
+Client memory: the batch client's peak RSS (a sampling thread, psutil) for N tiny inputs
+(24x24 PNGs, kmeans K=4: the cheapest work, so that the client's share shows), each N in
+its own process. Workers are other processes and not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SIZES = [(96, 128), (160, 200), (240, 320), (320, 480)]
+METHODS = {"kmeans": {"n_colors": 32, "random_state": 0}, "pca-patch": {"quality": 50.0}}
+
+
+def _photos():
+    paths = ([DATA / "elephant.jpg"] if (DATA / "elephant.jpg").exists() else []) + sorted((DATA / "kodak").glob("*.png"))
+    if paths:
+        from imcompress import load_image
+
+        return [load_image(p) for p in paths], "study photo + Kodak"
+    import skimage.data
+
+    return [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()], "scikit-image photos"
+
+
+def make_inputs(root: Path, n: int, seed=0):
+    photos, label = _photos()
+    rng = np.random.default_rng(seed)
+    total = 0
+    for i in range(n):
+        img = photos[i % len(photos)]
+        h, w = SIZES[i % len(SIZES)]
+        y = int(rng.integers(0, img.shape[0] - h + 1))
+        x = int(rng.integers(0, img.shape[1] - w + 1))
+        folder = root / f"set{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"img{i:05d}.png"
+        Image.fromarray(img[y:y + h, x:x + w]).save(path)
+        total += path.stat().st_size
+    return label, total
+
+
+def _load():
+    return os.getloadavg()[0]
+
+
+def sequential(src: Path, dst: Path, settings):
+    from imcompress.batch import compress_job, plan_batch
+
+    plan = plan_batch([src], dst, settings, recursive=True)
+    dst.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for job in plan.jobs:
+        rec = compress_job(job, settings, str(dst))
+        assert rec["status"] == "ok", rec
+    total = time.perf_counter() - t0
+    return {"total": total, "startup": 0.0, "work": total}
+
+
+def batch(src: Path, dst: Path, settings, workers: int):
+    from imcompress.batch import run_batch
+
+    t0 = time.perf_counter()
+    summary = run_batch([src], dst, settings, recursive=True, workers=workers, threads_per_worker=1)
+    total = time.perf_counter() - t0
+    assert summary.counts["ok"] == summary.total and summary.n_failures == 0, summary.as_dict()
+    return {"total": total, "startup": summary.startup_seconds, "work": summary.work_seconds}
+
+
+def client_memory(n: int) -> dict:
+    """Run in a child process: peak RSS of this (client) process over a batch of n tiny inputs."""
+    import psutil
+
+    from imcompress.batch import BatchSettings, run_batch
+
+    with tempfile.TemporaryDirectory(prefix="imc-bench-mem-") as tmp:
+        src = Path(tmp) / "src"
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            folder = src / f"d{i // 500:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / f"t{i:05d}.png")
+        me = psutil.Process()
+        base = me.memory_info().rss
+        peak = [base]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], me.memory_info().rss)
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        summary = run_batch([src], Path(tmp) / "dst", BatchSettings("kmeans", {"n_colors": 4}), recursive=True,
+                            workers=2)
+        seconds = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        assert summary.counts["ok"] == n, summary.as_dict()
+        return {"n": n, "rss_before_mb": base / 2**20, "rss_peak_mb": peak[0] / 2**20, "seconds": seconds}
+
+
+def _versions():
+    import dask
+    import distributed
+    import numba
+
+    import imcompress
+
+    return (f"Python {platform.python_version()}, NumPy {np.__version__}, numba {numba.__version__}, "
+            f"dask {dask.__version__}, distributed {distributed.__version__}, imcompress {imcompress.__version__}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each configuration")
+    ap.add_argument("--methods", default="kmeans,pca-patch")
+    ap.add_argument("--memory", default="200,5000", help="input counts of the client-memory runs ('' to skip)")
+    ap.add_argument("--client-memory", type=int, help=argparse.SUPPRESS)  # the child process of one memory run
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "batch.md")
+    args = ap.parse_args(argv)
+    if args.client_memory:
+        print(json.dumps(client_memory(args.client_memory)))
+        return
+    from imcompress.batch import BatchSettings
+    from imcompress.batch._worker import warm_up
+
+    lines = [f"# imcompress batch benchmark ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)", "",
+             f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {_versions()}", ""]
+    loads = [_load()]
+    with tempfile.TemporaryDirectory(prefix="imc-bench-batch-") as tmp:
+        src = Path(tmp) / "src"
+        label, src_bytes = make_inputs(src, args.images)
+        lines += [f"{args.images} PNG crops of the {label} ({src_bytes / 1e6:.1f} MB), sizes "
+                  + ", ".join(f"{w}x{h}" for h, w in SIZES) + "; 1 thread per worker.", ""]
+        rows = []
+        for method in args.methods.split(","):
+            settings = BatchSettings(method, METHODS[method])
+            warm_up(settings)  # the sequential loop compiles once too, untimed
+            runs = {"sequential": [], "batch 1w": [], "batch 2w": []}
+            for r in range(args.repeats):
+                for name in runs:
+                    dst = Path(tmp) / f"dst-{method}-{name.replace(' ', '')}-{r}"
+                    loads.append(_load())
+                    if name == "sequential":
+                        res = sequential(src, dst, settings)
+                    else:
+                        res = batch(src, dst, settings, int(name[-2]))
+                    runs[name].append(res)
+                    shutil.rmtree(dst)
+                    print(f"{method} {name} run {r}: {res['total']:.1f} s (start-up {res['startup']:.1f} s), "
+                          f"load {loads[-1]:.1f}", flush=True)
+            seq = statistics.median(x["total"] for x in runs["sequential"])
+            for name, res in runs.items():
+                total = statistics.median(x["total"] for x in res)
+                startup = statistics.median(x["startup"] for x in res)
+                work = statistics.median(x["work"] for x in res)
+                rows.append((method, name, total, startup, work, args.images / work, src_bytes / 1e6 / work,
+                             seq / work, seq / total))
+        loads.append(_load())
+        lines += ["| method | run | total s | start-up s | work s | images/s | MB/s | speed-up (work) | speed-up (total) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {m} | {n} | {t:.1f} | {s:.1f} | {w:.1f} | {ips:.1f} | {mbs:.2f} | {su:.2f}x | {sut:.2f}x |"
+                  for m, n, t, s, w, ips, mbs, su, sut in rows]
+    lines += ["", f"Medians of {args.repeats} interleaved runs. Load average during the runs: "
+              f"{min(loads):.1f}-{max(loads):.1f} (1-minute; the machine has {os.cpu_count()} cores)."]
+    if args.memory:
+        lines += ["", "Client peak RSS (tiny 24x24 inputs, kmeans K=4, 2 workers; each N in its own process):", "",
+                  "| inputs | RSS before MB | peak RSS MB | seconds |", "|---|---|---|---|"]
+        mems = []
+        for n in [int(v) for v in args.memory.split(",")]:
+            out = subprocess.run([sys.executable, __file__, "--client-memory", str(n)], capture_output=True,
+                                 text=True, check=True)
+            m = json.loads(out.stdout.strip().splitlines()[-1])
+            mems.append(m)
+            lines.append(f"| {n} | {m['rss_before_mb']:.0f} | {m['rss_peak_mb']:.0f} | {m['seconds']:.1f} |")
+            print(lines[-1], flush=True)
+        if len(mems) > 1:
+            lines += ["", f"Peak growth from {mems[0]['n']} to {mems[-1]['n']} inputs: "
+                      f"{mems[-1]['rss_peak_mb'] - mems[0]['rss_peak_mb']:+.0f} MB."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -105,16 +105,15 @@ def _codec_points(img, method, n_points):
     else:
         values = _pick(codec.rate_candidates(img), n_points)
     for v in values:
+        from .codecs import compress_to_target
+
         try:
-            enc = codec.with_rate(v)
-            data = enc.encode(img)
+            res = compress_to_target(img, codec.with_rate(v))
         except UsageError:
             raise  # a bad option: the user's to fix
         except ImcompressError:
             continue  # a rate this method cannot produce for this image
-        from . import decompress
-
-        yield v, len(data), decompress(data)
+        yield v, res.bytes, res.decoded
 
 
 def _as_named(images):

@@ -48,7 +48,7 @@ def write_journal(dst: Path, record: dict) -> None:
     """Atomically leave ``record`` in DST's journal (run on the worker)."""
     folder = Path(dst) / JOURNAL_DIR
     folder.mkdir(exist_ok=True)
-    text = json.dumps(json_safe(record), ensure_ascii=False)
+    text = json.dumps(json_safe(record))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -149,7 +149,8 @@ class Manifest:
         return latest
 
     def append(self, record: dict) -> None:
-        line = (json.dumps(json_safe(record), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        # ASCII JSON: a file name that is not valid UTF-8 (surrogate escapes) stays exact
+        line = (json.dumps(json_safe(record), separators=(",", ":")) + "\n").encode("ascii")
         try:
             written = os.write(self.fd, line)
         except OSError as exc:

@@ -19,12 +19,11 @@ import numpy as np
 
 from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLargerError, UsageError, WriteError
 from .._json import json_safe
-from ..codecs import available_methods, decompress, get_codec, inspect
-from ..codecs._targets import Trial, search_target
-from ..format import is_container, unpack_container
+from ..codecs import available_methods, compress_to_target, decompress, get_codec, inspect
+from ..format import unpack_container
 from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
-from ..metrics import mse, psnr, psnr_from_mse, ssim
+from ..metrics import mse, psnr_from_mse, ssim
 from ._main import cli, echo_error, flag_names
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
@@ -151,24 +150,6 @@ def _output_for(src: str, output, suffix, method, fmt_opt, formats):
     return out, _format_of(out, fmt_opt, formats)
 
 
-def _decode_any(data: bytes) -> np.ndarray:
-    """Pixels of an ``.imc`` file or of a standard image file we wrote."""
-    if is_container(data):
-        return decompress(data)
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-        return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
-
-
-def _measure(original: np.ndarray, data: bytes):
-    decoded = _decode_any(data)
-    if decoded.shape != original.shape:  # pragma: no cover - a codec bug
-        raise ImcompressError(f"decoded shape {decoded.shape} differs from the input {original.shape}")
-    return decoded
-
-
 #: Keyword arguments of the library that the compress command sets from its own flags.
 _GLOBAL_FLAGS = {
     "max_pixels": "--max-pixels",
@@ -208,36 +189,23 @@ def _compress_one(src, out, fmt, codec, opts):
     pixels = image.pixels
     icc = None if opts["strip"] else image.icc_profile
     start = time.perf_counter()
-    target_psnr, max_bytes = opts["target_psnr"], opts["max_bytes"]
-    met = True
-    if target_psnr is not None or max_bytes is not None:
-        prepared = codec.prepare(pixels)  # shared by every candidate, then dropped
 
-        def encode_at(value):
-            trial = codec.with_rate(value).compress(pixels, format=fmt, icc_profile=icc, prepared=prepared)
-            decoded = trial.decoded if trial.decoded is not None else _measure(pixels, trial.data)
-            if opts["verbose"]:
-                _line(f"  {codec.rate_parameter}={value}: {trial.n_bytes} bytes, "
-                      f"PSNR {psnr(pixels, decoded):.2f} dB", to_stderr=True)
-            return Trial(value, trial.data, psnr(pixels, decoded), extra=(trial, decoded))
-
-        result = search_target(
-            encode_at,
-            codec.rate_candidates(pixels),
-            target_psnr=target_psnr,
-            max_bytes=max_bytes,
-            best_effort=opts["best_effort"],
-        )
-        met = result.met
-        compressed, decoded = result.trial.extra
-    else:
-        compressed = codec.compress(pixels, format=fmt, icc_profile=icc)
-        decoded = compressed.decoded  # the codec's own, bit-exact reconstruction, or None
-    data = compressed.data
-    seconds = time.perf_counter() - start
     measure = opts["json"] or not opts["quiet"]
-    if decoded is None and measure:
-        decoded = _measure(pixels, data)
+
+    def show(trial):  # -v: every candidate of a target search
+        if trial.value is None:
+            return
+        _line(f"  {codec.rate_parameter}={trial.value}: {trial.bytes} bytes, PSNR {trial.psnr:.2f} dB",
+              to_stderr=True)
+
+    result = compress_to_target(
+        pixels, codec, target_psnr=opts["target_psnr"], max_bytes=opts["max_bytes"],
+        best_effort=opts["best_effort"], format=fmt, icc_profile=icc, measure=measure,
+        on_trial=show if opts["verbose"] else None,
+    )
+    seconds = time.perf_counter() - start
+    compressed, decoded, met = result.compressed, result.decoded, result.met
+    data = compressed.data
     if image.file_size is not None and len(data) > image.file_size:
         if opts["skip_if_larger"]:
             raise SkippedLargerError(

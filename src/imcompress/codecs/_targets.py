@@ -202,35 +202,39 @@ class Measured:
 
     Attributes
     ----------
-    data : bytes
-        The complete file (``.imc``, or PNG for ``format="png"``).
-    psnr : float
-        PSNR in dB of the decoded file against the input (``inf`` if lossless).
-    codec : Codec
-        The codec that wrote ``data``, its rate parameter set to the value chosen.
-    decoded : ndarray of shape (H, W, C), uint8
-        The file decoded again.
+    compressed : Compressed
+        The file and what the codec chose (``compressed.params``, as the file
+        stores them; ``compressed.bpp``, ``compressed.ratio``).
+    psnr : float or None
+        PSNR in dB of the decoded file against the input (``inf`` if lossless;
+        None when not measured).
+    decoded : ndarray of shape (H, W, C), uint8, or None
+        The file decoded again (the codec's bit-exact reconstruction when it
+        returns one).
     met : bool
         False only with ``best_effort=True`` when the target was not reached.
     trials : tuple of Trial
-        Every candidate encoded by the search, in the order probed (one trial
-        when no target was given).
+        Every candidate encoded, in the order probed (one when no target was
+        given); ``trial.extra`` is its :class:`Compressed`.
     """
 
-    data: bytes = field(repr=False)
+    compressed: Any
     psnr: float
-    codec: Any
     decoded: np.ndarray = field(repr=False)
     met: bool = True
     trials: tuple = field(default=(), repr=False)
 
     @property
+    def data(self) -> bytes:
+        return self.compressed.data
+
+    @property
     def bytes(self) -> int:
-        return len(self.data)
+        return len(self.compressed.data)
 
 
 def _decode_file(data: bytes) -> np.ndarray:
-    """Pixels of a ``.imc`` file, or of a standard image file a codec exported."""
+    """Pixels of a ``.imc`` file, or of a standard image file a codec wrote."""
     from ..format import is_container
     from ._base import decompress
 
@@ -253,13 +257,16 @@ def compress_to_target(
     format: str = "imc",
     icc_profile: bytes | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    measure: bool = True,
     **options,
 ) -> Measured:
     """Compress ``image`` with ``method``, to a PSNR or size target if given, and measure it.
 
-    Without a target this encodes once; with one it searches the method's rate
-    parameter (:attr:`Codec.rate_parameter`) by bisection. Every candidate is
-    a real file, decoded and measured, so the result meets the target.
+    Without a target this encodes once. With one it searches the method's
+    rate parameter (:attr:`Codec.rate_parameter`) by bisection, sharing the
+    codec's per-image work (:meth:`Codec.prepare`) between candidates. Every
+    candidate is a real file, decoded and measured, so the result meets the
+    target.
 
     Parameters
     ----------
@@ -280,6 +287,10 @@ def compress_to_target(
         Colour profile stored in the file.
     on_trial : callable, optional
         Called with each :class:`Trial` as it is measured (e.g. to print it).
+    measure : bool, default=True
+        Without a target, ``False`` skips the measurement: ``psnr`` is None and
+        ``decoded`` is the codec's own reconstruction or None. A target search
+        always measures.
     **options
         Parameters of the method's codec (``n_colors=16``, ``quality=60``...).
 
@@ -299,7 +310,7 @@ def compress_to_target(
     >>> import imcompress
     >>> img = imcompress.sample_image()[:64, :64]
     >>> res = imcompress.compress_to_target(img, "kmeans", target_psnr=30, random_state=0)
-    >>> bool(res.psnr >= 30), res.codec.n_colors < 256
+    >>> bool(res.psnr >= 30), res.compressed.params["n_colors"] < 256
     (True, True)
     >>> imcompress.decompress(res.data).shape
     (64, 64, 3)
@@ -316,15 +327,15 @@ def compress_to_target(
     pixels = check_image(image)
     if format not in codec.formats:
         raise UsageError(f"method {codec.name!r} writes {' or '.join(codec.formats)} files, not {format!r}")
-
     last = {}  # the latest decoded pixels only: a search over a large image keeps one copy
 
-    def measure(trial_codec, value) -> Trial:
-        data = trial_codec.export(pixels, format=format, icc_profile=icc_profile)
-        decoded = _decode_file(data)
+    def probe(trial_codec, value, prepared) -> Trial:
+        out = trial_codec.compress(pixels, format=format, icc_profile=icc_profile, prepared=prepared)
+        # the codec's own bit-exact reconstruction when it has one, else the file decoded
+        decoded = out.decoded if out.decoded is not None else _decode_file(out.data)
         if decoded.shape != pixels.shape:  # pragma: no cover - a codec bug
             raise ImcompressError(f"decoded shape {decoded.shape} differs from the input {pixels.shape}")
-        trial = Trial(value, data, metrics.psnr(pixels, decoded), extra=trial_codec)
+        trial = Trial(value, out.data, metrics.psnr(pixels, decoded), extra=out)
         last.clear()
         last[id(trial)] = decoded
         if on_trial is not None:
@@ -332,12 +343,16 @@ def compress_to_target(
         return trial
 
     if target_psnr is None and max_bytes is None:
-        trial = measure(codec, None)
-        return Measured(trial.data, trial.psnr, codec, last[id(trial)], True, (trial,))
+        if not measure:
+            out = codec.compress(pixels, format=format, icc_profile=icc_profile)
+            return Measured(out, None, out.decoded, True, ())
+        trial = probe(codec, None, None)
+        return Measured(trial.extra, trial.psnr, last[id(trial)], True, (trial,))
     if codec.rate_parameter is None:
         raise UsageError(f"method {codec.name} has no rate parameter for a PSNR or size target")
+    prepared = codec.prepare(pixels)  # shared by every candidate, dropped with this call
     result = search_target(
-        lambda value: measure(codec.with_rate(value), value),
+        lambda value: probe(codec.with_rate(value), value, prepared),
         codec.rate_candidates(pixels),
         target_psnr=target_psnr,
         max_bytes=max_bytes,
@@ -347,4 +362,4 @@ def compress_to_target(
     decoded = last.get(id(chosen))
     if decoded is None:
         decoded = _decode_file(chosen.data)
-    return Measured(chosen.data, chosen.psnr, chosen.extra, decoded, result.met, tuple(result.trials))
+    return Measured(chosen.extra, chosen.psnr, decoded, result.met, tuple(result.trials))

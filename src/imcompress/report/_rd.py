@@ -227,10 +227,10 @@ def _pillow_version() -> str:
 # -- measuring -------------------------------------------------------------------------
 
 def _codec_encode(codec, image, setting):
-    from ..codecs import decompress, inspect
+    from ..codecs import compress_to_target
 
-    data = codec.with_rate(setting).encode(image)
-    return len(data), decompress(data), inspect(data).get("params")
+    res = compress_to_target(image, codec.with_rate(setting))
+    return res.bytes, res.decoded, res.compressed.params
 
 
 class _Meter:

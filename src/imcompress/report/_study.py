@@ -442,13 +442,13 @@ def _check_image(image) -> np.ndarray:
 
 def _codec_bytes(image, method, params, notes):
     """Size and decoded quality of the real ``.imc`` file, if the codec exists."""
-    from ..codecs import available_methods, compress, decompress
+    from ..codecs import available_methods, compress_to_target
 
     if method not in available_methods():
         return None, None, None, None
     try:
-        data = compress(image, method, **params)
-        decoded = decompress(data)
+        res = compress_to_target(image, method, **params)
+        data, decoded = res.data, res.decoded
     except Exception as exc:  # noqa: BLE001 - a report must not die for one codec
         notes.append(f"codec {method!r} with {params} failed: {type(exc).__name__}: {exc}")
         return None, None, None, None

@@ -187,8 +187,8 @@ def main(argv=None):
                         res = batch(src, dst, settings, int(name[-2]))
                     runs[name].append(res)
                     shutil.rmtree(dst)
-                    print(f"{method} {name} run {r}: {res['total']:.1f} s (start-up {res['startup']:.1f} s), "
-                          f"load {loads[-1]:.1f}", flush=True)
+                    print(f"{method} {name} run {r}: total {res['total']:.1f} s, start-up {res['startup']:.1f} s, "
+                          f"work {res['work']:.1f} s, load {loads[-1]:.1f}", flush=True)
             seq = statistics.median(x["total"] for x in runs["sequential"])
             for name, res in runs.items():
                 total = statistics.median(x["total"] for x in res)

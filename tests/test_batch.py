@@ -297,3 +297,18 @@ def test_journal_recovers_work_finished_after_the_client_died(tmp_path, sample):
     # a damaged output is not recorded as done, and is redone
     (dst / "in.kmeans.imc").write_bytes(b"x")
     assert not is_done(job, latest[str(src)], SETTINGS.digest(), dst)
+
+
+def test_a_refused_input_is_not_done_once_it_is_taken(tmp_path):
+    from imcompress.batch._manifest import Done, is_done
+
+    make_tree(tmp_path)
+    params = SETTINGS.digest()
+    (job,) = [j for j in plan_batch([tmp_path / "src"], tmp_path / "dst", SETTINGS, follow_symlinks=True).jobs
+              if j.src.endswith("link.png")]
+    # refused last time (not followed): skipped, never read by a worker; even with the same stat...
+    refused = Done("skipped", params, job.size, job.mtime_ns, None, None, None, None)
+    assert not is_done(job, refused, params, tmp_path / "dst")  # ...with --follow-symlinks it is work now
+    # a worker's --if-larger skip is a result: done
+    examined = Done("skipped", params, job.size, job.mtime_ns, "0" * 64, None, None, None)
+    assert is_done(job, examined, params, tmp_path / "dst")

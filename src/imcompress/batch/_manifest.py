@@ -215,9 +215,16 @@ class Manifest:
             return False
 
     def cleanup(self) -> None:
-        """Remove the journal folder when nothing is left in it."""
+        """Remove the journal folder when no entry is left in it.
+
+        A worker killed while writing an entry leaves a temporary file; every
+        task of this run has ended, so it is litter.
+        """
+        folder = self.dst / JOURNAL_DIR
         try:
-            (self.dst / JOURNAL_DIR).rmdir()
+            for entry in folder.glob(".*.tmp"):
+                entry.unlink(missing_ok=True)
+            folder.rmdir()
         except OSError:
             pass
 
@@ -233,7 +240,9 @@ def is_done(job, prev: Done | None, params: str, dst: Path) -> bool:
         except OSError:
             return False
     if prev.status == "skipped" and prev.output is None:
-        return True
+        # a worker's --if-larger skip is a result; a refusal (never read by a worker) is not,
+        # once the input is taken (--follow-symlinks)
+        return prev.input_sha256 is not None
     if prev.output not in (job.out, job.copy):
         return False  # the output names changed (--ext)
     path = dst / prev.output

@@ -273,10 +273,10 @@ def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler,
 
     if workers is not None and scheduler is None:
         workers = min(workers, len(todo))  # no idle processes for a handful of files
+    plugin = BatchWorkerPlugin(settings)
     cluster = _Cluster(scheduler, workers, threads_per_worker, connect_timeout)
     try:
         cluster.wait_for_workers(connect_timeout)
-        plugin = BatchWorkerPlugin(settings)
         cluster.client.register_plugin(plugin, name=plugin.name)
         summary.startup_seconds = time.perf_counter() - t0
         summary.workers = len(cluster.client.nthreads())
@@ -306,6 +306,11 @@ def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler,
                 queue.add(submit(nxt))
         summary.work_seconds = time.perf_counter() - t0 - summary.startup_seconds
     finally:
+        if scheduler is not None:  # an existing cluster: leave no plugin behind for later workers
+            try:
+                cluster.client.unregister_worker_plugin(plugin.name)
+            except Exception:  # pragma: no cover - the scheduler is gone already
+                pass
         cluster.close()
 
 

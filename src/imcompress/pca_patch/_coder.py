@@ -13,8 +13,9 @@ with their own context models:
   magnitudes (adaptive unary with an Exp-Golomb escape) and a direct sign bit.
 * Basis: the integer DCT-domain vectors, zero flags by DCT frequency.
 
-Each plane class (luma, chroma, alpha) has its own model, so statistics of one
-never pollute another.
+Each plane kind (luma, chroma, alpha) has its own model, so statistics of one
+never pollute another. Rate-distortion optimised quantization, which counts
+bits with these same contexts, is in :mod:`._rdoq`.
 """
 
 from __future__ import annotations
@@ -38,29 +39,30 @@ from ..entropy import (
     enc_new,
     enc_tree,
     dec_tree,
+    run_encoder,
 )
 
-__all__ = ["N_CONTEXTS", "encode_stream", "decode_stream", "MAX_COEF"]
+__all__ = ["N_CONTEXTS", "MAX_CLASSES", "MAX_COEF", "encode_stream", "decode_stream"]
 
 #: Largest magnitude of a quantized coefficient a decoder accepts.
 MAX_COEF = 1 << 20
 
-_NB = 38  # coefficient bands for significance / last
-_UN = 14  # adaptive unary magnitude steps before the escape
+_N_BANDS = 38  # coefficient bands for significance / last
+_UNARY = 14  # adaptive unary magnitude steps before the escape
 
 # model layout (one model per plane class)
-_DC_ACT = 6
+_DC_GRADIENTS = 6
 _DC_ZERO = 0
-_DC_GT = _DC_ZERO + _DC_ACT  # _DC_ACT * _UN
-_DC_EG = _DC_GT + _DC_ACT * _UN
+_DC_GT = _DC_ZERO + _DC_GRADIENTS  # _DC_GRADIENTS * _UNARY
+_DC_EG = _DC_GT + _DC_GRADIENTS * _UNARY
 _CBF = _DC_EG + EG_CONTEXTS  # 3 x 3
-_SIG = _CBF + 9  # _NB * 4 * 2
-_LAST = _SIG + _NB * 24  # _NB * 3
-_MAG = _LAST + _NB * 3  # 5 bands * 4 nb * 3 prev * _UN
-_AC_EG = _MAG + 5 * 4 * 3 * _UN
-_BZ = _AC_EG + EG_CONTEXTS  # basis zero flags: 32 freq x 2
-_BEG = _BZ + 64
-_CLS = _BEG + EG_CONTEXTS  # class map: 3 "same as predicted" flags, then a 3-bit tree
+_SIG = _CBF + 9  # _N_BANDS * 4 * 2
+_LAST = _SIG + _N_BANDS * 24  # _N_BANDS * 3
+_MAG = _LAST + _N_BANDS * 3  # 5 bands * 4 nb * 3 prev * _UNARY
+_AC_EG = _MAG + 5 * 4 * 3 * _UNARY
+_BASIS_ZERO = _AC_EG + EG_CONTEXTS  # basis zero flags: 32 freq x 2
+_BASIS_EG = _BASIS_ZERO + 64
+_CLS = _BASIS_EG + EG_CONTEXTS  # class map: 3 "same as predicted" flags, then a 3-bit tree
 N_CONTEXTS = _CLS + 3 + 8
 #: Largest number of basis classes of a classified plane.
 MAX_CLASSES = 8
@@ -73,7 +75,7 @@ def _band(k):
     if k < 48:
         return 16 + (k - 16) // 4
     b = 24 + (k - 48) // 16
-    return b if b < _NB else _NB - 1
+    return b if b < _N_BANDS else _N_BANDS - 1
 
 
 @njit(cache=True)
@@ -90,7 +92,7 @@ def _band5(k):
 
 
 @njit(cache=True)
-def _nbc(m):
+def _neighbour_class(m):
     if m == 0:
         return 0
     if m == 1:
@@ -98,6 +100,48 @@ def _nbc(m):
     if m <= 3:
         return 2
     return 3
+
+
+@njit(cache=True)
+def _last_nonzero(q, by, bx, K):
+    """Index of the last nonzero AC level of block (by, bx), -1 if none."""
+    last = -1
+    for k in range(K):
+        if q[by, bx, 1 + k] != 0:
+            last = k
+    return last
+
+
+@njit(cache=True)
+def _cbf_context(lasts, by, bx):
+    """Coded-block-flag context (do the left/upper blocks have AC, are they
+    there at all) and the larger of their last positions."""
+    ll = lasts[by, bx - 1] if bx > 0 else -1
+    la = lasts[by - 1, bx] if by > 0 else -1
+    c = (1 if ll >= 0 else 0) + (1 if la >= 0 else 0)
+    c += 3 * (0 if bx > 0 and by > 0 else (1 if bx > 0 or by > 0 else 2))
+    return c, (ll if ll > la else la)
+
+
+@njit(cache=True)
+def _same_index_class(q, by, bx, k):
+    """Class of the magnitudes at AC index k in the left and upper blocks."""
+    m = 0
+    if bx > 0:
+        m += abs(q[by, bx - 1, 1 + k])
+    if by > 0:
+        m += abs(q[by - 1, bx, 1 + k])
+    return _neighbour_class(m)
+
+
+@njit(cache=True)
+def _sig_context(k, nb, prev, nbl):
+    return _SIG + _band(k) * 24 + nb * 6 + prev * 2 + (1 if k > nbl else 0)
+
+
+@njit(cache=True)
+def _mag_context(k, nb, prev):
+    return _MAG + ((_band5(k) * 4 + nb) * 3 + prev) * _UNARY
 
 
 @njit(cache=True)
@@ -110,7 +154,7 @@ def _prevc(q, by, bx, k):
 
 
 @njit(cache=True)
-def _act(g):
+def _gradient_class(g):
     if g == 0:
         return 0
     if g == 1:
@@ -143,29 +187,29 @@ def _dc_pred_ctx(q, by, bx):
         pred = mx
     else:
         pred = a + b - c
-    return pred, _act(abs(a - c) + abs(b - c))
+    return pred, _gradient_class(abs(a - c) + abs(b - c))
 
 
 @njit(cache=True)
 def _enc_mag(st, out, model, base, eg, m):
-    # m >= 0: adaptive unary over _UN contexts, then Exp-Golomb escape
-    for i in range(_UN):
+    # m >= 0: adaptive unary over _UNARY contexts, then Exp-Golomb escape
+    for i in range(_UNARY):
         if m == i:
             enc_bit(st, out, model, base + i, 0)
             return
         enc_bit(st, out, model, base + i, 1)
-    enc_expgolomb(st, out, model, eg, m - _UN)
+    enc_expgolomb(st, out, model, eg, m - _UNARY)
 
 
 @njit(cache=True)
 def _dec_mag(st, data, model, base, eg):
-    for i in range(_UN):
+    for i in range(_UNARY):
         if dec_bit(st, data, model, base + i) == 0:
             return i
     v = dec_expgolomb(st, data, model, eg)
     if v < 0 or v > MAX_COEF:
         return -1
-    return v + _UN
+    return v + _UNARY
 
 
 @njit(cache=True)
@@ -181,40 +225,28 @@ def _enc_plane(st, out, model, q, lasts):
             else:
                 enc_bit(st, out, model, _DC_ZERO + act, 1)
                 enc_direct(st, out, 1 if r < 0 else 0, 1)
-                _enc_mag(st, out, model, _DC_GT + act * _UN, _DC_EG, abs(r) - 1)
+                _enc_mag(st, out, model, _DC_GT + act * _UNARY, _DC_EG, abs(r) - 1)
             if K == 0:
                 continue
-            last = -1
-            for k in range(K):
-                if q[by, bx, 1 + k] != 0:
-                    last = k
+            last = _last_nonzero(q, by, bx, K)
             lasts[by, bx] = last
-            ll = lasts[by, bx - 1] if bx > 0 else -1
-            la = lasts[by - 1, bx] if by > 0 else -1
-            c = (1 if ll >= 0 else 0) + (1 if la >= 0 else 0)
-            c += 3 * (0 if bx > 0 and by > 0 else (1 if bx > 0 or by > 0 else 2))
+            c, nbl = _cbf_context(lasts, by, bx)
             enc_bit(st, out, model, _CBF + c, 1 if last >= 0 else 0)
             if last < 0:
                 continue
-            nbl = ll if ll > la else la
             prev = 0
             for k in range(K):
                 v = q[by, bx, 1 + k]
-                m = 0
-                if bx > 0:
-                    m += abs(q[by, bx - 1, 1 + k])
-                if by > 0:
-                    m += abs(q[by - 1, bx, 1 + k])
-                nb = _nbc(m)
+                nb = _same_index_class(q, by, bx, k)
                 b = _band(k)
                 if k == K - 1:
                     sig = 1  # inferred: reached only when it is the last one
                 else:
                     sig = 1 if v != 0 else 0
-                    enc_bit(st, out, model, _SIG + b * 24 + nb * 6 + prev * 2 + (1 if k > nbl else 0), sig)
+                    enc_bit(st, out, model, _sig_context(k, nb, prev, nbl), sig)
                 if sig:
                     enc_direct(st, out, 1 if v < 0 else 0, 1)
-                    _enc_mag(st, out, model, _MAG + ((_band5(k) * 4 + nb) * 3 + prev) * _UN, _AC_EG, abs(v) - 1)
+                    _enc_mag(st, out, model, _mag_context(k, nb, prev), _AC_EG, abs(v) - 1)
                     if k < K - 1:
                         lc = 0 if k < nbl else (1 if k == nbl else 2)
                         enc_bit(st, out, model, _LAST + b * 3 + lc, 1 if k == last else 0)
@@ -235,7 +267,7 @@ def _dec_plane(st, data, model, q, lasts):
             r = 0
             if dec_bit(st, data, model, _DC_ZERO + act) == 1:
                 neg = dec_direct(st, data, 1)
-                m = _dec_mag(st, data, model, _DC_GT + act * _UN, _DC_EG)
+                m = _dec_mag(st, data, model, _DC_GT + act * _UNARY, _DC_EG)
                 if m < 0:
                     return 1
                 r = -(m + 1) if neg else m + 1
@@ -245,29 +277,20 @@ def _dec_plane(st, data, model, q, lasts):
             q[by, bx, 0] = dc
             if K == 0:
                 continue
-            ll = lasts[by, bx - 1] if bx > 0 else -1
-            la = lasts[by - 1, bx] if by > 0 else -1
-            c = (1 if ll >= 0 else 0) + (1 if la >= 0 else 0)
-            c += 3 * (0 if bx > 0 and by > 0 else (1 if bx > 0 or by > 0 else 2))
+            c, nbl = _cbf_context(lasts, by, bx)
             last = -1
             if dec_bit(st, data, model, _CBF + c) == 1:
-                nbl = ll if ll > la else la
                 prev = 0
                 for k in range(K):
-                    m = 0
-                    if bx > 0:
-                        m += abs(q[by, bx - 1, 1 + k])
-                    if by > 0:
-                        m += abs(q[by - 1, bx, 1 + k])
-                    nb = _nbc(m)
+                    nb = _same_index_class(q, by, bx, k)
                     b = _band(k)
                     if k == K - 1:
                         sig = 1
                     else:
-                        sig = dec_bit(st, data, model, _SIG + b * 24 + nb * 6 + prev * 2 + (1 if k > nbl else 0))
+                        sig = dec_bit(st, data, model, _sig_context(k, nb, prev, nbl))
                     if sig:
                         neg = dec_direct(st, data, 1)
-                        mag = _dec_mag(st, data, model, _MAG + ((_band5(k) * 4 + nb) * 3 + prev) * _UN, _AC_EG)
+                        mag = _dec_mag(st, data, model, _mag_context(k, nb, prev), _AC_EG)
                         if mag < 0:
                             return 1
                         q[by, bx, 1 + k] = -(mag + 1) if neg else mag + 1
@@ -290,13 +313,13 @@ def _enc_basis(st, out, model, qb, freq):
         for i in range(1, pp):
             v = qb[j, i]
             f = freq[i] if freq[i] < 31 else 31
-            ctx = _BZ + f * 2 + (1 if i - 1 == j else 0)
+            ctx = _BASIS_ZERO + f * 2 + (1 if i - 1 == j else 0)
             if v == 0:
                 enc_bit(st, out, model, ctx, 0)
             else:
                 enc_bit(st, out, model, ctx, 1)
                 enc_direct(st, out, 1 if v < 0 else 0, 1)
-                enc_expgolomb(st, out, model, _BEG, abs(v) - 1)
+                enc_expgolomb(st, out, model, _BASIS_EG, abs(v) - 1)
 
 
 @njit(cache=True)
@@ -305,10 +328,10 @@ def _dec_basis(st, data, model, qb, freq, limit):
     for j in range(k):
         for i in range(1, pp):
             f = freq[i] if freq[i] < 31 else 31
-            ctx = _BZ + f * 2 + (1 if i - 1 == j else 0)
+            ctx = _BASIS_ZERO + f * 2 + (1 if i - 1 == j else 0)
             if dec_bit(st, data, model, ctx) == 1:
                 neg = dec_direct(st, data, 1)
-                m = dec_expgolomb(st, data, model, _BEG)
+                m = dec_expgolomb(st, data, model, _BASIS_EG)
                 if m < 0 or m >= limit:
                     return 1
                 qb[j, i] = -(m + 1) if neg else m + 1
@@ -369,7 +392,22 @@ def _as_list(qb):
     return [qb] if qb.ndim == 2 else list(qb)
 
 
-def encode_stream(bases, freqs, classes, planes, *, class_maps=None, capacity: int = 4096) -> bytes:
+def _encode_into(out, bases, freqs, kinds, planes, class_maps):
+    # one stream for every plane: one model per plane kind, bases first
+    st = enc_new()
+    models = [model_new(N_CONTEXTS) for _ in range(max(kinds) + 1)]
+    for qb, fr, kind in zip(bases, freqs, kinds):
+        for b in _as_list(qb):
+            _enc_basis(st, out, models[kind], b, fr)
+    for q, kind, cm in zip(planes, kinds, class_maps):
+        if cm is not None:
+            _enc_classmap(st, out, models[kind], np.ascontiguousarray(cm, dtype=np.int32))
+        lasts = np.full(q.shape[:2], -1, dtype=np.int32)
+        _enc_plane(st, out, models[kind], np.ascontiguousarray(q, dtype=np.int32), lasts)
+    return enc_finish(st, out)
+
+
+def encode_stream(bases, freqs, kinds, planes, *, class_maps=None) -> bytes:
     """Range-code the bases then the coefficient planes into one stream.
 
     Parameters
@@ -378,8 +416,9 @@ def encode_stream(bases, freqs, classes, planes, *, class_maps=None, capacity: i
         Integer DCT-domain basis of each plane.
     freqs : list of int64 arrays (P_i,)
         DCT frequency (u + v) of each basis coordinate.
-    classes : list of int
-        Model (plane class) of each plane: 0 luma, 1 chroma, 2 alpha.
+    kinds : list of int
+        Plane kind of each plane (its context model): ``LUMA``, ``CHROMA``
+        or ``ALPHA``.
     planes : list of int32 arrays (nby, nbx, K_i + 1)
         Quantized coefficients, DC first.
     class_maps : list of (None or int32 array (nby, nbx)), optional
@@ -387,28 +426,12 @@ def encode_stream(bases, freqs, classes, planes, *, class_maps=None, capacity: i
         plane's coefficients); a (n, K, P) basis holds that plane's n stored
         class bases.
     """
-    n_models = max(classes) + 1
     if class_maps is None:
         class_maps = [None] * len(planes)
-    while True:
-        out = np.empty(capacity, dtype=np.uint8)
-        st = enc_new()
-        models = [model_new(N_CONTEXTS) for _ in range(n_models)]
-        for qb, fr, c in zip(bases, freqs, classes):
-            for b in _as_list(qb):
-                _enc_basis(st, out, models[c], b, fr)
-        for q, c, cm in zip(planes, classes, class_maps):
-            if cm is not None:
-                _enc_classmap(st, out, models[c], np.ascontiguousarray(cm, dtype=np.int32))
-            lasts = np.full(q.shape[:2], -1, dtype=np.int32)
-            _enc_plane(st, out, models[c], np.ascontiguousarray(q, dtype=np.int32), lasts)
-        n = int(enc_finish(st, out))
-        if n <= capacity:
-            return out[:n].tobytes()
-        capacity = n + 64
+    return run_encoder(_encode_into, bases, freqs, kinds, planes, class_maps, capacity=4096)
 
 
-def decode_stream(data: bytes, basis_shapes, freqs, classes, plane_shapes, *, basis_limit: int,
+def decode_stream(data: bytes, basis_shapes, freqs, kinds, plane_shapes, *, basis_limit: int,
                   n_classes=None):
     """Inverse of :func:`encode_stream`; returns (bases, planes) or raises.
 
@@ -421,185 +444,29 @@ def decode_stream(data: bytes, basis_shapes, freqs, classes, plane_shapes, *, ba
         A value out of range or a stream that runs past its end.
     """
     buf = np.frombuffer(data, dtype=np.uint8)
-    n_models = max(classes) + 1
-    models = [model_new(N_CONTEXTS) for _ in range(n_models)]
+    models = [model_new(N_CONTEXTS) for _ in range(max(kinds) + 1)]
     st = dec_new(buf)
     bases = []
     if n_classes is None:
         n_classes = [0] * len(plane_shapes)
-    for shape, fr, c in zip(basis_shapes, freqs, classes):
+    for shape, fr, kind in zip(basis_shapes, freqs, kinds):
         qb = np.zeros(shape, dtype=np.int32)
         for b in ([qb] if qb.ndim == 2 else qb):
-            if _dec_basis(st, buf, models[c], b, fr, basis_limit):
+            if _dec_basis(st, buf, models[kind], b, fr, basis_limit):
                 raise CorruptFileError("pca-patch basis stream holds an out-of-range value")
         bases.append(qb)
     planes = []
-    for shape, c, nc in zip(plane_shapes, classes, n_classes):
+    for shape, kind, nc in zip(plane_shapes, kinds, n_classes):
         cm = None
         if nc:
             cm = np.zeros(shape[:2], dtype=np.int32)
-            if _dec_classmap(st, buf, models[c], cm, nc):
+            if _dec_classmap(st, buf, models[kind], cm, nc):
                 raise CorruptFileError("pca-patch class map names a class the plane does not have")
         q = np.zeros(shape, dtype=np.int32)
         lasts = np.full(shape[:2], -1, dtype=np.int32)
-        if _dec_plane(st, buf, models[c], q, lasts):
+        if _dec_plane(st, buf, models[kind], q, lasts):
             raise CorruptFileError("pca-patch coefficient stream holds an out-of-range value")
         planes.append(q if cm is None else (q, cm))
     if dec_overrun(st) > 0:
         raise CorruptFileError("pca-patch coefficient stream is truncated")
     return bases, planes
-
-
-# -- rate-distortion optimised quantization -------------------------------------
-#
-# Deadzone rounding decides each coefficient alone. The pass below revisits
-# every nonzero AC level L and keeps L or L - 1 (possibly 0), whichever costs
-# less in squared error + lambda * bits, with bits estimated from the context
-# statistics of the plane itself (counted with the encoder's own contexts).
-# It runs in coding order, so the neighbour contexts it sees are final.
-
-
-@njit(cache=True)
-def _count_plane(q, counts):
-    """Count (context, bit) pairs of the AC decisions :func:`_enc_plane` codes."""
-    nby, nbx, kp1 = q.shape
-    K = kp1 - 1
-    lasts = np.full((nby, nbx), -1, dtype=np.int32)
-    for by in range(nby):
-        for bx in range(nbx):
-            last = -1
-            for k in range(K):
-                if q[by, bx, 1 + k] != 0:
-                    last = k
-            lasts[by, bx] = last
-            ll = lasts[by, bx - 1] if bx > 0 else -1
-            la = lasts[by - 1, bx] if by > 0 else -1
-            c = (1 if ll >= 0 else 0) + (1 if la >= 0 else 0)
-            c += 3 * (0 if bx > 0 and by > 0 else (1 if bx > 0 or by > 0 else 2))
-            counts[_CBF + c, 1 if last >= 0 else 0] += 1
-            if last < 0:
-                continue
-            nbl = ll if ll > la else la
-            prev = 0
-            for k in range(last + 1):
-                v = q[by, bx, 1 + k]
-                m = 0
-                if bx > 0:
-                    m += abs(q[by, bx - 1, 1 + k])
-                if by > 0:
-                    m += abs(q[by - 1, bx, 1 + k])
-                nb = _nbc(m)
-                b = _band(k)
-                if k < K - 1:
-                    counts[_SIG + b * 24 + nb * 6 + prev * 2 + (1 if k > nbl else 0), 1 if v != 0 else 0] += 1
-                if v != 0:
-                    base = _MAG + ((_band5(k) * 4 + nb) * 3 + prev) * _UN
-                    a = abs(v) - 1
-                    for i in range(_UN):
-                        if a == i:
-                            counts[base + i, 0] += 1
-                            break
-                        counts[base + i, 1] += 1
-                    if k < K - 1:
-                        lc = 0 if k < nbl else (1 if k == nbl else 2)
-                        counts[_LAST + b * 3 + lc, 1 if k == last else 0] += 1
-                prev = _prevc(q, by, bx, k)
-
-
-@njit(cache=True)
-def _mag_bits(cost, base, a):
-    # bits of magnitude a = |level| - 1 >= 0 with the adaptive unary code
-    bits = 0.0
-    for i in range(_UN):
-        if a == i:
-            return bits + cost[base + i, 0]
-        bits += cost[base + i, 1]
-    return bits + 2.0 * np.log2(a - _UN + 1.0) + 1.0
-
-
-@njit(cache=True)
-def _rdoq_plane(q, x, rho, lam, cost):
-    """Lower AC levels where it pays. ``x``: |coefficient| / step, shape of q[..., 1:]."""
-    nby, nbx, kp1 = q.shape
-    K = kp1 - 1
-    lasts = np.full((nby, nbx), -1, dtype=np.int32)
-    for by in range(nby):
-        for bx in range(nbx):
-            last = -1
-            for k in range(K):
-                if q[by, bx, 1 + k] != 0:
-                    last = k
-            ll = lasts[by, bx - 1] if bx > 0 else -1
-            la = lasts[by - 1, bx] if by > 0 else -1
-            if last < 0:
-                continue
-            c = (1 if ll >= 0 else 0) + (1 if la >= 0 else 0)
-            c += 3 * (0 if bx > 0 and by > 0 else (1 if bx > 0 or by > 0 else 2))
-            nbl = ll if ll > la else la
-            prev = 0
-            j_block = cost[_CBF + c, 1] * lam
-            e_zero = 0.0
-            for k in range(last + 1):
-                v = q[by, bx, 1 + k]
-                xv = x[by, bx, k]
-                e_zero += xv * xv
-                m = 0
-                if bx > 0:
-                    m += abs(q[by, bx - 1, 1 + k])
-                if by > 0:
-                    m += abs(q[by - 1, bx, 1 + k])
-                nb = _nbc(m)
-                b = _band(k)
-                sctx = _SIG + b * 24 + nb * 6 + prev * 2 + (1 if k > nbl else 0)
-                s0 = cost[sctx, 0] if k < K - 1 else 0.0
-                s1 = cost[sctx, 1] if k < K - 1 else 0.0
-                if v == 0:
-                    j_block += xv * xv + lam * s0
-                else:
-                    base = _MAG + ((_band5(k) * 4 + nb) * 3 + prev) * _UN
-                    lv = abs(v)
-                    d = xv - (lv - rho)
-                    j_keep = d * d + lam * (s1 + 1.0 + _mag_bits(cost, base, lv - 1))
-                    if lv > 1:
-                        d = xv - (lv - 1 - rho)
-                        j_low = d * d + lam * (s1 + 1.0 + _mag_bits(cost, base, lv - 2))
-                    else:
-                        j_low = xv * xv + lam * s0
-                    if j_low < j_keep:
-                        q[by, bx, 1 + k] = (lv - 1) if v > 0 else -(lv - 1)
-                        j_block += j_low
-                    else:
-                        j_block += j_keep
-                prev = _prevc(q, by, bx, k)
-            for k in range(last + 1, K):
-                e_zero += x[by, bx, k] * x[by, bx, k]
-            # a block whose few small levels cost more than they correct
-            if e_zero + lam * cost[_CBF + c, 0] < j_block:
-                for k in range(K):
-                    q[by, bx, 1 + k] = 0
-            last = -1
-            for k in range(K):
-                if q[by, bx, 1 + k] != 0:
-                    last = k
-            lasts[by, bx] = last
-
-
-def rdoq(q, x, rho, lam_bits):
-    """Rate-distortion optimised levels for one plane (modifies ``q`` in place).
-
-    Parameters
-    ----------
-    q : int32 array (nby, nbx, K + 1)
-        Deadzone-quantized levels, DC first (DC is left alone).
-    x : float64 array (nby, nbx, K)
-        |AC coefficient| / step.
-    rho : float
-        Reconstruction offset (levels decode to |level| - rho).
-    lam_bits : float
-        Lagrangian in squared-step units per bit.
-    """
-    counts = np.ones((N_CONTEXTS, 2), dtype=np.float64) * 0.4
-    _count_plane(q, counts)
-    cost = -np.log2(counts / counts.sum(axis=1, keepdims=True))
-    _rdoq_plane(q, np.ascontiguousarray(x), float(rho), float(lam_bits), cost)
-    return q

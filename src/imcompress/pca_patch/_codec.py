@@ -31,7 +31,8 @@ from ..codecs import Codec, register_codec
 from ..codecs._base import Option
 from ._decoder import decode
 from ._encoder import Encoder
-from ._params import Params, parse_params
+from ._intra_codec import IntraEncoder, decode_intra
+from ._params import IntraParams, Params, parse_params
 from ._quantize import quality_to_step
 
 __all__ = ["PCAPatchCodec", "quality_to_step"]
@@ -96,14 +97,21 @@ class PCAPatchCodec(Codec):
                help="patch side in pixels", default="auto"),
         Option("chroma", ("--chroma",), type="str", metavar="auto|420|444",
                help="chroma subsampling", default="auto"),
+        Option("bitstream", ("--bitstream",), type="int", metavar="1|2",
+               help="1: patch transform coder; 2: intra prediction and adaptive block sizes", default=1),
+        Option("speed", ("--speed",), type="int", metavar="0..9",
+               help="encoder effort, 0 slowest and best (bitstream 2)", default=5),
     )
 
-    def __init__(self, *, quality=50, bpp=None, patch_size="auto", chroma="auto", basis="auto"):
+    def __init__(self, *, quality=50, bpp=None, patch_size="auto", chroma="auto", basis="auto", bitstream=1,
+                 speed=5):
         self.quality = quality
         self.bpp = bpp
         self.patch_size = patch_size
         self.chroma = chroma
         self.basis = basis
+        self.bitstream = bitstream
+        self.speed = speed
 
     def rate_candidates(self, image):
         return [i / 2 for i in range(201)]  # quality in half steps
@@ -128,6 +136,10 @@ class PCAPatchCodec(Codec):
             raise UsageError(f"chroma={self.chroma!r} should be 'auto', '420' or '444'")
         if self.basis not in ("auto", "pca", "dct", "classified"):
             raise UsageError(f"basis={self.basis!r} should be 'auto', 'pca', 'dct' or 'classified'")
+        if self.bitstream not in (1, 2) or isinstance(self.bitstream, bool):
+            raise UsageError(f"bitstream={self.bitstream!r} should be 1 or 2")
+        if not isinstance(self.speed, int) or isinstance(self.speed, bool) or not 0 <= self.speed <= 9:
+            raise UsageError(f"speed={self.speed!r} should be an integer in 0..9")
         return patch, str(self.chroma)
 
     # -- encoder -------------------------------------------------------------
@@ -136,7 +148,10 @@ class PCAPatchCodec(Codec):
         # small matrices only: OpenBLAS threads cost far more than they save
         # (a 63x63 eigh takes 80 ms with 2 busy threads, 0.4 ms with one)
         with threadpool_limits(1):
-            enc = Encoder(image, patch=patch, chroma=chroma, basis=self.basis)
+            if self.bitstream == 2:
+                enc = IntraEncoder(image, chroma=chroma, speed=self.speed)
+            else:
+                enc = Encoder(image, patch=patch, chroma=chroma, basis=self.basis)
             if self.bpp is not None:
                 budget = int(self.bpp * image.shape[0] * image.shape[1] / 8.0)
                 if icc_profile:
@@ -150,13 +165,23 @@ class PCAPatchCodec(Codec):
 
     # -- decoder -------------------------------------------------------------
     @classmethod
-    def _params(cls, container) -> Params:
+    def _params(cls, container) -> Params | IntraParams:
         return parse_params(container.section(b"PPAR"), container.channels)
 
     @classmethod
     def describe(cls, container):
         prm = cls._params(container)
+        if isinstance(prm, IntraParams):
+            return {
+                "bitstream": 2,
+                "chroma": "4:2:0" if prm.subsample else "4:4:4",
+                "step": round(prm.step, 4),
+                "chroma_step": round(prm.chroma_step, 4),
+                "block_sizes": [[1 << pl.log2min, 1 << pl.log2max] for pl in prm.planes],
+                "deblock": [pl.deblock for pl in prm.planes],
+            }
         return {
+            "bitstream": 1,
             "chroma": "4:2:0" if prm.subsample else "4:4:4",
             "step": round(prm.step, 4),
             "chroma_step": round(prm.chroma_step, 4),
@@ -169,4 +194,7 @@ class PCAPatchCodec(Codec):
     @classmethod
     def decode(cls, container):
         prm = cls._params(container)
-        return decode(container.section(b"PDAT"), prm, (container.height, container.width, container.channels))
+        shape = (container.height, container.width, container.channels)
+        if isinstance(prm, IntraParams):
+            return decode_intra(container.section(b"PDAT"), prm, shape)
+        return decode(container.section(b"PDAT"), prm, shape)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["deblock", "MAX_STRENGTH"]
+__all__ = ["deblock", "deblock_tree", "MAX_STRENGTH"]
 
 #: Strengths are 0 (off) .. MAX_STRENGTH, stored per plane.
 MAX_STRENGTH = 15
@@ -79,4 +79,33 @@ def deblock(plane: np.ndarray, p: int, step: float, strength: int) -> np.ndarray
         return out
     unit = step / p * strength
     _deblock(out, p, _ALPHA * unit, _BETA * unit, _TC * unit)
+    return out
+
+
+@njit(cache=True)
+def _deblock_tree(plane, size_map, alpha, beta, tc):
+    # edges of the leaves of a quadtree (bitstream 2): a 4-aligned column c is
+    # a leaf's left edge where c is a multiple of that leaf's side
+    h, w = plane.shape
+    x = plane.ravel()
+    for c in range(4, w - 2, 4):
+        for r in range(h):
+            if c & ((1 << size_map[r >> 2, c >> 2]) - 1) == 0:
+                _edge(x, r * w + c, 1, alpha, beta, tc)
+    for r in range(4, h - 2, 4):
+        for c in range(w):
+            if r & ((1 << size_map[r >> 2, c >> 2]) - 1) == 0:
+                _edge(x, r * w + c, w, alpha, beta, tc)
+
+
+def deblock_tree(plane: np.ndarray, size_map: np.ndarray, step: float, strength: int) -> np.ndarray:
+    """Filtered copy of ``plane`` across the leaf edges of ``size_map`` (log2 leaf side per 4 x 4 unit).
+
+    Thresholds scale with ``step / 8`` times the strength.
+    """
+    out = np.array(plane, dtype=np.float64, order="C", copy=True)
+    if strength <= 0:
+        return out
+    unit = step / 8.0 * strength
+    _deblock_tree(out, np.ascontiguousarray(size_map, dtype=np.int64), _ALPHA * unit, _BETA * unit, _TC * unit)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import CorruptFileError
+from .._validation import to_uint8
 from ._coder import decode_stream
 from ._deblock import deblock
 from ._kernels import synth, synth_classified, synthesis_matrix
@@ -96,6 +97,6 @@ def reconstruct(prm: Params, shapes, bases, coefs, out_shape, grids=None, cmaps=
         planes[2] = upsample2(planes[2], (h, w))
     rgb = ycbcr_to_rgb(planes[:3])
     if nch == 4:
-        a = np.clip(np.rint(planes[3] + 128.0), 0, 255).astype(np.uint8)
+        a = to_uint8(planes[3] + 128.0)
         rgb = np.concatenate([rgb, a[:, :, None]], axis=2)
     return rgb

@@ -22,7 +22,7 @@ from ._params import BASIS_DCT, CHROMA, MIN_STEP, Params, PlaneParams, pack_para
 from ._quantize import CHROMA_FACTOR, STEP_Q0, lagrangian, rate_proxy
 from ._transform import dct_freq, downsample2, rgb_to_ycbcr, upsample2
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "fit_bytes"]
 
 #: Precision of the stored basis: entries are multiples of 2**-BASIS_EXP.
 BASIS_EXP = 5
@@ -220,24 +220,33 @@ class Encoder:
 
     def fit_bytes(self, budget):
         """Largest encoding with section bytes + container overhead <= budget."""
-        overhead = 17 + 4
-        lo, hi = math.log(MIN_STEP * 100), math.log(STEP_Q0 * 50)
-        best = None
-        for _ in range(22):
-            mid = 0.5 * (lo + hi)
-            sections, n = self.encode(math.exp(mid))
-            if n + overhead <= budget:
-                best = sections
-                hi = mid
-            else:
-                lo = mid
-            if hi - lo < 0.01:
-                break
-        if best is None:
-            smallest = self.encode(math.exp(hi))[1] + overhead
-            raise QualityError(
-                f"bpp target of {8.0 * budget / (self.h * self.w):.4f} cannot be reached: the smallest "
-                f"pca-patch file of this image is {smallest} bytes "
-                f"({8.0 * smallest / (self.h * self.w):.4f} bpp); raise --bpp"
-            )
-        return best
+        return fit_bytes(self, budget)
+
+
+def fit_bytes(encoder, budget):
+    """Sections of ``encoder``'s largest file within ``budget`` bytes (bisection on the step).
+
+    ``encoder`` has ``encode(step) -> (sections, nbytes)`` and the image's ``h``, ``w``.
+    """
+    overhead = 17 + 4
+    lo, hi = math.log(MIN_STEP * 100), math.log(STEP_Q0 * 50)
+    best = None
+    for _ in range(22):
+        mid = 0.5 * (lo + hi)
+        sections, n = encoder.encode(math.exp(mid))
+        if n + overhead <= budget:
+            best = sections
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 0.01:
+            break
+    if best is None:
+        smallest = encoder.encode(math.exp(hi))[1] + overhead
+        pixels = encoder.h * encoder.w
+        raise QualityError(
+            f"bpp target of {8.0 * budget / pixels:.4f} cannot be reached: the smallest "
+            f"pca-patch file of this image is {smallest} bytes "
+            f"({8.0 * smallest / pixels:.4f} bpp); raise --bpp"
+        )
+    return best

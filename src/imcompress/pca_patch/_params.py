@@ -26,6 +26,8 @@ __all__ = [
     "LUMA",
     "MAX_STEP",
     "MIN_STEP",
+    "IntraParams",
+    "IntraPlaneParams",
     "Params",
     "PlaneParams",
     "n_learned",
@@ -38,6 +40,9 @@ __all__ = [
 PPAR_HEAD = struct.Struct("<BBBff")  # version, flags, n_planes, luma step, chroma step
 PPAR_PLANE = struct.Struct("<BBBHBB")  # log2 patch, basis mode, basis exp, K, rho/256, deblock
 PPAR_VERSION = 1
+#: Bitstream 2: intra prediction and a quadtree of block sizes (docs/FORMAT.md).
+PPAR_VERSION_INTRA = 2
+PPAR_PLANE_INTRA = struct.Struct("<BBBB")  # log2 root block, log2 smallest block, rho/256, deblock
 FLAG_420 = 1
 BASIS_DCT, BASIS_PCA = 0, 1
 #: Classified mode byte: ``BASIS_CLS | C`` for C classes (class 0 = DCT).
@@ -103,7 +108,34 @@ class Params:
         return self.chroma_step if plane_kind(i) == CHROMA else self.step
 
 
-def pack_params(prm: Params) -> bytes:
+@dataclass(frozen=True)
+class IntraPlaneParams:
+    """One plane's parameters in bitstream 2."""
+
+    log2max: int  # root block side 2**log2max (2..5)
+    log2min: int  # smallest block side (2..log2max)
+    rho: int  # reconstruction offset of nonzero levels, 1/256 steps
+    deblock: int
+
+
+@dataclass(frozen=True)
+class IntraParams:
+    """The ``PPAR`` section of bitstream 2."""
+
+    subsample: bool
+    step: float
+    chroma_step: float
+    planes: tuple
+
+    plane_step = Params.plane_step
+
+
+def pack_params(prm) -> bytes:
+    if isinstance(prm, IntraParams):
+        head = PPAR_HEAD.pack(PPAR_VERSION_INTRA, FLAG_420 if prm.subsample else 0, len(prm.planes),
+                              prm.step, prm.chroma_step)
+        return head + b"".join(PPAR_PLANE_INTRA.pack(pl.log2max, pl.log2min, pl.rho, pl.deblock)
+                               for pl in prm.planes)
     head = PPAR_HEAD.pack(PPAR_VERSION, FLAG_420 if prm.subsample else 0, len(prm.planes),
                           prm.step, prm.chroma_step)
     body = b"".join(
@@ -124,7 +156,7 @@ def parse_params(raw: bytes, channels: int) -> Params:
     if len(raw) < PPAR_HEAD.size:
         raise CorruptFileError(f"pca-patch PPAR section of {len(raw)} bytes is too short")
     version, flags, n_planes, step, cstep = PPAR_HEAD.unpack_from(raw, 0)
-    if version != PPAR_VERSION:
+    if version not in (PPAR_VERSION, PPAR_VERSION_INTRA):
         raise CorruptFileError(f"unknown pca-patch parameter version {version}")
     if flags & ~FLAG_420:
         raise CorruptFileError(f"unknown pca-patch flags {flags:#x}")
@@ -133,6 +165,8 @@ def parse_params(raw: bytes, channels: int) -> Params:
     for s in (step, cstep):
         if not (math.isfinite(s) and MIN_STEP <= s <= MAX_STEP):
             raise CorruptFileError(f"pca-patch quantizer step {s} out of range")
+    if version == PPAR_VERSION_INTRA:
+        return _parse_intra(raw, flags, n_planes, step, cstep)
     if len(raw) != PPAR_HEAD.size + n_planes * PPAR_PLANE.size:
         raise CorruptFileError(f"pca-patch PPAR section has {len(raw)} bytes for {n_planes} planes")
     planes = []
@@ -154,3 +188,19 @@ def parse_params(raw: bytes, channels: int) -> Params:
             raise CorruptFileError(f"pca-patch deblocking strength {dbk} out of range (0..{MAX_STRENGTH})")
         planes.append(PlaneParams(p, mode, bexp, k, rho, dbk))
     return Params(bool(flags & FLAG_420), step, cstep, tuple(planes))
+
+
+def _parse_intra(raw, flags, n_planes, step, cstep) -> IntraParams:
+    if len(raw) != PPAR_HEAD.size + n_planes * PPAR_PLANE_INTRA.size:
+        raise CorruptFileError(f"pca-patch PPAR section has {len(raw)} bytes for {n_planes} planes")
+    planes = []
+    for i in range(n_planes):
+        lmax, lmin, rho, dbk = PPAR_PLANE_INTRA.unpack_from(raw, PPAR_HEAD.size + i * PPAR_PLANE_INTRA.size)
+        if not 2 <= lmin <= lmax <= 5:
+            raise CorruptFileError(f"pca-patch plane {i} block sizes 2**{lmin}..2**{lmax} are not within 4..32")
+        if rho > 127:
+            raise CorruptFileError(f"pca-patch reconstruction offset {rho}/256 out of range")
+        if dbk > MAX_STRENGTH:
+            raise CorruptFileError(f"pca-patch deblocking strength {dbk} out of range (0..{MAX_STRENGTH})")
+        planes.append(IntraPlaneParams(lmax, lmin, rho, dbk))
+    return IntraParams(bool(flags & FLAG_420), step, cstep, tuple(planes))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._validation import to_uint8
+
 __all__ = [
     "rgb_to_ycbcr",
     "ycbcr_to_rgb",
@@ -17,6 +19,7 @@ __all__ = [
     "upsample2",
     "to_patches",
     "from_patches",
+    "dct_1d",
     "dct_matrix",
     "dct_freq",
     "learn_basis",
@@ -52,7 +55,7 @@ def ycbcr_to_rgb(planes) -> np.ndarray:
     out = np.empty(y.shape + (3,), dtype=np.float64)
     for i in range(3):
         out[..., i] = m[i, 0] * y + m[i, 1] * cb + m[i, 2] * cr + 128.0
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return to_uint8(out)
 
 
 def downsample2(plane: np.ndarray) -> np.ndarray:
@@ -99,6 +102,19 @@ def from_patches(patches: np.ndarray, p: int, shape) -> np.ndarray:
 _DCT_CACHE: dict = {}
 
 
+def dct_1d(n: int) -> np.ndarray:
+    """Orthonormal 1-D DCT-II of length n, (n, n): row k is frequency k.
+
+    Rounded onto a 2**-40 grid: libm's cos may differ in the last bit between
+    machines, the rounded values do not (none lies near a grid midpoint,
+    tests/test_pca_patch.py checks it), and every later step is IEEE.
+    """
+    i = np.arange(n)
+    c = np.cos(np.pi * (2 * i[None, :] + 1) * i[:, None] / (2 * n)) * np.sqrt(2.0 / n)
+    c[0] = np.sqrt(1.0 / n)
+    return np.rint(c * _GRID) / _GRID
+
+
 def dct_matrix(p: int) -> np.ndarray:
     """Orthonormal 2-D DCT-II of p x p patches as a (p*p, p*p) matrix.
 
@@ -107,13 +123,7 @@ def dct_matrix(p: int) -> np.ndarray:
     then u, so index 0 is the flat (DC) vector.
     """
     if p not in _DCT_CACHE:
-        n = np.arange(p)
-        c = np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * p)) * np.sqrt(2.0 / p)
-        c[0] = np.sqrt(1.0 / p)
-        # onto a 2**-40 grid: libm's cos may differ in the last bit between
-        # machines, the rounded values do not (none lies near a grid midpoint,
-        # tests/test_pca_patch.py checks it), and every later step is IEEE
-        c = np.rint(c * _GRID) / _GRID
+        c = dct_1d(p)
         full = np.einsum("ui,vj->uvij", c, c).reshape(p * p, p * p)
         uu, vv = np.divmod(np.arange(p * p), p)
         order = np.lexsort((uu, uu + vv))

@@ -1,0 +1,169 @@
+"""Bitstream 2 of pca-patch: intra prediction, quadtree partition, per-size DCT.
+
+:class:`IntraEncoder` has the interface of the version-1 ``Encoder``
+(``encode(step)`` and ``fit_bytes(budget)``); :func:`decode_intra` is its
+decoder. Planes: Y, then Cb and Cr (4:2:0 or 4:4:4; chroma may be predicted
+from the luma reconstruction), then alpha; all in one range-coded stream,
+one context model per plane kind. Layout in docs/FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..entropy import enc_finish, enc_new, model_new, run_encoder
+from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
+from ._deblock import MAX_STRENGTH, deblock_tree
+from ._encoder import fit_bytes
+from ._intra import SCALE
+from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, plane_kind, plane_shapes
+from ._quantize import CHROMA_FACTOR
+from ._search import encode_plane
+from ._transform import downsample2, upsample2, ycbcr_to_rgb
+from ._tree import decode_planes, dct_stack
+
+__all__ = ["IntraEncoder", "decode_intra", "padded_shapes"]
+
+#: Lagrangian of the search, in step**2 per bit.
+LAMBDA = 0.12
+#: Deadzone rounding offset of the search's quantizer.
+ROUND = 0.40
+#: Reconstruction offset of nonzero levels (1/256 of a step).
+RHO = 0
+#: Chroma 4:4:4 is used when what 4:2:0 loses exceeds this many times the
+#: chroma quantization noise (v1's measurement on Kodak).
+_SUBSAMPLE_RATIO = 2.5
+
+
+def padded_shapes(h, w, nch, subsample):
+    """Coded (padded) shape of each plane: luma to a multiple of 32 (64 with 4:2:0)."""
+    m = 64 if subsample else 32
+    hp, wp = -(-h // m) * m, -(-w // m) * m
+    ch = (hp // 2, wp // 2) if subsample else (hp, wp)
+    shapes = [(hp, wp), ch, ch]
+    if nch == 4:
+        shapes.append((hp, wp))
+    return shapes
+
+
+def _speed_settings(speed):
+    """(modes fully tried besides the MPMs, skip splitting leaves without levels, smallest block log2)."""
+    n_cand = (8, 6, 5, 4, 3, 3, 2, 2, 1, 1)[speed]
+    prune = speed >= 4
+    log2min = 3 if speed >= 9 else 2
+    return n_cand, prune, log2min
+
+
+def _encode_planes(out, planes, luma_index, sub, params, n_cand, prune, recs, maps):
+    st = enc_new()
+    tab = cost_table()
+    su, sv = scan_tables()
+    dct = dct_stack()
+    models = {}
+    for i, (src, (kind, step, pl)) in enumerate(zip(planes, params)):
+        model = models.setdefault(kind, model_new(N_CONTEXTS2))
+        chroma = kind == CHROMA
+        luma = recs[luma_index] if chroma else recs[i]
+        encode_plane(st, out, model, src, recs[i], maps[i], pl.log2max, pl.log2min, step, pl.rho / 256.0,
+                     LAMBDA * step * step, chroma, luma, sub and chroma, n_cand, prune, tab, su, sv, dct, ROUND)
+    return enc_finish(st, out)
+
+
+class IntraEncoder:
+    """Encoder of bitstream 2 (same interface as the version-1 encoder)."""
+
+    def __init__(self, image, *, chroma, speed):
+        from ._transform import rgb_to_ycbcr
+
+        self.image = image
+        self.h, self.w, self.nch = image.shape
+        self.ycc = rgb_to_ycbcr(image[:, :, :3])
+        self.alpha = image[:, :, 3].astype(np.float64) - 128.0 if self.nch == 4 else None
+        self.chroma = chroma
+        self.speed = speed
+        self._sub_mse = None
+
+    def _subsample(self, cstep):
+        if self.chroma != "auto":
+            return self.chroma == "420"
+        if self._sub_mse is None:
+            errs = [np.mean((upsample2(downsample2(self.ycc[i]), (self.h, self.w)) - self.ycc[i]) ** 2)
+                    for i in (1, 2)]
+            self._sub_mse = float(np.mean(errs))
+        return self._sub_mse <= _SUBSAMPLE_RATIO * cstep * cstep / 12.0
+
+    def _planes(self, subsample):
+        chroma = [downsample2(c) for c in self.ycc[1:]] if subsample else self.ycc[1:]
+        planes = [self.ycc[0]] + list(chroma) + ([self.alpha] if self.alpha is not None else [])
+        shapes = padded_shapes(self.h, self.w, self.nch, subsample)
+        return [np.ascontiguousarray(np.pad(p, ((0, s[0] - p.shape[0]), (0, s[1] - p.shape[1])), mode="edge"))
+                for p, s in zip(planes, shapes)]
+
+    def encode(self, step):
+        """(sections, nbytes) of the file at luma step ``step``."""
+        step32 = float(np.float32(step))
+        cstep32 = float(np.float32(step * CHROMA_FACTOR))
+        subsample = self._subsample(cstep32)
+        planes = self._planes(subsample)
+        n_cand, prune, log2min = _speed_settings(self.speed)
+        pls = [IntraPlaneParams(5, log2min, RHO, 0) for _ in planes]
+        steps = [cstep32 if plane_kind(i) == CHROMA else step32 for i in range(len(planes))]
+        params = [(plane_kind(i), steps[i], pls[i]) for i in range(len(planes))]
+        recs = [np.zeros(p.shape, dtype=np.int64) for p in planes]
+        maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=np.int64) for p in planes]
+        capacity = 8 * sum(p.size for p in planes) + 65536
+        data = run_encoder(_encode_planes, planes, 0, subsample, params, n_cand, prune, recs, maps,
+                           capacity=capacity)
+        shapes = plane_shapes(self.h, self.w, self.nch, subsample)
+        final = []
+        for i, (rec, m, shape) in enumerate(zip(recs, maps, shapes)):
+            grid = rec / SCALE
+            ref = planes[i][: shape[0], : shape[1]]
+            strength = _best_strength(grid, m[0], steps[i], ref)
+            final.append(IntraPlaneParams(pls[i].log2max, pls[i].log2min, pls[i].rho, strength))
+        prm = IntraParams(subsample, step32, cstep32, tuple(final))
+        sections = [(b"PPAR", pack_params(prm)), (b"PDAT", data)]
+        return sections, sum(len(x[1]) + 8 for x in sections)
+
+    def fit_bytes(self, budget):
+        """Largest encoding with section bytes + container overhead <= budget."""
+        return fit_bytes(self, budget)
+
+
+def _best_strength(grid, size_map, step, ref):
+    h, w = ref.shape
+    errors = {}
+
+    def err(s):
+        if s not in errors:
+            errors[s] = float(np.sum((deblock_tree(grid, size_map, step, s)[:h, :w] - ref) ** 2))
+        return errors[s]
+
+    coarse = min(range(0, MAX_STRENGTH + 1, 4), key=err)
+    return min((s for s in range(coarse - 2, coarse + 3) if 0 <= s <= MAX_STRENGTH), key=err)
+
+
+def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:
+    """Decode bitstream 2's ``PDAT`` to an (H, W, C) uint8 image."""
+    from .._validation import to_uint8
+
+    h, w, nch = out_shape
+    padded = padded_shapes(h, w, nch, prm.subsample)
+    shapes = plane_shapes(h, w, nch, prm.subsample)
+    layouts = []
+    for i, (pl, shape) in enumerate(zip(prm.planes, padded)):
+        kind = plane_kind(i)
+        layouts.append((shape, kind, pl.log2max, pl.log2min, prm.plane_step(i), pl.rho / 256.0, kind == CHROMA,
+                        prm.subsample and kind == CHROMA))
+    recs, sizes = decode_planes(data, layouts)
+    planes = []
+    for i, (rec, size_map, pl, shape) in enumerate(zip(recs, sizes, prm.planes, shapes)):
+        grid = deblock_tree(rec / SCALE, size_map, prm.plane_step(i), pl.deblock)
+        planes.append(grid[: shape[0], : shape[1]])
+    if prm.subsample:
+        planes[1] = upsample2(planes[1], (h, w))
+        planes[2] = upsample2(planes[2], (h, w))
+    rgb = ycbcr_to_rgb(planes[:3])
+    if nch == 4:
+        rgb = np.concatenate([rgb, to_uint8(planes[3] + 128.0)[:, :, None]], axis=2)
+    return rgb

@@ -1,0 +1,249 @@
+"""Bitstream 2's encoder search: partition and modes by rate-distortion cost.
+
+Root block by root block: :func:`_node` evaluates a node as one leaf (the
+best mode: every angular/DC/planar mode ranked by SAD + sqrt(lambda) x mode
+bits, the best few plus the most probable modes (and chroma from luma) then
+transformed, quantized and costed as D + lambda R with R from the coder's
+current probabilities) and, recursively, as four children, keeps the
+cheaper, and leaves the winner's reconstruction in the plane so later
+blocks predict from what the decoder will have. Then :func:`_code_node`
+codes the root block's decisions with the real coder (updating the
+probabilities the next root block's estimates use).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._blockcoder import CFL_FLAG, MAX_ALPHA, SPLIT, code_alpha, code_block, code_mode, put_bit
+from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, references
+from ._tree import cbf_context, mark_leaf, neighbour_modes, recon_block, split_context
+
+__all__ = ["encode_plane"]
+
+
+@njit(cache=True)
+def _forward(o, pred, n, c, coef):
+    """coef = C (o - pred / SCALE) C^T (pixel units)."""
+    r = np.empty((n, n))
+    for y in range(n):
+        for x in range(n):
+            r[y, x] = o[y, x] - pred[y, x] / SCALE
+    tmp = np.zeros((n, n))
+    for u in range(n):
+        for y in range(n):
+            cu = c[u, y]
+            for x in range(n):
+                tmp[u, x] += cu * r[y, x]
+    for u in range(n):
+        for v in range(n):
+            a = 0.0
+            for x in range(n):
+                a += tmp[u, x] * c[v, x]
+            coef[u, v] = a
+
+
+@njit(cache=True)
+def _quantize(coef, n, step, rho, rnd, lev):
+    """Deadzone levels of ``coef``; returns the squared error they leave."""
+    d = 0.0
+    for u in range(n):
+        for v in range(n):
+            x = coef[u, v]
+            a = abs(x) / step
+            q = np.int64(a + rnd)
+            if q == 0:
+                lev[u, v] = 0
+                d += x * x
+            else:
+                e = (a - (q - rho)) * step
+                d += e * e
+                lev[u, v] = q if x > 0 else -q
+    return d
+
+
+@njit(cache=True)
+def _alpha(o, pred_dc, lumac, n):
+    """Least-squares CfL alpha (1/8 units, clamped) for residual o*SCALE - dc."""
+    num = 0.0
+    den = 0.0
+    for y in range(n):
+        for x in range(n):
+            lc = float(lumac[y, x])
+            num += (o[y, x] * SCALE - pred_dc) * lc
+            den += lc * lc
+    if den <= 0.0:
+        return 0
+    a = int(np.rint(8.0 * num / den))
+    return max(-MAX_ALPHA, min(MAX_ALPHA, a))
+
+
+@njit(cache=True)
+def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub, n_cand, tab, su, sv,
+          dct, ref, rnd, best_lev, best_rec):
+    """Best single-leaf coding of the block; returns (J, mode, alpha)."""
+    n = 1 << log2n
+    s = log2n - 2
+    c = dct[s]
+    references(rec, done, y0, x0, n, ref)
+    mpm = np.empty(3, dtype=np.int64)
+    ncfl = neighbour_modes(maps[1], done, y0, x0, n, mpm)
+    cctx = cbf_context(maps[3], done, y0 >> 2, x0 >> 2)
+    o = np.empty((n, n))
+    for y in range(n):
+        for x in range(n):
+            o[y, x] = src[y0 + y, x0 + x]
+    pred = np.empty((n, n), dtype=np.int64)
+    no_cfl = put_bit(dst, dout, model, CFL_FLAG + ncfl, 0, True, tab) if chroma else 0.0
+    # rank every mode by SAD + sqrt(lambda) * its bits
+    slam = np.sqrt(lam)
+    ranked = np.full(N_MODES, np.inf)
+    for m in range(N_MODES):
+        predict(ref, n, log2n, m, pred)
+        sad = 0.0
+        for y in range(n):
+            for x in range(n):
+                sad += abs(o[y, x] * SCALE - pred[y, x])
+        ranked[m] = sad / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
+    order = np.argsort(ranked)
+    cands = np.empty(n_cand + 4, dtype=np.int64)
+    nc = 0
+    for i in range(min(n_cand, N_MODES)):
+        cands[nc] = order[i]
+        nc += 1
+    for i in range(3):
+        seen = False
+        for j in range(nc):
+            if cands[j] == mpm[i]:
+                seen = True
+        if not seen:
+            cands[nc] = mpm[i]
+            nc += 1
+    lumac = np.empty((n, n), dtype=np.int64)
+    alpha = 0
+    if chroma:
+        cfl_luma(luma, y0, x0, n, sub, lumac)
+        predict(ref, n, log2n, 1, pred)
+        alpha = _alpha(o, pred[0, 0], lumac, n)
+        if alpha != 0:
+            cands[nc] = MODE_CFL
+            nc += 1
+    coef = np.empty((n, n))
+    lev = np.empty((n, n), dtype=np.int64)
+    best_pred = np.empty((n, n), dtype=np.int64)
+    best_j = np.inf
+    best_mode = 1
+    for i in range(nc):
+        m = cands[i]
+        if m == MODE_CFL:
+            predict_cfl(ref, n, log2n, lumac, alpha, pred)
+            bits = put_bit(dst, dout, model, CFL_FLAG + ncfl, 1, True, tab)
+            bits += code_alpha(dst, dout, model, alpha, True, tab)
+        else:
+            predict(ref, n, log2n, m, pred)
+            bits = no_cfl + code_mode(dst, dout, model, m, mpm, s, True, tab)
+        _forward(o, pred, n, c, coef)
+        d = _quantize(coef, n, step, rho, rnd, lev)
+        bits += code_block(dst, dout, model, lev, n, s, cctx, True, tab, su, sv)
+        j = d + lam * bits
+        if j < best_j:
+            best_j = j
+            best_mode = m
+            best_lev[:, :] = lev
+            best_pred[:, :] = pred
+    recon_block(best_pred, best_lev, n, s, step, rho, dct, best_rec, 0, 0)
+    return best_j, best_mode, (alpha if best_mode == MODE_CFL else 0)
+
+
+@njit(cache=True)
+def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, step, rho, lam, chroma, luma, sub, n_cand,
+          prune, tab, su, sv, dct, ref, rnd):
+    n = 1 << log2n
+    yu, xu = y0 >> 2, x0 >> 2
+    can_split = log2n > log2min
+    sctx = SPLIT + (log2n - 2) * 3 + split_context(maps[0], done, yu, xu, log2n)
+    lev = np.zeros((n, n), dtype=np.int64)
+    trec = np.empty((n, n), dtype=np.int64)
+    j_leaf, mode, alpha = _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub,
+                                n_cand, tab, su, sv, dct, ref, rnd, lev, trec)
+    cbf = 0
+    for u in range(n):
+        for v in range(n):
+            if lev[u, v] != 0:
+                cbf = 1
+    j_split = np.inf
+    if can_split:
+        j_leaf += lam * put_bit(dst, dout, model, sctx, 0, True, tab)
+        if not (prune and cbf == 0):
+            j_split = lam * put_bit(dst, dout, model, sctx, 1, True, tab)
+            h = n >> 1
+            for k in range(4):
+                j_split += _node(dst, dout, model, src, rec, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h,
+                                 log2n - 1, log2min, step, rho, lam, chroma, luma, sub, n_cand, prune, tab,
+                                 su, sv, dct, ref, rnd)
+                if j_split >= j_leaf:
+                    break
+    if j_leaf <= j_split:
+        for y in range(n):
+            for x in range(n):
+                rec[y0 + y, x0 + x] = trec[y, x]
+                levp[y0 + y, x0 + x] = lev[y, x]
+        mark_leaf(maps, done, y0, x0, n, log2n, mode, alpha, cbf)
+        return j_leaf
+    return j_split
+
+
+@njit(cache=True)
+def _code_node(st, out, model, maps, done, levp, y0, x0, log2n, log2min, chroma, tab, su, sv, cmaps):
+    """Code the decided partition, modes and levels (``cmaps``: the decoder's view, filled as it goes)."""
+    n = 1 << log2n
+    yu, xu = y0 >> 2, x0 >> 2
+    if log2n > log2min:
+        split = 1 if maps[0, yu, xu] < log2n else 0
+        put_bit(st, out, model, SPLIT + (log2n - 2) * 3 + split_context(cmaps[0], done, yu, xu, log2n), split,
+                False, tab)
+        if split:
+            h = n >> 1
+            for k in range(4):
+                _code_node(st, out, model, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h, log2n - 1,
+                           log2min, chroma, tab, su, sv, cmaps)
+            return
+    s = log2n - 2
+    mode = maps[1, yu, xu]
+    alpha = maps[2, yu, xu]
+    mpm = np.empty(3, dtype=np.int64)
+    ncfl = neighbour_modes(cmaps[1], done, y0, x0, n, mpm)
+    if chroma:
+        put_bit(st, out, model, CFL_FLAG + ncfl, 1 if mode == MODE_CFL else 0, False, tab)
+    if mode == MODE_CFL:
+        code_alpha(st, out, model, alpha, False, tab)
+    else:
+        code_mode(st, out, model, mode, mpm, s, False, tab)
+    lev = np.empty((n, n), dtype=np.int64)
+    for y in range(n):
+        for x in range(n):
+            lev[y, x] = levp[y0 + y, x0 + x]
+    code_block(st, out, model, lev, n, s, cbf_context(cmaps[3], done, yu, xu), False, tab, su, sv)
+    mark_leaf(cmaps, done, y0, x0, n, log2n, mode, alpha, maps[3, yu, xu])
+
+
+@njit(cache=True)
+def encode_plane(st, out, model, src, rec, maps, log2max, log2min, step, rho, lam, chroma, luma, sub, n_cand,
+                 prune, tab, su, sv, dct, rnd):
+    """Search and code one plane (``src`` float64 padded, pixel units); fills ``rec`` and ``maps``."""
+    h, w = src.shape
+    done = np.zeros((h >> 2, w >> 2), dtype=np.bool_)
+    cdone = np.zeros((h >> 2, w >> 2), dtype=np.bool_)
+    cmaps = np.zeros_like(maps)
+    levp = np.zeros((h, w), dtype=np.int64)
+    ref = np.empty(4 * 32 + 1, dtype=np.int64)
+    # the search only estimates bits: a scratch coder state it never flushes
+    dst = st.copy()
+    dout = np.empty(0, dtype=np.uint8)
+    root = 1 << log2max
+    for y0 in range(0, h, root):
+        for x0 in range(0, w, root):
+            _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2max, log2min, step, rho, lam, chroma, luma, sub,
+                  n_cand, prune, tab, su, sv, dct, ref, rnd)
+            _code_node(st, out, model, maps, cdone, levp, y0, x0, log2max, log2min, chroma, tab, su, sv, cmaps)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._errors import CorruptFileError  # noqa: F401 - re-raised by callers
 from ..entropy import (
     EG_CONTEXTS,
     dec_bit,

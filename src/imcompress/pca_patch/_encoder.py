@@ -22,7 +22,7 @@ from ._params import BASIS_DCT, CHROMA, MIN_STEP, Params, PlaneParams, pack_para
 from ._quantize import CHROMA_FACTOR, STEP_Q0, lagrangian, rate_proxy
 from ._transform import dct_freq, downsample2, rgb_to_ycbcr, upsample2
 
-__all__ = ["Encoder", "fit_bytes"]
+__all__ = ["Encoder", "best_strength", "fit_bytes"]
 
 #: Precision of the stored basis: entries are multiples of 2**-BASIS_EXP.
 BASIS_EXP = 5
@@ -61,22 +61,26 @@ class Config:
         return [(b"PPAR", pack_params(self.prm)), (b"PDAT", data)]
 
 
-def _best_deblock(grid, model, step):
-    """Deblocking strength minimising the plane's squared error (0 = off).
+def best_strength(filtered, ref):
+    """Deblocking strength whose ``filtered(s)`` is closest to ``ref`` (0 = off).
 
-    A coarse pass over every third strength, then the neighbours of the best.
+    A coarse pass over every fourth strength, then the neighbours of the best.
     """
-    h, w = model.shape
-    ref = model.padded[:h, :w]
+    h, w = ref.shape
     errors = {}
 
     def err(s):
         if s not in errors:
-            errors[s] = float(np.sum((deblock(grid, model.p, step, s)[:h, :w] - ref) ** 2))
+            errors[s] = float(np.sum((filtered(s)[:h, :w] - ref) ** 2))
         return errors[s]
 
     coarse = min(range(0, MAX_STRENGTH + 1, 4), key=err)
     return min((s for s in range(coarse - 2, coarse + 3) if 0 <= s <= MAX_STRENGTH), key=err)
+
+
+def _best_deblock(grid, model, step):
+    h, w = model.shape
+    return best_strength(lambda s: deblock(grid, model.p, step, s), model.padded[:h, :w])
 
 
 class Encoder:

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..entropy import enc_finish, enc_new, model_new, run_encoder
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
-from ._deblock import MAX_STRENGTH, deblock_tree
-from ._encoder import fit_bytes
+from ._deblock import deblock_tree
+from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, plane_kind, plane_shapes
 from ._quantize import CHROMA_FACTOR
@@ -119,7 +119,7 @@ class IntraEncoder:
         for i, (rec, m, shape) in enumerate(zip(recs, maps, shapes)):
             grid = rec / SCALE
             ref = planes[i][: shape[0], : shape[1]]
-            strength = _best_strength(grid, m[0], steps[i], ref)
+            strength = best_strength(lambda s: deblock_tree(grid, m[0], steps[i], s), ref)
             final.append(IntraPlaneParams(pls[i].log2max, pls[i].log2min, pls[i].rho, strength))
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
         sections = [(b"PPAR", pack_params(prm)), (b"PDAT", data)]
@@ -128,19 +128,6 @@ class IntraEncoder:
     def fit_bytes(self, budget):
         """Largest encoding with section bytes + container overhead <= budget."""
         return fit_bytes(self, budget)
-
-
-def _best_strength(grid, size_map, step, ref):
-    h, w = ref.shape
-    errors = {}
-
-    def err(s):
-        if s not in errors:
-            errors[s] = float(np.sum((deblock_tree(grid, size_map, step, s)[:h, :w] - ref) ** 2))
-        return errors[s]
-
-    coarse = min(range(0, MAX_STRENGTH + 1, 4), key=err)
-    return min((s for s in range(coarse - 2, coarse + 3) if 0 <= s <= MAX_STRENGTH), key=err)
 
 
 def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Rate-distortion benchmark: PSNR/SSIM against bpp on the Kodak photos and the
-study photo, for pca-patch, the other imcompress methods, and Pillow's JPEG,
-WebP and AVIF, all measured in the same run.
+study photo, for pca-patch, the other imcompress methods, Pillow's JPEG, WebP
+and AVIF, and (with the ``bench`` extra) the anchors libaom AVIF at speed 2 in
+4:4:4, x265 HEIC 4:4:4, JPEG XL and JPEG 2000, all measured in the same run.
 
     .venv/bin/python benchmarks/rd.py            # full: 12 Kodak + study photo
     .venv/bin/python benchmarks/rd.py --quick    # 3 Kodak photos, fewer points
+    .venv/bin/python benchmarks/rd.py --ablation # pca-patch bitstream 2, parts on and off
 
 Writes benchmarks/results/rd.md and PNG plots next to it.
 """
@@ -30,6 +32,78 @@ RATES = (0.15, 0.25, 0.5, 1.0, 2.0)
 IMF = {0.15: 24.09, 0.25: 25.54, 0.3: 26.15, 0.5: 27.85}
 
 
+def _anchor_codecs():
+    """name -> (encode(img, q) -> bytes, decode(bytes) -> RGB, quality ladder); those installed."""
+    import io as _io
+
+    out = {}
+    try:
+        import imagecodecs as ic
+    except ImportError:
+        ic = None
+    if ic is not None and ic.AVIF.available:
+        out["avif-aom-s2-444"] = (
+            lambda img, q: ic.avif_encode(img, level=q, speed=2, codec="aom",
+                                          pixelformat=ic.AVIF.PIXEL_FORMAT.YUV444),
+            ic.avif_decode, list(range(10, 95, 8)))
+    try:
+        import pillow_heif
+        from PIL import Image
+    except ImportError:
+        pillow_heif = None
+    if pillow_heif is not None:
+        pillow_heif.register_heif_opener()
+
+        def heic(img, q):
+            buf = _io.BytesIO()
+            Image.fromarray(img).save(buf, format="HEIF", quality=q, chroma=444)
+            return buf.getvalue()
+
+        def unheic(data):
+            with Image.open(_io.BytesIO(data)) as im:
+                return np.asarray(im.convert("RGB"))
+
+        out["heic-x265-444"] = (heic, unheic, list(range(10, 95, 8)))
+    if ic is not None and ic.JPEGXL.available:
+        out["jpegxl-e7"] = (lambda img, d: ic.jpegxl_encode(img, distance=d, effort=7), ic.jpegxl_decode,
+                            [0.5, 0.8, 1.2, 1.7, 2.4, 3.3, 4.5, 6.0, 8.0, 11.0])
+    if ic is not None and ic.JPEG2K.available:
+        # OpenJPEG's level is a target PSNR in dB
+        out["jpeg2000"] = (lambda img, p: ic.jpeg2k_encode(img, level=p), ic.jpeg2k_decode,
+                           list(range(24, 47, 2)))
+    return out
+
+
+def _anchor_curves(images, names, ssim, progress=None):
+    """rd_curves-shaped results for the anchor codecs (every byte of each file counted)."""
+    from imcompress import metrics
+
+    result = {"methods": {}, "seconds": {}}
+    for m, (enc, dec, ladder) in _anchor_codecs().items():
+        if names is not None and m not in names:
+            continue
+        t0 = time.perf_counter()
+        per = {}
+        for name, img in images:
+            if progress is not None:
+                progress(m, name)
+            rows = []
+            for q in ladder:
+                data = enc(img, q)
+                out = np.asarray(dec(data))[:, :, :3]
+                s = metrics.ssim(img, out) if ssim else float("nan")
+                rows.append((8.0 * len(data) / (img.shape[0] * img.shape[1]), metrics.psnr(img, out), s, len(data)))
+            per[name] = np.array(sorted(rows), dtype=np.float64).reshape(-1, 4)
+        result["methods"][m] = per
+        result["seconds"][m] = time.perf_counter() - t0
+    return result
+
+
+def _merge(data, extra):
+    data["methods"].update(extra["methods"])
+    data["seconds"].update(extra["seconds"])
+
+
 def _fmt(x, nd=2):
     return "—" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
 
@@ -40,9 +114,20 @@ def _versions():
     import scipy
     import sklearn
 
-    return (f"imcompress {imcompress.__version__}, Python {platform.python_version()}, NumPy {np.__version__}, "
+    text = (f"imcompress {imcompress.__version__}, Python {platform.python_version()}, NumPy {np.__version__}, "
             f"SciPy {scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}, "
             f"Pillow {PIL.__version__}")
+    try:
+        import imagecodecs
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        text += (f", imagecodecs {imagecodecs.__version__} (libavif {imagecodecs.avif_version()}, "
+                 f"libjxl {imagecodecs.jpegxl_version()}, OpenJPEG {imagecodecs.jpeg2k_version()}), "
+                 f"pillow-heif {pillow_heif.__version__} (libheif {info['libheif']}, {info['HEIF']})")
+    except ImportError:
+        text += " (anchors not installed: pip install -e '.[bench]')"
+    return text
 
 
 def _table(data, methods, title, images):
@@ -148,21 +233,27 @@ def main(argv=None):
     points = args.points or (8 if args.quick else 14)
     ssim = not (args.no_ssim or args.quick)
     avail = imcompress.available_methods()
+    anchors = list(_anchor_codecs())
     if args.methods:
         methods = args.methods.split(",")
     else:
-        methods = ["pca-patch"] + [m for m in ("pca-rows", "kmeans") if m in avail] + ["jpeg", "webp", "avif"]
+        methods = (["pca-patch", "pca-patch:bitstream=1"] + [m for m in ("pca-rows", "kmeans") if m in avail]
+                   + ["jpeg", "webp", "avif"] + anchors)
+    anchors = [m for m in methods if m in anchors]
+    coded = [m for m in methods if m not in anchors]
 
     def progress(m, name):
         print(f"  {m:10s} {name}", file=sys.stderr, flush=True)
 
     t0 = time.time()
-    kdata = rd_curves([(p.stem, imcompress.load_image(p)) for p in kodak], methods,
-                      n_points=points, ssim=ssim, progress=progress)
+    kimages = [(p.stem, imcompress.load_image(p)) for p in kodak]
+    kdata = rd_curves(kimages, coded, n_points=points, ssim=ssim, progress=progress)
+    _merge(kdata, _anchor_curves(kimages, anchors, ssim, progress))
     edata = None
     if (DATA / "elephant.jpg").exists() and not args.quick:
-        edata = rd_curves([("elephant", imcompress.load_image(DATA / "elephant.jpg"))], methods,
-                          n_points=points, ssim=ssim, progress=progress)
+        eimages = [("elephant", imcompress.load_image(DATA / "elephant.jpg"))]
+        edata = rd_curves(eimages, coded, n_points=points, ssim=ssim, progress=progress)
+        _merge(edata, _anchor_curves(eimages, anchors, ssim, progress))
     elapsed = time.time() - t0
 
     out = Path(args.out)

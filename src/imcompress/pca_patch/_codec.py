@@ -54,7 +54,14 @@ def _check_patch(patch_size):
 
 @register_codec
 class PCAPatchCodec(Codec):
-    """Patch PCA with a per-image learned basis and context-adaptive coding.
+    """Transform coding with intra prediction (bitstream 2) or a per-image learned patch basis (bitstream 1).
+
+    Bitstream 2 (the default) predicts each block from its decoded
+    neighbours (planar, DC, 33 angles, chroma from luma), chooses block
+    sizes 32 .. 4 and modes by rate-distortion cost, and codes the DCT of
+    the residual; bitstream 1 codes fixed p x p patches on the DCT or a
+    basis learned from the image (the project's original patch-PCA codec).
+    Both decode forever; docs/FORMAT.md specifies them.
 
     Parameters
     ----------
@@ -75,6 +82,13 @@ class PCAPatchCodec(Codec):
         (class per block and learned bases stored; chroma: DCT);
         ``"auto"``: for luma, the one with the lower rate-distortion cost,
         basis bytes included (chroma: DCT).
+    bitstream : {None, 1, 2}, default=None
+        None: 2, or 1 when ``patch_size`` or ``basis`` is given (they
+        belong to bitstream 1).
+    speed : int, default=5
+        Encoder effort of bitstream 2, 0 (slowest, best) .. 9 (fastest):
+        how many prediction modes are tried in full, whether blocks that
+        code no levels are split further, and (9) no 4 x 4 blocks.
 
     Examples
     --------
@@ -98,12 +112,13 @@ class PCAPatchCodec(Codec):
         Option("chroma", ("--chroma",), type="str", metavar="auto|420|444",
                help="chroma subsampling", default="auto"),
         Option("bitstream", ("--bitstream",), type="int", metavar="1|2",
-               help="1: patch transform coder; 2: intra prediction and adaptive block sizes", default=1),
+               help="2: intra prediction and adaptive blocks (default); 1: the patch transform coder "
+                    "(default when --patch-size is given)", default=2),
         Option("speed", ("--speed",), type="int", metavar="0..9",
                help="encoder effort, 0 slowest and best (bitstream 2)", default=5),
     )
 
-    def __init__(self, *, quality=50, bpp=None, patch_size="auto", chroma="auto", basis="auto", bitstream=1,
+    def __init__(self, *, quality=50, bpp=None, patch_size="auto", chroma="auto", basis="auto", bitstream=None,
                  speed=5):
         self.quality = quality
         self.bpp = bpp
@@ -136,19 +151,24 @@ class PCAPatchCodec(Codec):
             raise UsageError(f"chroma={self.chroma!r} should be 'auto', '420' or '444'")
         if self.basis not in ("auto", "pca", "dct", "classified"):
             raise UsageError(f"basis={self.basis!r} should be 'auto', 'pca', 'dct' or 'classified'")
-        if self.bitstream not in (1, 2) or isinstance(self.bitstream, bool):
-            raise UsageError(f"bitstream={self.bitstream!r} should be 1 or 2")
+        if self.bitstream not in (None, 1, 2) or isinstance(self.bitstream, bool):
+            raise UsageError(f"bitstream={self.bitstream!r} should be 1, 2 or None")
+        v1_only = patch != "auto" or self.basis != "auto"
+        if self.bitstream == 2 and v1_only:
+            raise UsageError(f"patch_size={self.patch_size!r} and basis={self.basis!r} apply to bitstream=1 only; "
+                             "bitstream 2 chooses its block sizes itself")
         if not isinstance(self.speed, int) or isinstance(self.speed, bool) or not 0 <= self.speed <= 9:
             raise UsageError(f"speed={self.speed!r} should be an integer in 0..9")
-        return patch, str(self.chroma)
+        bitstream = self.bitstream or (1 if v1_only else 2)
+        return patch, str(self.chroma), bitstream
 
     # -- encoder -------------------------------------------------------------
     def encode_sections(self, image, *, icc_profile=None):
-        patch, chroma = self._validate()
+        patch, chroma, bitstream = self._validate()
         # small matrices only: OpenBLAS threads cost far more than they save
         # (a 63x63 eigh takes 80 ms with 2 busy threads, 0.4 ms with one)
         with threadpool_limits(1):
-            if self.bitstream == 2:
+            if bitstream == 2:
                 enc = IntraEncoder(image, chroma=chroma, speed=self.speed)
             else:
                 enc = Encoder(image, patch=patch, chroma=chroma, basis=self.basis)
@@ -178,6 +198,7 @@ class PCAPatchCodec(Codec):
                 "step": round(prm.step, 4),
                 "chroma_step": round(prm.chroma_step, 4),
                 "block_sizes": [[1 << pl.log2min, 1 << pl.log2max] for pl in prm.planes],
+                "basis": ["dct"] * len(prm.planes),  # a DCT per block size after intra prediction
                 "deblock": [pl.deblock for pl in prm.planes],
             }
         return {

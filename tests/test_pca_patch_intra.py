@@ -70,7 +70,7 @@ def test_roundtrip_beats_version1_and_jpeg(crop, v2_file):
     out = imcompress.decompress(v2_file)
     assert out.shape == crop.shape and out.dtype == np.uint8
     p2 = psnr(crop, out)
-    v1 = imcompress.compress(crop, "pca-patch", quality=45)
+    v1 = imcompress.compress(crop, "pca-patch", quality=45, bitstream=1)
     p1 = psnr(crop, imcompress.decompress(v1))
     # fewer bytes than version 1 at no worse quality (measured: ~25 % fewer)
     assert len(v2_file) < 0.9 * len(v1) and p2 > p1 - 0.1
@@ -174,3 +174,10 @@ def test_flipped_stream_bytes_never_crash(v2_file, pos, xor):
     except CorruptFileError:
         return
     assert out.shape == (c.height, c.width, 3) and out.dtype == np.uint8
+
+
+def test_default_is_bitstream_2_and_version1_options_select_1(crop):
+    assert imcompress.inspect(imcompress.compress(crop, "pca-patch"))["params"]["bitstream"] == 2
+    assert imcompress.inspect(imcompress.compress(crop, "pca-patch", basis="dct"))["params"]["bitstream"] == 1
+    with pytest.raises(UsageError, match="apply to bitstream=1"):
+        imcompress.compress(crop, "pca-patch", patch_size=8, bitstream=2)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import QualityError
 from ..entropy import enc_finish, enc_new, model_new, run_encoder
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
 from ._deblock import deblock_tree
 from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
-from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, plane_kind, plane_shapes
-from ._quantize import CHROMA_FACTOR
+from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind, plane_shapes
+from ._quantize import CHROMA_FACTOR, lagrangian
 from ._search import encode_plane
 from ._transform import downsample2, upsample2, ycbcr_to_rgb
 from ._tree import decode_planes, dct_stack
@@ -30,9 +31,10 @@ LAMBDA = 0.12
 ROUND = 0.40
 #: Reconstruction offset of nonzero levels (1/256 of a step).
 RHO = 0
-#: Chroma 4:4:4 is used when what 4:2:0 loses exceeds this many times the
-#: chroma quantization noise (v1's measurement on Kodak).
-_SUBSAMPLE_RATIO = 2.5
+#: Below the first ratio of (what 4:2:0 loses) to (chroma quantization
+#: noise) only 4:2:0 is tried, above the second only 4:4:4; between, both are
+#: encoded and the lower D + lambda R kept.
+_SUBSAMPLE_BOTH = (0.6, 8.0)
 
 
 def padded_shapes(h, w, nch, subsample):
@@ -83,14 +85,21 @@ class IntraEncoder:
         self.speed = speed
         self._sub_mse = None
 
-    def _subsample(self, cstep):
+    def _subsample_options(self, cstep):
+        """Chroma layouts worth trying: 4:2:0 alone when what it loses is well below the
+        chroma quantization noise, 4:4:4 alone when far above, else both."""
         if self.chroma != "auto":
-            return self.chroma == "420"
+            return [self.chroma == "420"]
         if self._sub_mse is None:
             errs = [np.mean((upsample2(downsample2(self.ycc[i]), (self.h, self.w)) - self.ycc[i]) ** 2)
                     for i in (1, 2)]
             self._sub_mse = float(np.mean(errs))
-        return self._sub_mse <= _SUBSAMPLE_RATIO * cstep * cstep / 12.0
+        ratio = self._sub_mse / (cstep * cstep / 12.0)
+        if ratio < _SUBSAMPLE_BOTH[0]:
+            return [True]
+        if ratio > _SUBSAMPLE_BOTH[1]:
+            return [False]
+        return [True, False]
 
     def _planes(self, subsample):
         chroma = [downsample2(c) for c in self.ycc[1:]] if subsample else self.ycc[1:]
@@ -103,7 +112,21 @@ class IntraEncoder:
         """(sections, nbytes) of the file at luma step ``step``."""
         step32 = float(np.float32(step))
         cstep32 = float(np.float32(step * CHROMA_FACTOR))
-        subsample = self._subsample(cstep32)
+        options = self._subsample_options(cstep32)
+        best = None
+        for subsample in options:
+            sections, nbytes = self._encode(step32, cstep32, subsample)
+            if len(options) == 1:
+                return sections, nbytes
+            prm = parse_params(sections[0][1], self.nch)
+            rec = decode_intra(sections[1][1], prm, self.image.shape)
+            sse = float(np.sum((rec.astype(np.float64) - self.image) ** 2))
+            j = sse + 3.0 * lagrangian(step32) * 8.0 * nbytes
+            if best is None or j < best[0]:
+                best = (j, sections, nbytes)
+        return best[1], best[2]
+
+    def _encode(self, step32, cstep32, subsample):
         planes = self._planes(subsample)
         n_cand, prune, log2min = _speed_settings(self.speed)
         pls = [IntraPlaneParams(5, log2min, RHO, 0) for _ in planes]
@@ -126,8 +149,28 @@ class IntraEncoder:
         return sections, sum(len(x[1]) + 8 for x in sections)
 
     def fit_bytes(self, budget):
-        """Largest encoding with section bytes + container overhead <= budget."""
-        return fit_bytes(self, budget)
+        """Best file with section bytes + container overhead <= budget.
+
+        The file size jumps where the chroma layout changes, so with
+        ``chroma="auto"`` each layout gets its own bisection on the step and
+        the one with the smaller squared error wins.
+        """
+        if self.chroma != "auto":
+            return fit_bytes(self, budget)
+        best, error = None, None
+        for layout in ("420", "444"):
+            enc = IntraEncoder(self.image, chroma=layout, speed=self.speed)
+            try:
+                sections = fit_bytes(enc, budget)
+            except QualityError:
+                if layout == "444" and best is not None:
+                    continue
+                raise
+            rec = decode_intra(sections[1][1], parse_params(sections[0][1], self.nch), self.image.shape)
+            sse = float(np.sum((rec.astype(np.float64) - self.image) ** 2))
+            if best is None or sse < error:
+                best, error = sections, sse
+        return best
 
 
 def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:

@@ -13,6 +13,7 @@ Writes benchmarks/results/rd.md and PNG plots next to it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -99,6 +100,50 @@ def _anchor_curves(images, names, ssim, progress=None):
     return result
 
 
+#: Parts of bitstream 2 that the ablation switches (SearchSettings fields when off).
+_PARTS = {
+    "planar/angular prediction": {"modes": (1,)},
+    "chroma from luma": {"cfl": False},
+    "adaptive block sizes": {"log2max": 3, "log2min": 3},
+    "deblocking": {"deblock": False},
+}
+
+
+def _ablation(images, n_points, progress=None):
+    """rd_curves-shaped results of bitstream 2 with each part off alone, each on alone, all, none."""
+    from imcompress import metrics
+    from imcompress.format import pack_container
+    from imcompress.pca_patch._intra_codec import IntraEncoder, SearchSettings
+    from imcompress.pca_patch._quantize import quality_to_step
+
+    base = SearchSettings.for_speed(5)
+    none = {k: v for part in _PARTS.values() for k, v in part.items()}
+    variants = {"all parts (default)": {}, "no part (DC prediction, 8x8 blocks only)": none}
+    for name, off in _PARTS.items():
+        variants[f"all but {name}"] = off
+        variants[f"only {name}"] = {k: v for k, v in none.items() if k not in off}
+    result = {"methods": {}, "seconds": {}}
+    for label, fields in variants.items():
+        settings = dataclasses.replace(base, **fields)
+        t0 = time.perf_counter()
+        per = {}
+        for name, img in images:
+            if progress is not None:
+                progress(label, name)
+            enc = IntraEncoder(img, chroma="auto", speed=5, settings=settings)
+            rows = []
+            for q in np.linspace(6, 72, n_points):
+                sections, _ = enc.encode(quality_to_step(q))
+                data = pack_container(3, img.shape[0], img.shape[1], 3, sections)
+                out = imcompress.decompress(data)
+                rows.append((8.0 * len(data) / (img.shape[0] * img.shape[1]), metrics.psnr(img, out), np.nan,
+                             len(data)))
+            per[name] = np.array(sorted(rows), dtype=np.float64)
+        result["methods"][label] = per
+        result["seconds"][label] = time.perf_counter() - t0
+    return result
+
+
 def _merge(data, extra):
     data["methods"].update(extra["methods"])
     data["seconds"].update(extra["seconds"])
@@ -161,7 +206,8 @@ def _reach(data, methods):
 
 
 def _speed(kodak, repeats=5):
-    """Median encode/decode seconds on a 1024x1024 mosaic of four Kodak crops."""
+    """Median encode/decode seconds (wall and this process's CPU) on a 768x512 Kodak photo and on a
+    1024x1024 mosaic of four Kodak crops."""
     import io as _io
 
     from PIL import Image
@@ -169,10 +215,11 @@ def _speed(kodak, repeats=5):
     tiles = [imcompress.load_image(p)[:512, :512] for p in kodak[:4]]
     while len(tiles) < 4:
         tiles.append(tiles[-1][::-1])
-    img = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
+    mosaic = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
+    photo = imcompress.load_image(kodak[0])
 
     def pil(fmt, **kw):
-        def enc():
+        def enc(img):
             buf = _io.BytesIO()
             Image.fromarray(img).save(buf, fmt, **kw)
             return buf.getvalue()
@@ -183,33 +230,44 @@ def _speed(kodak, repeats=5):
 
         return enc, dec
 
+    def ours(**kw):
+        return (lambda img: imcompress.compress(img, "pca-patch", **kw)), imcompress.decompress
+
     cases = {
-        "pca-patch q=40": (lambda: imcompress.compress(img, "pca-patch", quality=40), imcompress.decompress),
-        "pca-patch q=40, chroma=420, basis=dct": (
-            lambda: imcompress.compress(img, "pca-patch", quality=40, chroma="420", basis="dct"),
-            imcompress.decompress),
+        "pca-patch q=40 (bitstream 2, speed 5)": ours(quality=40),
+        "pca-patch q=40 (bitstream 2, speed 9)": ours(quality=40, speed=9),
+        "pca-patch q=40 (bitstream 1)": ours(quality=40, bitstream=1),
         "jpeg q=85 (optimize)": pil("JPEG", quality=85, optimize=True),
         "webp q=80 (method 6)": pil("WEBP", quality=80, method=6),
         "avif q=60 (speed 6)": pil("AVIF", quality=60, speed=6),
     }
-    rows = []
-    for name, (enc, dec) in cases.items():
-        data = enc()
-        dec(data)  # warm-up: numba kernels load from the on-disk cache
-        te, td = [], []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            data = enc()
-            te.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            dec(data)
-            td.append(time.perf_counter() - t)
-        rows.append((name, np.median(te), np.median(td), 8 * len(data) / img.shape[0] / img.shape[1]))
-    lines = [f"Speed on a {img.shape[1]}x{img.shape[0]} mosaic ({img.shape[0] * img.shape[1] / 1e6:.2f} MP) of "
-             f"four Kodak crops, median of {repeats} runs after a warm-up, same process, machine shared with "
-             "other jobs (compare the rows with each other):", "",
-             "| codec | encode (s) | decode (s) | bpp |", "|---|---|---|---|"]
-    lines += [f"| {n} | {e:.3f} | {d:.3f} | {b:.2f} |" for n, e, d, b in rows]
+    lines = []
+    for label, img in ((f"a {photo.shape[1]}x{photo.shape[0]} Kodak photo ({kodak[0].stem})", photo),
+                       (f"a {mosaic.shape[1]}x{mosaic.shape[0]} mosaic of four Kodak crops", mosaic)):
+        rows = []
+        for name, (enc, dec) in cases.items():
+            data = enc(img)
+            dec(data)  # warm-up: numba kernels load from the on-disk cache
+            te, td, ce, cd = [], [], [], []
+            for _ in range(repeats):
+                t, c = time.perf_counter(), time.process_time()
+                data = enc(img)
+                te.append(time.perf_counter() - t)
+                ce.append(time.process_time() - c)
+                t, c = time.perf_counter(), time.process_time()
+                dec(data)
+                td.append(time.perf_counter() - t)
+                cd.append(time.process_time() - c)
+            rows.append((name, np.median(te), np.median(ce), np.median(td), np.median(cd),
+                         8 * len(data) / img.shape[0] / img.shape[1]))
+        load = os.getloadavg()[0]
+        lines += [f"Speed on {label}, median of {repeats} runs after a warm-up, same process, load average "
+                  f"{load:.1f} on {os.cpu_count()} cores (wall time grows with the load; CPU time is this "
+                  "process's own):", "",
+                  "| codec | encode wall (s) | encode CPU (s) | decode wall (s) | decode CPU (s) | bpp |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {n} | {e:.3f} | {ce:.3f} | {d:.3f} | {cd:.3f} | {b:.2f} |" for n, e, ce, d, cd, b in rows]
+        lines.append("")
     return lines
 
 
@@ -222,7 +280,10 @@ def main(argv=None):
     ap.add_argument("--no-ssim", action="store_true")
     ap.add_argument("--patch-study", action="store_true",
                     help="also run pca-patch at patch sizes 4/8/16 with learned and DCT bases")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rd.md"))
+    ap.add_argument("--ablation", action="store_true",
+                    help="only the ablation of pca-patch bitstream 2 (with JPEG and bitstream 1 for reference)")
+    ap.add_argument("--out", default=None, help="markdown output (default: benchmarks/results/rd.md, "
+                    "or ablation.md with --ablation)")
     args = ap.parse_args(argv)
 
     kodak = sorted((DATA / "kodak").glob("*.png"))
@@ -233,6 +294,8 @@ def main(argv=None):
     points = args.points or (8 if args.quick else 14)
     ssim = not (args.no_ssim or args.quick)
     avail = imcompress.available_methods()
+    if args.ablation:
+        return _ablation_main(args, kodak, points, progress=lambda m, n: print(f"  {m} {n}", file=sys.stderr))
     anchors = list(_anchor_codecs())
     if args.methods:
         methods = args.methods.split(",")
@@ -256,7 +319,7 @@ def main(argv=None):
         _merge(edata, _anchor_curves(eimages, anchors, ssim, progress))
     elapsed = time.time() - t0
 
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks" / "results" / "rd.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.stem
     fig = plot_rd(kdata, title=f"Kodak ({len(kodak)} photos): mean rate-distortion")
@@ -299,16 +362,44 @@ def main(argv=None):
                for m in methods]
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     if args.patch_study:
-        variants = [f"pca-patch:patch_size={p},basis={b}" for p in (4, 8, 16) for b in ("pca", "dct")]
+        variants = [f"pca-patch:patch_size={p},basis={b},bitstream=1" for p in (4, 8, 16) for b in ("pca", "dct")]
         sdata = rd_curves([(p.stem, imcompress.load_image(p)) for p in kodak], variants,
                           n_points=points, ssim=False, progress=progress)
         sdata["methods"]["jpeg"] = kdata["methods"]["jpeg"]
         if "pca-patch" in kdata["methods"]:
-            sdata["methods"]["pca-patch (default: 8, auto)"] = kdata["methods"]["pca-patch"]
+            sdata["methods"]["pca-patch bitstream 1 (8, auto)"] = kdata["methods"]["pca-patch:bitstream=1"]
         lines += [""] + _table(sdata, list(sdata["methods"]), "Patch-size study (pca-patch variants, Kodak)",
                                list(kdata["images"]))
         lines += ["", "Time per variant (all images and points): "
                   + ", ".join(f"{m.split(':')[1]} {s:.0f} s" for m, s in sdata["seconds"].items()) + ".", ""]
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _ablation_main(args, kodak, points, progress):
+    t0 = time.time()
+    images = [(p.stem, imcompress.load_image(p)) for p in kodak]
+    data = rd_curves(images, ["jpeg", "pca-patch:bitstream=1"], n_points=points, ssim=False, progress=progress)
+    _merge(data, _ablation(images, points, progress))
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()
+    names = list(data["images"])
+    lines = ["# Ablation of pca-patch bitstream 2", "",
+             f"Run {now}, {time.time() - t0:.0f} s, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+             f"({os.cpu_count()} cores). {_versions()}.", "",
+             f"Command: `.venv/bin/python benchmarks/rd.py {' '.join(sys.argv[1:])}`. Encoder at speed 5; a part "
+             "switched off is: planar/angular prediction -> DC prediction only; chroma from luma -> not offered; "
+             "adaptive block sizes -> 8x8 blocks only; deblocking -> strength 0.", ""]
+    lines += _table(data, list(data["methods"]), f"Kodak, {len(names)} photos ({', '.join(names)})", names)
+    lines += ["", "BD-rate against JPEG per photo:", "", "| variant | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+    for m in data["methods"]:
+        if m == "jpeg":
+            continue
+        vals = [bd_rate(data["methods"]["jpeg"][n], data["methods"][m][n]) for n in names]
+        lines.append(f"| {m} | " + " | ".join(f"{v:+.1f} %" for v in vals) + " |")
+    out = Path(args.out or ROOT / "benchmarks" / "results" / "ablation.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -9,6 +9,8 @@ one context model per plane kind. Layout in docs/FORMAT.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._errors import QualityError
@@ -23,7 +25,7 @@ from ._search import encode_plane
 from ._transform import downsample2, upsample2, ycbcr_to_rgb
 from ._tree import decode_planes, dct_stack
 
-__all__ = ["IntraEncoder", "decode_intra", "padded_shapes"]
+__all__ = ["IntraEncoder", "SearchSettings", "decode_intra", "padded_shapes"]
 
 #: Lagrangian of the search, in step**2 per bit.
 LAMBDA = 0.12
@@ -48,33 +50,70 @@ def padded_shapes(h, w, nch, subsample):
     return shapes
 
 
-def _speed_settings(speed):
-    """(modes fully tried besides the MPMs, skip splitting leaves without levels, smallest block log2)."""
-    n_cand = (8, 6, 5, 4, 3, 3, 2, 2, 1, 1)[speed]
-    prune = speed >= 4
-    log2min = 3 if speed >= 9 else 2
-    return n_cand, prune, log2min
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the encoder may use; the defaults follow ``speed``, the rest serve ablations.
+
+    ``n_cand``: modes fully tried besides the most probable ones; ``prune``:
+    leaves that code no level are not split further; ``modes``: the allowed
+    prediction modes (None: all 35); ``cfl``: chroma from luma; block sides
+    ``2**log2min .. 2**log2max``; ``deblock``: let the filter be chosen.
+    """
+
+    n_cand: int = 3
+    prune: bool = True
+    modes: tuple | None = None
+    cfl: bool = True
+    log2max: int = 5
+    log2min: int = 2
+    deblock: bool = True
+
+    @classmethod
+    def for_speed(cls, speed: int) -> "SearchSettings":
+        return cls(n_cand=(8, 6, 5, 4, 3, 3, 2, 2, 1, 1)[speed], prune=speed >= 4, log2min=3 if speed >= 9 else 2)
+
+    def mode_mask(self):
+        mask = np.ones(35, dtype=np.bool_)
+        if self.modes is not None:
+            mask[:] = False
+            mask[list(self.modes)] = True
+        return mask
 
 
-def _encode_planes(out, planes, luma_index, sub, params, n_cand, prune, recs, maps):
+def _encode_planes(out, planes, luma_index, sub, params, settings, recs, maps):
     st = enc_new()
     tab = cost_table()
     su, sv = scan_tables()
     dct = dct_stack()
     models = {}
+    mask = settings.mode_mask()
     for i, (src, (kind, step, pl)) in enumerate(zip(planes, params)):
         model = models.setdefault(kind, model_new(N_CONTEXTS2))
         chroma = kind == CHROMA
         luma = recs[luma_index] if chroma else recs[i]
         encode_plane(st, out, model, src, recs[i], maps[i], pl.log2max, pl.log2min, step, pl.rho / 256.0,
-                     LAMBDA * step * step, chroma, luma, sub and chroma, n_cand, prune, tab, su, sv, dct, ROUND)
+                     LAMBDA * step * step, chroma, luma, sub and chroma, settings.n_cand, settings.prune, tab, su, sv,
+                     dct, ROUND, mask, settings.cfl)
     return enc_finish(st, out)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What :meth:`IntraEncoder.search` produced: padded source planes, their
+    steps, reconstructions (1/SCALE units), unit maps (size, mode, alpha,
+    cbf) and the ``PDAT`` stream."""
+
+    planes: list
+    steps: list
+    recs: list
+    maps: list
+    data: bytes
 
 
 class IntraEncoder:
     """Encoder of bitstream 2 (same interface as the version-1 encoder)."""
 
-    def __init__(self, image, *, chroma, speed):
+    def __init__(self, image, *, chroma, speed, settings=None):
         from ._transform import rgb_to_ycbcr
 
         self.image = image
@@ -83,6 +122,7 @@ class IntraEncoder:
         self.alpha = image[:, :, 3].astype(np.float64) - 128.0 if self.nch == 4 else None
         self.chroma = chroma
         self.speed = speed
+        self.settings = settings or SearchSettings.for_speed(speed)
         self._sub_mse = None
 
     def _subsample_options(self, cstep):
@@ -126,26 +166,32 @@ class IntraEncoder:
                 best = (j, sections, nbytes)
         return best[1], best[2]
 
-    def _encode(self, step32, cstep32, subsample):
+    def search(self, step32, cstep32, subsample) -> SearchResult:
+        """Run the search and the coder on every plane (the encoder's work, before deblocking)."""
         planes = self._planes(subsample)
-        n_cand, prune, log2min = _speed_settings(self.speed)
-        pls = [IntraPlaneParams(5, log2min, RHO, 0) for _ in planes]
+        cfg = self.settings
         steps = [cstep32 if plane_kind(i) == CHROMA else step32 for i in range(len(planes))]
-        params = [(plane_kind(i), steps[i], pls[i]) for i in range(len(planes))]
+        params = [(plane_kind(i), steps[i], IntraPlaneParams(cfg.log2max, cfg.log2min, RHO, 0))
+                  for i in range(len(planes))]
         recs = [np.zeros(p.shape, dtype=np.int64) for p in planes]
         maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=np.int64) for p in planes]
         capacity = 8 * sum(p.size for p in planes) + 65536
-        data = run_encoder(_encode_planes, planes, 0, subsample, params, n_cand, prune, recs, maps,
-                           capacity=capacity)
+        data = run_encoder(_encode_planes, planes, 0, subsample, params, cfg, recs, maps, capacity=capacity)
+        return SearchResult(planes, steps, recs, maps, data)
+
+    def _encode(self, step32, cstep32, subsample):
+        res = self.search(step32, cstep32, subsample)
         shapes = plane_shapes(self.h, self.w, self.nch, subsample)
         final = []
-        for i, (rec, m, shape) in enumerate(zip(recs, maps, shapes)):
+        for i, (rec, m, shape) in enumerate(zip(res.recs, res.maps, shapes)):
             grid = rec / SCALE
-            ref = planes[i][: shape[0], : shape[1]]
-            strength = best_strength(lambda s: deblock_tree(grid, m[0], steps[i], s), ref)
-            final.append(IntraPlaneParams(pls[i].log2max, pls[i].log2min, pls[i].rho, strength))
+            ref = res.planes[i][: shape[0], : shape[1]]
+            strength = 0
+            if self.settings.deblock:
+                strength = best_strength(lambda s: deblock_tree(grid, m[0], res.steps[i], s), ref)
+            final.append(IntraPlaneParams(self.settings.log2max, self.settings.log2min, RHO, strength))
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
-        sections = [(b"PPAR", pack_params(prm)), (b"PDAT", data)]
+        sections = [(b"PPAR", pack_params(prm)), (b"PDAT", res.data)]
         return sections, sum(len(x[1]) + 8 for x in sections)
 
     def fit_bytes(self, budget):
@@ -159,7 +205,7 @@ class IntraEncoder:
             return fit_bytes(self, budget)
         best, error = None, None
         for layout in ("420", "444"):
-            enc = IntraEncoder(self.image, chroma=layout, speed=self.speed)
+            enc = IntraEncoder(self.image, chroma=layout, speed=self.speed, settings=self.settings)
             try:
                 sections = fit_bytes(enc, budget)
             except QualityError:

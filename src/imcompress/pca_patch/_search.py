@@ -81,7 +81,7 @@ def _alpha(o, pred_dc, lumac, n):
 
 @njit(cache=True)
 def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub, n_cand, tab, su, sv,
-          dct, ref, rnd, best_lev, best_rec):
+          dct, ref, rnd, allowed, cfl_on, best_lev, best_rec):
     """Best single-leaf coding of the block; returns (J, mode, alpha)."""
     n = 1 << log2n
     s = log2n - 2
@@ -100,6 +100,8 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
     slam = np.sqrt(lam)
     ranked = np.full(N_MODES, np.inf)
     for m in range(N_MODES):
+        if not allowed[m]:
+            continue
         predict(ref, n, log2n, m, pred)
         sad = 0.0
         for y in range(n):
@@ -110,10 +112,11 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
     cands = np.empty(n_cand + 4, dtype=np.int64)
     nc = 0
     for i in range(min(n_cand, N_MODES)):
-        cands[nc] = order[i]
-        nc += 1
+        if allowed[order[i]]:
+            cands[nc] = order[i]
+            nc += 1
     for i in range(3):
-        seen = False
+        seen = not allowed[mpm[i]]
         for j in range(nc):
             if cands[j] == mpm[i]:
                 seen = True
@@ -122,7 +125,7 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
             nc += 1
     lumac = np.empty((n, n), dtype=np.int64)
     alpha = 0
-    if chroma:
+    if chroma and cfl_on:
         cfl_luma(luma, y0, x0, n, sub, lumac)
         predict(ref, n, log2n, 1, pred)
         alpha = _alpha(o, pred[0, 0], lumac, n)
@@ -158,7 +161,7 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
 
 @njit(cache=True)
 def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, step, rho, lam, chroma, luma, sub, n_cand,
-          prune, tab, su, sv, dct, ref, rnd):
+          prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on):
     n = 1 << log2n
     yu, xu = y0 >> 2, x0 >> 2
     can_split = log2n > log2min
@@ -166,7 +169,7 @@ def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, 
     lev = np.zeros((n, n), dtype=np.int64)
     trec = np.empty((n, n), dtype=np.int64)
     j_leaf, mode, alpha = _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub,
-                                n_cand, tab, su, sv, dct, ref, rnd, lev, trec)
+                                n_cand, tab, su, sv, dct, ref, rnd, allowed, cfl_on, lev, trec)
     cbf = 0
     for u in range(n):
         for v in range(n):
@@ -181,7 +184,7 @@ def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, 
             for k in range(4):
                 j_split += _node(dst, dout, model, src, rec, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h,
                                  log2n - 1, log2min, step, rho, lam, chroma, luma, sub, n_cand, prune, tab,
-                                 su, sv, dct, ref, rnd)
+                                 su, sv, dct, ref, rnd, allowed, cfl_on)
                 if j_split >= j_leaf:
                     break
     if j_leaf <= j_split:
@@ -230,7 +233,7 @@ def _code_node(st, out, model, maps, done, levp, y0, x0, log2n, log2min, chroma,
 
 @njit(cache=True)
 def encode_plane(st, out, model, src, rec, maps, log2max, log2min, step, rho, lam, chroma, luma, sub, n_cand,
-                 prune, tab, su, sv, dct, rnd):
+                 prune, tab, su, sv, dct, rnd, allowed, cfl_on):
     """Search and code one plane (``src`` float64 padded, pixel units); fills ``rec`` and ``maps``."""
     h, w = src.shape
     done = np.zeros((h >> 2, w >> 2), dtype=np.bool_)
@@ -245,5 +248,5 @@ def encode_plane(st, out, model, src, rec, maps, log2max, log2min, step, rho, la
     for y0 in range(0, h, root):
         for x0 in range(0, w, root):
             _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2max, log2min, step, rho, lam, chroma, luma, sub,
-                  n_cand, prune, tab, su, sv, dct, ref, rnd)
+                  n_cand, prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on)
             _code_node(st, out, model, maps, cdone, levp, y0, x0, log2max, log2min, chroma, tab, su, sv, cmaps)

@@ -87,7 +87,7 @@ FAST_CASES = [
     ("kmeans", {"n_colors": 64, "dither": 1.0}),
     ("pca-rows", {"n_components": 8}),
     ("pca-rows", {"variance": 0.99}),
-    ("pca-patch", {"quality": 50}),
+    ("pca-patch", {"quality": 50, "bitstream": 1}),  # the spec decoder implements FORMAT.md §5 (bitstream 1)
     ("pca-patch", {"quality": 85, "basis": "pca", "patch_size": 4, "chroma": "444"}),
 ]
 
@@ -97,9 +97,9 @@ SLOW_CASES = [
     ("kmeans", {"n_colors": 256, "dither": 1.0}),
     ("pca-rows", {"variance": 0.9}),
     ("pca-rows", {"n_components": 64}),
-    ("pca-patch", {"quality": 10}),
-    ("pca-patch", {"quality": 50}),
-    ("pca-patch", {"quality": 90}),
+    ("pca-patch", {"quality": 10, "bitstream": 1}),
+    ("pca-patch", {"quality": 50, "bitstream": 1}),
+    ("pca-patch", {"quality": 90, "bitstream": 1}),
     ("pca-patch", {"quality": 60, "basis": "pca"}),
     ("pca-patch", {"quality": 60, "basis": "classified"}),
     ("pca-patch", {"quality": 75, "patch_size": 16, "chroma": "444"}),
@@ -130,7 +130,7 @@ def test_kodak_crop_bit_exact(kodak_crop, method, params):
 def test_kodak_crop_rgba_bit_exact(kodak_crop):
     alpha = np.clip(np.arange(96)[None, :] * 3 + np.arange(64)[:, None], 0, 255).astype(np.uint8)
     rgba = np.dstack([kodak_crop, alpha])
-    for method, params in [("kmeans", {"n_colors": 24}), ("pca-rows", {"n_components": 6}), ("pca-patch", {"quality": 60})]:
+    for method, params in [("kmeans", {"n_colors": 24}), ("pca-rows", {"n_components": 6}), ("pca-patch", {"quality": 60, "bitstream": 1})]:
         assert_same_as_library(rgba, method, params)
 
 

@@ -87,7 +87,9 @@ def test_several_inputs_get_suffixes(work, capsys):
     second.write_bytes(work.read_bytes())
     code, stdout, _ = run(capsys, "compress", work, second, "-k", "8", "-q")
     assert code == 0 and stdout == ""
-    assert work.with_name("photo.kmeans.imc").exists() and work.with_name("second.kmeans.imc").exists()
+    # kmeans writes palette PNGs unless told otherwise (issue 13)
+    for name in ("photo.kmeans.png", "second.kmeans.png"):
+        assert Image.open(work.with_name(name)).mode == "P"
     code, _, _ = run(capsys, "compress", work, second, "-k", "8", "--ext", "-8.png")
     assert code == 0 and Image.open(work.with_name("photo-8.png")).mode == "P"
     code, _, err = run(capsys, "compress", work, second, "-o", "x.imc")
@@ -115,6 +117,11 @@ class _Stdin:
 def test_stdin_to_stdout(work, capsysbinary, monkeypatch):
     monkeypatch.setattr(sys, "stdin", _Stdin(work.read_bytes()))
     assert main(["compress", "-", "-o", "-", "-k", "6"]) == 0
+    captured = capsysbinary.readouterr()
+    # kmeans writes a palette PNG to stdout by default (issue 13), .imc when asked
+    assert Image.open(io.BytesIO(captured.out)).mode == "P"
+    monkeypatch.setattr(sys, "stdin", _Stdin(work.read_bytes()))
+    assert main(["compress", "-", "-o", "-", "-k", "6", "--format", "imc"]) == 0
     captured = capsysbinary.readouterr()
     data = captured.out
     assert imcompress.format.is_container(data)

@@ -1,3 +1,3 @@
 """Imports every command module so that each attaches itself to the group."""
 
-from . import _batch, _compress, _report  # noqa: F401
+from . import _batch, _compress, _palette, _report  # noqa: F401

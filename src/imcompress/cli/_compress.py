@@ -30,6 +30,9 @@ __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
 
 _GLOBAL_SHORT = {"-o", "-f", "-q", "-v", "-m", "-h"}
 _CLICK_TYPES = {"str": str, "int": int, "float": float}
+#: Extensions that name an image format we do not write: an error, not the default format.
+_OTHER_IMAGE_EXTENSIONS = {"jpg", "jpeg", "jpe", "webp", "gif", "tif", "tiff", "bmp", "avif", "heic", "heif",
+                           "jxl", "jp2", "j2k", "ppm", "pgm", "pbm", "pnm", "ico", "tga", "qoi", "apng"}
 
 
 def default_suffix(method: str, fmt: str) -> str:
@@ -123,15 +126,15 @@ def _format_of(path: str, explicit: str | None, formats) -> str:
         raise UsageError(f"{path}: the extension .{ext} contradicts --format {explicit}; make them agree")
     if explicit:
         fmt = explicit
-    elif path == "-":
-        fmt = "imc"
-    else:
-        if ext not in ("imc", "png"):
-            raise UsageError(
-                f"{path}: cannot tell the output format from the extension {Path(path).suffix!r}; "
-                "use .imc or .png, or --format"
-            )
+    elif ext in ("imc", "png"):
         fmt = ext
+    elif ext in _OTHER_IMAGE_EXTENSIONS:
+        raise UsageError(
+            f"{path}: cannot tell the output format from the extension {Path(path).suffix!r}; "
+            "use .imc or .png, or --format"
+        )
+    else:  # stdout, or a name whose extension does not tell: the method's default
+        fmt = formats[0]
     if fmt not in formats:
         raise UsageError(f"this method writes {' or '.join(formats)} files, not {fmt}")
     return fmt
@@ -143,8 +146,7 @@ def _output_for(src: str, output, suffix, method, fmt_opt, formats):
     if src == "-":
         return "-", _format_of("-", fmt_opt, formats)
     if suffix is None:
-        fmt = fmt_opt or "imc"
-        suffix = default_suffix(method, fmt)
+        suffix = default_suffix(method, fmt_opt or formats[0])
     path = Path(src)
     out = str(path.with_name(path.stem + suffix))
     return out, _format_of(out, fmt_opt, formats)
@@ -263,9 +265,10 @@ def _summary(r) -> str:
               type=click.Choice(available_methods()), help="Compression method.")
 @click.option("-o", "--output", help="Output file (one input only); '-' writes stdout.")
 @click.option("--ext", "suffix", metavar="SUFFIX",
-              help="Suffix replacing each input's extension (default .METHOD.imc, or .METHOD.png with --format png).")
+              help="Suffix replacing each input's extension (default .METHOD.png for kmeans, else .METHOD.imc; "
+                   "or the --format given).")
 @click.option("--format", "fmt", type=click.Choice(["imc", "png"]),
-              help="Output format when the name does not tell (default imc; png: kmeans only).")
+              help="Output format when the name does not tell (default: png for kmeans, imc for the others).")
 @click.option("--target-psnr", type=float, metavar="DB", help="Smallest file reaching this PSNR.")
 @click.option("--max-bytes", type=int, metavar="N", help="Best quality within N bytes.")
 @click.option("--best-effort", is_flag=True, help="Write the closest result when a target is not reachable.")
@@ -283,7 +286,7 @@ def _summary(r) -> str:
 @_method_options
 def compress_cmd(inputs, method, output, suffix, fmt, target_psnr, max_bytes, best_effort,
                  skip_if_larger, strip, force, as_json, with_ssim, quiet, verbose, max_pixels, **method_values):
-    """Compress images to .imc files (or, for kmeans, optimized palette PNGs).
+    """Compress images: kmeans writes palette PNGs (.imc by extension or --format imc), the others .imc files.
 
     Several inputs are written next to themselves as INPUT-without-extension +
     SUFFIX. '-' as INPUT reads stdin. Method options are listed with the

@@ -8,9 +8,7 @@ pixels. The ``.imc`` index plane is coded by the shared palette-index coder
 
 from __future__ import annotations
 
-import io
 import struct
-import warnings
 
 import numpy as np
 
@@ -19,6 +17,7 @@ from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import palette_order
+from ._png import DEFAULT_PNG_LEVEL, palette_png
 from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
 
 __all__ = ["KMeansCodec", "palette_png", "parse_colors"]
@@ -86,11 +85,19 @@ class KMeansCodec(Codec):
         Colours kept exactly in the palette: an array, or a comma list of
         ``#RRGGBB`` / ``#RRGGBBAA`` hex colours (the CLI's ``--fixed-colors``).
     random_state : int, default=0
+    png_level : int, default=DEFAULT_PNG_LEVEL
+        Effort of the palette-PNG writer: 0 is Pillow's writer, 1..6 oxipng's
+        levels (:func:`~imcompress.kmeans.palette_png`).
+    map_palette : str, path-like or array-like of shape (K, 3|4), optional
+        A fixed palette (an image file, as pngquant's ``--map``, or an array):
+        no K-means, every pixel gets its nearest entry
+        (:func:`~imcompress.kmeans.map_to_palette`).
     """
 
     name = "kmeans"
     method_id = 1
-    formats = ("imc", "png")
+    # the first is the default when the output name does not tell (stdout)
+    formats = ("png", "imc")
     rate_parameter = "n_colors"
     options = (
         Option("n_colors", ("-k", "--colors"), "str", "palette size K (2..256) or 'auto' (elbow of a K sweep)",
@@ -107,14 +114,21 @@ class KMeansCodec(Codec):
         Option("fixed_colors", ("--fixed-colors",), "str",
                "colours kept exactly in the palette, comma list of #RRGGBB[AA]", metavar="LIST"),
         Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
+        Option("png_level", ("--png-level",), "int",
+               "PNG optimizer effort 0..6 (0: Pillow's writer; 1..6: oxipng)", default=str(DEFAULT_PNG_LEVEL),
+               metavar="0..6"),
+        Option("map_palette", ("--map",), "str",
+               "quantize to the colours of this palette image (as pngquant --map) instead of K-means",
+               metavar="PALETTE.png"),
     )
 
     def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None,
-                 fixed_colors=None, random_state=0):
+                 fixed_colors=None, random_state=0, png_level=DEFAULT_PNG_LEVEL, map_palette=None):
         # parameters only (scikit-learn's rule for __init__)
         self.n_colors, self.quality = n_colors, quality
         self.dither, self.fixed_colors = dither, fixed_colors
         self.color_space, self.speed, self.random_state = color_space, speed, random_state
+        self.png_level, self.map_palette = png_level, map_palette
 
     @classmethod
     def from_options(cls, **values):
@@ -133,8 +147,15 @@ class KMeansCodec(Codec):
                     raise UsageError(
                         f"--colors {values['n_colors']!r} should be an integer 2..256 or 'auto'"
                     ) from None
+        if values.get("map_palette") is not None:
+            clash = [flag for name, flag in (("n_colors", "-k/--colors"), ("quality", "--quality"),
+                                             ("fixed_colors", "--fixed-colors")) if values.get(name) is not None]
+            if clash:
+                raise UsageError(f"give --map or {', '.join(clash)}, not both: --map fixes the palette")
         codec = cls(**values)
         codec._check_params()  # bad values fail before any input is read
+        if codec.map_palette is not None:
+            codec._mapped_palette()  # an unreadable palette fails before any input is read
         return codec
 
     # -- quantization -----------------------------------------------------------
@@ -153,6 +174,9 @@ class KMeansCodec(Codec):
                 raise UsageError(f"dither={d} should be in 0..1")
         if self.fixed_colors is not None:
             parse_colors(self.fixed_colors)
+        lv = self.png_level
+        if isinstance(lv, bool) or not isinstance(lv, (int, np.integer)) or not 0 <= lv <= 6:
+            raise UsageError(f"png_level={lv!r} should be an integer 0..6 (0: Pillow's writer, 1..6: oxipng)")
         if self.quality is None:
             return None
         from ._quality import parse_quality
@@ -203,6 +227,10 @@ class KMeansCodec(Codec):
         """
         quality = self._check_params()
         image = check_image(image)
+        if self.map_palette is not None:
+            palette, indices = self._map(image)
+            info = {"exact": False, "dithered": bool(self.dither), "n_colors": int(palette.shape[0])}
+            return palette, indices, info
         prepared = self._prepared(image, prepared)
         table = prepared.table
         target_k = self.n_colors
@@ -225,6 +253,24 @@ class KMeansCodec(Codec):
                 palette, indices = self._fit_predict(image, target_k, prepared)
         info["n_colors"] = int(palette.shape[0])
         return palette, np.asarray(indices, dtype=np.uint8), info
+
+    def _mapped_palette(self):
+        from ._palette import read_palette
+
+        if isinstance(self.map_palette, (str, bytes, bytearray)) or hasattr(self.map_palette, "__fspath__"):
+            return read_palette(self.map_palette)
+        return np.ascontiguousarray(self.map_palette, dtype=np.uint8)
+
+    def _map(self, image):
+        from ._palette import map_to_palette
+
+        palette = self._mapped_palette()
+        if image.shape[2] == 3 and palette.shape[1] == 4:
+            # an opaque image keeps its channels: it maps to the opaque entries
+            palette = palette[palette[:, 3] == 255, :3]
+            if palette.shape[0] == 0:
+                raise UsageError("the --map palette has no opaque colour for this image without alpha")
+        return palette, map_to_palette(image, palette, dither=self.dither or 0.0)
 
     def _auto_k(self, image, table):
         from ._sweep import kmeans_sweep
@@ -292,8 +338,12 @@ class KMeansCodec(Codec):
             "exact": info["exact"],
             "dither": float(self.dither) if info["dithered"] else None,
             "icc_profile": bool(icc_profile),
+            "png_level": int(self.png_level),
         }
-        return palette_png(palette, indices, icc_profile=icc_profile), params, palette[indices]
+        if self.map_palette is not None and not hasattr(self.map_palette, "shape"):
+            params["map"] = str(self.map_palette)
+        data = palette_png(palette, indices, icc_profile=icc_profile, level=self.png_level)
+        return data, params, palette[indices]
 
     # -- reading ---------------------------------------------------------------
     @classmethod
@@ -346,27 +396,3 @@ class KMeansCodec(Codec):
             "coder": "context-model-v1",
             "icc_profile": container.section(b"ICCP", required=False) is not None,
         }
-
-
-def palette_png(palette, indices, *, icc_profile=None) -> bytes:
-    """An optimized indexed PNG of ``palette[indices]`` (tRNS for RGBA palettes).
-
-    Pillow's ``optimize=True`` picks the smallest bit depth (1, 2, 4 or 8) for
-    the palette size and the best zlib settings, as pngquant's output does.
-    """
-    from PIL import Image
-
-    pal = np.asarray(palette, dtype=np.uint8)
-    img = Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), mode="P")
-    if pal.shape[1] == 4:
-        img.putpalette(pal.tobytes(), rawmode="RGBA")
-    else:
-        img.putpalette(pal.tobytes(), rawmode="RGB")
-    buf = io.BytesIO()
-    kwargs = {"optimize": True}
-    if icc_profile:
-        kwargs["icc_profile"] = bytes(icc_profile)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        img.save(buf, format="PNG", **kwargs)
-    return buf.getvalue()

@@ -19,6 +19,10 @@ demo: $(STAMP)
 	$(VENV)/bin/imcompress report -o $(REPORT_DIR) --force
 
 test: $(STAMP)
+	@command -v pngcheck >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get install -y -qq pngcheck >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq pngcheck >/dev/null 2>&1))) || \
+		echo "pngcheck not installed: its PNG checks are skipped"
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)

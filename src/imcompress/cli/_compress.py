@@ -118,7 +118,7 @@ def _codec_from_cli(method: str, values: dict):
     return get_codec(method).from_options(**kwargs)
 
 
-def _format_of(path: str, explicit: str | None, formats) -> str:
+def _format_of(path: str, explicit: str | None, formats, default: str) -> str:
     ext = Path(path).suffix.lower().lstrip(".") if path != "-" else ""
     if path != "-" and Path(path).is_dir():
         raise WriteError(f"{path}: is a folder; give a file name (or use --ext to write next to each input)")
@@ -134,22 +134,23 @@ def _format_of(path: str, explicit: str | None, formats) -> str:
             "use .imc or .png, or --format"
         )
     else:  # stdout, or a name whose extension does not tell: the method's default
-        fmt = formats[0]
+        fmt = default
     if fmt not in formats:
         raise UsageError(f"this method writes {' or '.join(formats)} files, not {fmt}")
     return fmt
 
 
-def _output_for(src: str, output, suffix, method, fmt_opt, formats):
+def _output_for(src: str, output, suffix, method, fmt_opt, codec):
+    formats, default = codec.formats, codec.default_format
     if output is not None:
-        return output, _format_of(output, fmt_opt, formats)
+        return output, _format_of(output, fmt_opt, formats, default)
     if src == "-":
-        return "-", _format_of("-", fmt_opt, formats)
+        return "-", _format_of("-", fmt_opt, formats, default)
     if suffix is None:
-        suffix = default_suffix(method, fmt_opt or formats[0])
+        suffix = default_suffix(method, fmt_opt or default)
     path = Path(src)
     out = str(path.with_name(path.stem + suffix))
-    return out, _format_of(out, fmt_opt, formats)
+    return out, _format_of(out, fmt_opt, formats, default)
 
 
 #: Keyword arguments of the library that the compress command sets from its own flags.
@@ -319,7 +320,7 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
         "best_effort": best_effort, "skip_if_larger": skip_if_larger, "json": as_json,
         "quiet": quiet, "verbose": verbose, "max_pixels": max_pixels, "ssim": with_ssim,
     }
-    plans = [(src, *_output_for(src, output, suffix, method, fmt, codec.formats)) for src in inputs]
+    plans = [(src, *_output_for(src, output, suffix, method, fmt, codec)) for src in inputs]
     outs = [o for _, o, _ in plans if o != "-"]
     if len(set(outs)) != len(outs) or sum(o == "-" for _, o, _ in plans) > 1:
         raise UsageError("two inputs would write the same output; use distinct names")

@@ -162,6 +162,9 @@ class Codec(ABC):
     ``formats``
         Output formats the method writes, by file extension; ``"imc"`` always,
         ``"png"`` for methods whose result is a standard image file too.
+    ``default_format``
+        The one of ``formats`` written when the output name does not tell
+        (stdout, no extension): ``"imc"`` unless the method says otherwise.
     ``rate_parameter``
         Name of the ``__init__`` parameter that trades size for quality,
         monotonically (more = larger file, better quality); ``None`` if the
@@ -172,6 +175,7 @@ class Codec(ABC):
     method_id: ClassVar[int]
     options: ClassVar[tuple] = ()
     formats: ClassVar[tuple] = ("imc",)
+    default_format: ClassVar[str] = "imc"
     rate_parameter: ClassVar[str | None] = None
 
     @classmethod

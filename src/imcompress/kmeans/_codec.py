@@ -96,8 +96,8 @@ class KMeansCodec(Codec):
 
     name = "kmeans"
     method_id = 1
-    # the first is the default when the output name does not tell (stdout)
-    formats = ("png", "imc")
+    formats = ("imc", "png")
+    default_format = "png"  # the format every viewer reads (issue 13)
     rate_parameter = "n_colors"
     options = (
         Option("n_colors", ("-k", "--colors"), "str", "palette size K (2..256) or 'auto' (elbow of a K sweep)",

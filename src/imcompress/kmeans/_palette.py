@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import InputError, UsageError
 from . import _solver
-from ._colors import ColorTable, color_table
+from ._colors import ColorTable, color_table, palette_order
 from ._spaces import to_space
 
 __all__ = ["LearnedPalette", "learn_palette", "map_to_palette", "pooled_colors", "read_palette"]
@@ -140,7 +140,7 @@ def learn_palette(images, n_colors=64, *, random_state=0, speed=4, color_space="
     >>> learned.palette.shape, learned.n_images
     ((8, 3), 2)
     """
-    from ._quantizer import SPEED_LEVELS, KMeansQuantizer, _check_n_colors
+    from ._quantizer import SPEED_LEVELS, KMeansQuantizer, PreparedColors
 
     images = list(images)
     table = pooled_colors(images)
@@ -148,10 +148,9 @@ def learn_palette(images, n_colors=64, *, random_state=0, speed=4, color_space="
         raise UsageError(f"n_colors={n_colors} should be at most 256 (a PNG palette holds 256)")
     q = KMeansQuantizer(n_colors, random_state=random_state, speed=speed, color_space=color_space,
                         fixed_colors=fixed_colors)
-    q._check_params(table.colors.shape[1])
-    k = _check_n_colors(n_colors, table.n_colors)
+    q._check_params(table.colors.shape[1])  # before the problem is built in a space that may not apply
     problem = _solver.make_problem(table.colors, table.counts, color_space, SPEED_LEVELS[speed][0])
-    q._fit_problem(problem, table, k, table.colors.shape[1])
+    q.fit(PreparedColors(table=table, color_space=color_space, speed=int(speed), problem=problem))
     return LearnedPalette(palette=q.palette_, quantizer=q, n_images=len(images),
                           n_pixels=int(table.counts.sum()), n_distinct_colors=table.n_colors)
 
@@ -251,9 +250,7 @@ def read_palette(source) -> np.ndarray:
                          "make one with 'imcompress palette IMAGES -k K -o palette.png'")
     order = _file_order(source if data is None else io.BytesIO(data), table)
     if order is None:
-        from ._quantizer import _palette_order
-
-        order = _palette_order(table.colors)
+        order = palette_order(table.colors)
     return np.ascontiguousarray(table.colors[order])
 
 

@@ -150,7 +150,7 @@ def cooccurrence_order(indices, n_colors) -> np.ndarray:
     >>> import numpy as np
     >>> idx = np.array([[0, 2, 2, 1], [0, 2, 1, 1]], dtype=np.uint8)
     >>> cooccurrence_order(idx, 3).tolist()
-    [0, 2, 1]
+    [1, 2, 0]
     """
     k = int(n_colors)
     idx = np.asarray(indices, dtype=np.int64)

@@ -32,6 +32,7 @@ bench: $(STAMP)
 		(apt-get update -qq && apt-get install -y -qq pngquant webp libjpeg-turbo-progs))) || \
 		echo "pngquant, cwebp or cjpeg not installed: their rows are skipped"
 	$(PY) benchmarks/quantize.py
+	$(PY) benchmarks/png.py
 	$(PY) benchmarks/rd.py
 	$(PY) benchmarks/e2e.py
 	$(PY) -m pytest -q -m slow tests/test_perf_guards.py

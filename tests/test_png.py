@@ -176,3 +176,14 @@ def test_png_level_option(photo, capsys, tmp_path, crop):
     assert sizes[2] < sizes[0]
     code, _, err = run(capsys, "compress", photo, "--png-level", "9", "-o", tmp_path / "x.png")
     assert code == 4 and "png_level=9 should be an integer 0..6" in err and not (tmp_path / "x.png").exists()
+
+
+def test_default_level_is_2_up_to_4_mp_and_pillow_above(crop, monkeypatch):
+    from imcompress.kmeans import _png
+
+    palette, indices, _ = KMeansCodec(16).quantize(crop)
+    assert palette_png(palette, indices) == palette_png(palette, indices, level=2)
+    # the threshold, not a 4 MP image: the rule is the same at any size
+    monkeypatch.setattr(_png, "AUTO_LEVEL_MAX_PIXELS", indices.size - 1)
+    assert palette_png(palette, indices) == palette_png(palette, indices, level=0)
+    assert _png.auto_level(indices.size) == 0 and _png.auto_level(indices.size - 1) == 2

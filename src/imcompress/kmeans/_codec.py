@@ -17,7 +17,7 @@ from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import palette_order
-from ._png import DEFAULT_PNG_LEVEL, palette_png
+from ._png import auto_level, palette_png
 from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
 
 __all__ = ["KMeansCodec", "palette_png", "parse_colors"]
@@ -85,9 +85,10 @@ class KMeansCodec(Codec):
         Colours kept exactly in the palette: an array, or a comma list of
         ``#RRGGBB`` / ``#RRGGBBAA`` hex colours (the CLI's ``--fixed-colors``).
     random_state : int, default=0
-    png_level : int, default=DEFAULT_PNG_LEVEL
+    png_level : int, optional
         Effort of the palette-PNG writer: 0 is Pillow's writer, 1..6 oxipng's
-        levels (:func:`~imcompress.kmeans.palette_png`).
+        levels; not given: 2 up to 4 MP, 0 above
+        (:func:`~imcompress.kmeans.palette_png`).
     map_palette : str, path-like or array-like of shape (K, 3|4), optional
         A fixed palette (an image file, as pngquant's ``--map``, or an array):
         no K-means, every pixel gets its nearest entry
@@ -115,7 +116,7 @@ class KMeansCodec(Codec):
                "colours kept exactly in the palette, comma list of #RRGGBB[AA]", metavar="LIST"),
         Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
         Option("png_level", ("--png-level",), "int",
-               "PNG optimizer effort 0..6 (0: Pillow's writer; 1..6: oxipng)", default=str(DEFAULT_PNG_LEVEL),
+               "PNG optimizer effort 0..6 (0: Pillow's writer; 1..6: oxipng)", default="2 up to 4 MP, 0 above",
                metavar="0..6"),
         Option("map_palette", ("--map",), "str",
                "quantize to the colours of this palette image (as pngquant --map) instead of K-means",
@@ -123,7 +124,7 @@ class KMeansCodec(Codec):
     )
 
     def __init__(self, n_colors=16, *, dither=None, quality=None, color_space=None, speed=None,
-                 fixed_colors=None, random_state=0, png_level=DEFAULT_PNG_LEVEL, map_palette=None):
+                 fixed_colors=None, random_state=0, png_level=None, map_palette=None):
         # parameters only (scikit-learn's rule for __init__)
         self.n_colors, self.quality = n_colors, quality
         self.dither, self.fixed_colors = dither, fixed_colors
@@ -175,7 +176,7 @@ class KMeansCodec(Codec):
         if self.fixed_colors is not None:
             parse_colors(self.fixed_colors)
         lv = self.png_level
-        if isinstance(lv, bool) or not isinstance(lv, (int, np.integer)) or not 0 <= lv <= 6:
+        if lv is not None and (isinstance(lv, bool) or not isinstance(lv, (int, np.integer)) or not 0 <= lv <= 6):
             raise UsageError(f"png_level={lv!r} should be an integer 0..6 (0: Pillow's writer, 1..6: oxipng)")
         if self.quality is None:
             return None
@@ -338,11 +339,11 @@ class KMeansCodec(Codec):
             "exact": info["exact"],
             "dither": float(self.dither) if info["dithered"] else None,
             "icc_profile": bool(icc_profile),
-            "png_level": int(self.png_level),
+            "png_level": auto_level(indices.size) if self.png_level is None else int(self.png_level),
         }
         if self.map_palette is not None and not hasattr(self.map_palette, "shape"):
             params["map"] = str(self.map_palette)
-        data = palette_png(palette, indices, icc_profile=icc_profile, level=self.png_level)
+        data = palette_png(palette, indices, icc_profile=icc_profile, level=params["png_level"])
         return data, params, palette[indices]
 
     # -- reading ---------------------------------------------------------------

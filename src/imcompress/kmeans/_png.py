@@ -29,22 +29,30 @@ import numpy as np
 
 from .._errors import UsageError
 
-__all__ = ["DEFAULT_PNG_LEVEL", "PNG_LEVELS", "cooccurrence_order", "palette_png"]
+__all__ = ["AUTO_LEVEL_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "PNG_LEVELS", "cooccurrence_order", "palette_png"]
 
 #: ``png_level`` values: 0 is Pillow's writer (zlib level 9, no filter trials),
 #: 1..6 are oxipng's presets (more filter and palette-order trials, stronger
 #: DEFLATE).
 PNG_LEVELS = range(0, 7)
 
-#: Chosen by ``benchmarks/png.py``: the smallest files that keep the whole
-#: ``compress`` process of the study photo within issue 10's time budget.
+#: The level used when none is given (``level=None``), for images of at most
+#: :data:`AUTO_LEVEL_MAX_PIXELS` pixels. Chosen by ``benchmarks/png.py``: the
+#: study photo at K = 256 costs about 0.07 s more than Pillow's writer (idle)
+#: for a file 7 % smaller.
 DEFAULT_PNG_LEVEL = 2
+
+#: Above this many pixels ``level=None`` means Pillow's writer (level 0):
+#: oxipng's trials grow with the pixels (12 MP, K = 256: 1.2 CPU-seconds for
+#: Pillow, 3.9 for level 1, about 8 for level 2) while the 12 MP photo's
+#: Pillow file is already 8-17 % smaller than pngquant's.
+AUTO_LEVEL_MAX_PIXELS = 4_000_000
 
 #: Palettes up to this size also get the co-occurrence candidate.
 _COOCCURRENCE_MAX_K = 16
 
 
-def palette_png(palette, indices, *, icc_profile=None, level=DEFAULT_PNG_LEVEL) -> bytes:
+def palette_png(palette, indices, *, icc_profile=None, level=None) -> bytes:
     """An indexed PNG of ``palette[indices]`` (a tRNS chunk for RGBA palettes).
 
     Parameters
@@ -54,9 +62,10 @@ def palette_png(palette, indices, *, icc_profile=None, level=DEFAULT_PNG_LEVEL) 
         Every value below K.
     icc_profile : bytes, optional
         Stored as an iCCP chunk.
-    level : int, default=DEFAULT_PNG_LEVEL
+    level : int or None, default=None
         0: Pillow's writer with ``optimize=True``; 1..6: oxipng's preset of
-        that level (see the module notes).
+        that level (see the module notes). None: :data:`DEFAULT_PNG_LEVEL` up
+        to :data:`AUTO_LEVEL_MAX_PIXELS` pixels, 0 above.
 
     Returns
     -------
@@ -75,6 +84,8 @@ def palette_png(palette, indices, *, icc_profile=None, level=DEFAULT_PNG_LEVEL) 
     """
     pal = np.ascontiguousarray(palette, dtype=np.uint8)
     idx = np.ascontiguousarray(indices, dtype=np.uint8)
+    if level is None:
+        level = auto_level(idx.size)
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level not in PNG_LEVELS:
         raise UsageError(f"png_level={level!r} should be an integer 0..6 (0: Pillow's writer)")
     if pal.ndim != 2 or pal.shape[1] not in (3, 4) or not 1 <= pal.shape[0] <= 256:
@@ -94,6 +105,11 @@ def palette_png(palette, indices, *, icc_profile=None, level=DEFAULT_PNG_LEVEL) 
         if len(alt) < len(best):
             best = alt
     return best
+
+
+def auto_level(n_pixels: int) -> int:
+    """The level ``level=None`` stands for: 2 up to 4 MP, 0 (Pillow's writer) above."""
+    return DEFAULT_PNG_LEVEL if n_pixels <= AUTO_LEVEL_MAX_PIXELS else 0
 
 
 def _pillow_png(pal, idx, icc_profile) -> bytes:

@@ -289,6 +289,17 @@ def test_decompress_output_errors(capsys, monkeypatch, work, args, code, pattern
     _no_temp_files(work)
 
 
+@pytest.mark.parametrize("args", [["-o", "b.imc"], ["-o", "B.IMC", "--force"], ["-o", "b.png", "--format", "IMC"],
+                                  ["-o", "b.png", "--format", "imc"], ["-o", "-", "--format", "imc"]])
+def test_decompress_refuses_an_imc_target(capsys, monkeypatch, work, args):
+    # Pillow knows .imc (imcompress.plugins): decompress must not silently re-encode
+    before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
+    got, err = _run(capsys, ["decompress", "good.imc", *args], work, monkeypatch)
+    _assert_one_error(got, err, ExitCode.USAGE,
+                      r"decompress writes pixel formats such as PNG.*use .*compress.* to re-encode")
+    assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before
+
+
 def test_decompress_to_dev_null_keeps_the_device(capsys, monkeypatch, work):
     if not Path("/dev/null").exists():
         pytest.skip("no /dev/null")

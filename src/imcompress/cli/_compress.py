@@ -24,6 +24,7 @@ from ..format import unpack_container
 from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
+from ..plugins import PILLOW_FORMAT
 from ._main import cli, echo_error, flag_names
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
@@ -428,6 +429,9 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
             fmt = Image.registered_extensions().get(ext)
             if fmt is None:
                 raise UsageError(f"{output}: unknown image extension {ext!r}; use .png, .webp, .tif, ...")
+    if fmt == PILLOW_FORMAT:  # Pillow knows .imc through imcompress.plugins: never re-encode silently
+        raise UsageError(f"{output}: decompress writes pixel formats such as PNG, not .imc; "
+                         "use 'imcompress compress' to re-encode")
     if output != "-":
         check_writable(output, force=force)
     data = _read_compressed(source)

@@ -362,7 +362,25 @@ def compress(image, method: str = "kmeans", *, icc_profile: bytes | None = None,
     >>> imcompress.decompress(data).shape
     (512, 512, 3)
     """
-    return get_codec(method)(**params).encode(image, icc_profile=icc_profile)
+    codec = get_codec(method)
+    check_params(codec, params)
+    return codec(**params).encode(image, icc_profile=icc_profile)
+
+
+def check_params(codec: type[Codec], params: dict) -> None:
+    """Raise :class:`UsageError` naming any of ``params`` that ``codec.__init__`` does not take."""
+    import inspect as _inspect
+
+    signature = list(_inspect.signature(codec.__init__).parameters.values())[1:]  # without self
+    if any(p.kind is p.VAR_KEYWORD for p in signature):
+        return
+    accepted = [p.name for p in signature if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [name for name in params if name not in accepted]
+    if unknown:
+        raise UsageError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for method "
+            f"{codec.name!r}; its options are {', '.join(accepted) or '(none)'}"
+        )
 
 
 def decompress(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:

@@ -44,7 +44,8 @@ def test_suite_covers_every_method_mode_and_branch():
     facts = {e["file"]: imcompress.inspect((CONF / e["file"]).read_bytes()) for e in VALID}
     methods = {(f["method"], f["channels"]) for f in facts.values()}
     assert methods == {(m, c) for m in ("kmeans", "pca-rows", "pca-patch") for c in (3, 4)}
-    pp = [f["params"] for f in facts.values() if f["method"] == "pca-patch"]
+    pp_all = [f for f in facts.values() if f["method"] == "pca-patch"]
+    pp = [f["params"] for f in pp_all if f["params"].get("bitstream", 1) == 1]
     assert {s for p in pp for s in p["patch_sizes"]} == {4, 8, 16}
     assert {p["chroma"] for p in pp} == {"4:2:0", "4:4:4"}
     kinds = {(b.split(" ")[0], s) for p in pp for b, s in zip(p["basis"], p["patch_sizes"])}
@@ -57,6 +58,18 @@ def test_suite_covers_every_method_mode_and_branch():
     assert any(f["params"].get("icc_profile") for f in facts.values() if f["method"] == "kmeans")
     sizes = {(f["height"], f["width"]) for f in facts.values()}
     assert (1, 1) in sizes and any(h % 2 and w % 2 for h, w in sizes)
+    # bitstream 2 (FORMAT.md §6): RGB and RGBA, both chroma modes, 1 x 1, odd sizes, a single row and
+    # column, smallest blocks 4 and 8, deblocking off and on
+    b2 = [f for f in pp_all if f["params"].get("bitstream") == 2]
+    assert {f["channels"] for f in b2} == {3, 4}
+    assert {f["params"]["chroma"] for f in b2} == {"4:2:0", "4:4:4"}
+    b2_sizes = {(f["height"], f["width"]) for f in b2}
+    assert (1, 1) in b2_sizes and any(h % 2 and w % 2 for h, w in b2_sizes)
+    assert any(h == 1 < w for h, w in b2_sizes) and any(w == 1 < h for h, w in b2_sizes)
+    assert {b[0] for f in b2 for b in f["params"]["block_sizes"]} == {4, 8}
+    b2_strengths = {s for f in b2 for s in f["params"]["deblock"]}
+    assert 0 in b2_strengths and b2_strengths & set(range(1, 8)) and b2_strengths & set(range(8, 16))
+    assert any(e["file"].startswith("b2-") for e in INVALID)
     errors = {e["expect"] for e in INVALID}
     assert errors == {"CorruptFileError", "UnsupportedVersionError"}
 

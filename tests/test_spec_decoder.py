@@ -25,7 +25,11 @@ from tools.spec_decoder import CorruptError, SpecDecodeError, UnsupportedError, 
 from tools.spec_decoder import fuzz  # noqa: E402
 
 CONFORMANCE = ROOT / "tests" / "conformance"
-MANIFEST = json.loads((CONFORMANCE / "MANIFEST.json").read_text())["files"]
+# The spec decoder implements FORMAT.md §1-§5; pca-patch bitstream 2 (§6, the `b2-` files) is not
+# written yet, so those entries are left out here (tests/test_conformance.py checks them against
+# imcompress). Remove this filter when tools/spec_decoder implements §6.
+MANIFEST = [f for f in json.loads((CONFORMANCE / "MANIFEST.json").read_text())["files"]
+            if not fuzz.is_bitstream2(f)]
 
 
 def sha(pixels: np.ndarray) -> str:

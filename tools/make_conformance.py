@@ -111,6 +111,8 @@ def _cases():
     c = []
 
     def add(stem, image, method, params, what, **checks):
+        if method == pp and "bitstream" not in params:  # §5 cases: pinned, the default is now 2
+            params = {**params, "bitstream": 1}
         c.append((stem, image, method, params, what, checks))
 
     # kmeans (method 1)
@@ -197,6 +199,36 @@ def _cases():
         {"quality": 55, "patch_size": 16, "chroma": "444"}, "odd size 35 x 19, p = 16 padding")
     add("pp-icc", coffee, pp, {"quality": 50}, "defaults (auto patch, chroma, basis) with an ICCP section",
         icc=True)
+
+    # pca-patch bitstream 2 (§6: intra prediction, quadtree 32..4, deblocking on leaf edges)
+    b2 = lambda **kw: {"bitstream": 2, **kw}  # noqa: E731
+    add("b2-rgb-420", astro, pp, b2(quality=50, chroma="420"),
+        "bitstream 2, RGB 4:2:0, photo crop (intra modes, quadtree, CfL candidates)", bitstream=2,
+        chroma="4:2:0")
+    add("b2-rgb-444", chelsea, pp, b2(quality=60, chroma="444"), "bitstream 2, 4:4:4 (full-size chroma)",
+        bitstream=2, chroma="4:4:4")
+    add("b2-q5", coffee, pp, b2(quality=5), "quality 5: the coarsest step tried, few nonzero levels",
+        bitstream=2)
+    add("b2-q98", lambda: _crop("coffee", 120, 200, 24, 32), pp, b2(quality=98, chroma="444"),
+        "quality 98: fine step, large levels (GT1/GT2 and remainder codes)", bitstream=2)
+    add("b2-speed0", lambda: _crop("astronaut", 60, 180, 40, 48), pp, b2(quality=60, speed=0),
+        "speed 0 (slowest, most thorough encoder)", bitstream=2)
+    add("b2-speed9", chelsea, pp, b2(quality=60, speed=9),
+        "speed 9 (fastest encoder): smallest block 8 x 8 (log2min = 3)", bitstream=2)
+    add("b2-gradient", lambda: _gradient(64, 96), pp, b2(quality=90, chroma="444"),
+        "smooth ramps at a fine step (smooth prediction, deblocking of luma)", bitstream=2)
+    add("b2-rgba", lambda: _with_alpha(coffee()), pp, b2(quality=60),
+        "bitstream 2 RGBA: the alpha plane and its own model (kind 2)", bitstream=2, channels=4)
+    add("b2-1x1", lambda: _noise(1, 1, 3, 8), pp, b2(quality=50, chroma="420"),
+        "1 x 1 pixel, 4:2:0: one 64 x 64 padded root", bitstream=2)
+    add("b2-1x1-rgba", lambda: _noise(1, 1, 4, 9), pp, b2(quality=50), "1 x 1 RGBA", bitstream=2,
+        channels=4)
+    add("b2-row", lambda: _crop("astronaut", 300, 0, 1, 77), pp, b2(quality=60, chroma="420"),
+        "a single row 1 x 77, 4:2:0", bitstream=2)
+    add("b2-col", lambda: _crop("astronaut", 0, 300, 45, 1), pp, b2(quality=60, chroma="444"),
+        "a single column 45 x 1, 4:4:4", bitstream=2)
+    add("b2-odd-420", lambda: _crop("chelsea", 3, 5, 33, 47), pp, b2(quality=55, chroma="420"),
+        "odd size 33 x 47, 4:2:0 (17 x 24 chroma, padded to 64)", bitstream=2, chroma="4:2:0")
     return c
 
 
@@ -278,7 +310,7 @@ def _reverse_sections(data):
 def _invalid(valid):
     """(stem, bytes, error class, message fragment, what)."""
     pp, km, pr = valid["pp-dct-p8-420"], valid["km-rgb-k16"], valid["pr-n8"]
-    pca, cls = valid["pp-pca-p8"], valid["pp-cls-p8"]
+    pca, cls, b2 = valid["pp-pca-p8"], valid["pp-cls-p8"], valid["b2-rgb-420"]
     body = pp[:-4]
     return [
         ("bad-magic", b"\x89IMX" + pp[4:], "CorruptFileError", "wrong magic", "magic is not \\x89IMC"),
@@ -324,6 +356,13 @@ def _invalid(valid):
          "kmeans PLTE one byte short"),
         ("pr-bad-coder", _edit_section(pr, b"RPAR", lambda b: _set_byte(b, 0, 9)), "CorruptFileError",
          "unknown pca-rows coder 9", "pca-rows unknown coder 9"),
+        # bitstream 2 (§6.1: PPAR head of 11 bytes, then log2max, log2min, rho, s per plane)
+        ("b2-bad-block-sizes", _edit_section(b2, b"PPAR", lambda b: _set_byte(b, 11, 6)), "CorruptFileError",
+         "block sizes 2**2..2**6 are not within 4..32", "bitstream 2, luma log2max = 6 (root 64)"),
+        ("b2-bad-rho", _edit_section(b2, b"PPAR", lambda b: _set_byte(b, 11 + 2, 128)), "CorruptFileError",
+         "reconstruction offset 128/256 out of range", "bitstream 2, luma rho = 128 > 127"),
+        ("b2-truncated-pdat", _edit_section(b2, b"PDAT", lambda b: b[: len(b) // 3]), "CorruptFileError",
+         "stream is truncated", "bitstream 2, PDAT cut to a third, CRC re-sealed"),
     ]
 
 
@@ -340,6 +379,8 @@ def _check(stem, info, checks):
             got = info["channels"]
         elif key == "icc":
             got = bool(prm.get("icc_profile")) or "ICCP" in info["sections"]
+        elif key == "bitstream":
+            got = prm.get("bitstream", 1)
         elif key == "patch":
             got = prm["patch_sizes"][0]
         elif key == "basis":
@@ -356,7 +397,9 @@ def _describe(info):
     """The decoder-relevant facts of a file, for the manifest."""
     prm = info["params"]
     keep = {k: prm[k] for k in ("chroma", "patch_sizes", "basis", "components", "deblock", "n_colors",
-                                "exact", "dither", "n_components") if k in prm}
+                                "exact", "dither", "n_components", "block_sizes") if k in prm}
+    if prm.get("bitstream") == 2:
+        keep["bitstream"] = 2
     return keep
 
 

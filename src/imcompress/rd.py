@@ -18,8 +18,10 @@ True
 
 from __future__ import annotations
 
+import inspect
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,12 @@ from . import metrics
 from ._errors import ImcompressError, UsageError
 
 __all__ = [
+    "PEERS",
     "PILLOW_METHODS",
+    "MethodFacts",
+    "Peer",
+    "method_facts",
+    "make_codec",
     "pillow_encode",
     "rd_curves",
     "curve_psnr_at",
@@ -39,12 +46,71 @@ __all__ = [
     "plot_rd",
 ]
 
-#: Reference codecs measured through Pillow, with their quality knobs.
-PILLOW_METHODS = {
-    "jpeg": ("JPEG", {"optimize": True, "subsampling": "4:2:0"}, list(range(2, 96, 6)) + [98]),
-    "webp": ("WEBP", {"method": 6}, list(range(0, 101, 8))),
-    "avif": ("AVIF", {"speed": 6, "subsampling": "4:2:0"}, list(range(0, 101, 8))),
+@dataclass(frozen=True)
+class Peer:
+    """A reference codec measured through Pillow, described as data (peers are not codec plugins).
+
+    ``qualities`` is the ladder of :func:`rd_curves`; ``rate_ladder`` the
+    report's shorter one (about 0.06..4 bpp on photos).
+    """
+
+    label: str
+    pillow_format: str
+    options: dict
+    qualities: tuple
+    rate_ladder: tuple
+
+
+#: The reference codecs, by method name.
+PEERS = {
+    "jpeg": Peer("JPEG", "JPEG", {"optimize": True, "subsampling": "4:2:0"}, tuple(range(2, 96, 6)) + (98,),
+                 (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98)),
+    "webp": Peer("WebP", "WEBP", {"method": 6}, tuple(range(0, 101, 8)), (0, 8, 24, 40, 56, 72, 80, 88, 96)),
+    "avif": Peer("AVIF", "AVIF", {"speed": 6, "subsampling": "4:2:0"}, tuple(range(0, 101, 8)),
+                 (0, 16, 32, 48, 64, 80, 96)),
 }
+#: ``{method: (Pillow format, save options, qualities)}``: :data:`PEERS` as tuples.
+PILLOW_METHODS = {m: (p.pillow_format, p.options, list(p.qualities)) for m, p in PEERS.items()}
+
+
+@dataclass(frozen=True)
+class MethodFacts:
+    """What rate-distortion code needs to know about a method, codec or peer alike."""
+
+    name: str
+    label: str
+    rate_label: str
+    rate_ladder: tuple
+    continuous: bool
+    peer: bool
+
+
+def method_facts(method: str) -> MethodFacts:
+    """The facts of a Pillow peer (:data:`PEERS`) or of a registered codec (its class attributes).
+
+    Examples
+    --------
+    >>> method_facts("jpeg").label
+    'JPEG'
+    """
+    if method in PEERS:
+        p = PEERS[method]
+        return MethodFacts(method, p.label, "quality", p.rate_ladder, False, True)
+    from .codecs import get_codec
+
+    c = get_codec(method)
+    return MethodFacts(method, c.display_name(), c.rate_label, tuple(c.rate_ladder), bool(c.rate_continuous),
+                       False)
+
+
+def make_codec(method: str, *, random_state: int = 0, **params):
+    """An instance of the codec registered as ``method``, seeded when it takes ``random_state``."""
+    from .codecs import get_codec
+
+    cls = get_codec(method)
+    if "random_state" in inspect.signature(cls).parameters:
+        params.setdefault("random_state", random_state)
+    return cls(**params)
 
 
 def pillow_encode(img, method, quality):
@@ -58,9 +124,9 @@ def pillow_encode(img, method, quality):
     """
     from PIL import Image
 
-    fmt, opts, _ = PILLOW_METHODS[method]
+    peer = PEERS[method]
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, fmt, quality=int(quality), **opts)
+    Image.fromarray(img).save(buf, peer.pillow_format, quality=int(quality), **peer.options)
     data = buf.getvalue()
     with Image.open(io.BytesIO(data)) as im:
         out = np.asarray(im.convert("RGB"))
@@ -99,9 +165,8 @@ def _codec_points(img, method, n_points):
 
     name, params = _parse_variant(method)
     codec = get_codec(name)(**params)
-    if name == "pca-patch":
-        # quality 6..72 spans about 0.08..4 bpp on photos
-        values = [float(v) for v in np.linspace(6, 72, max(n_points, 2))]
+    if codec.rate_span is not None:  # a continuous knob: evenly spread over its useful range
+        values = [float(v) for v in np.linspace(*codec.rate_span, max(n_points, 2))]
     else:
         values = _pick(codec.rate_candidates(img), n_points)
     for v in values:
@@ -164,7 +229,7 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
     from .codecs import available_methods
 
     named = _as_named(images)
-    known = set(available_methods()) | set(PILLOW_METHODS)
+    known = set(available_methods()) | set(PEERS)
     for m in methods:
         if _parse_variant(m)[0] not in known:
             raise UsageError(f"unknown method {m!r}; choose from {', '.join(sorted(known))}")
@@ -176,8 +241,8 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
             if progress is not None:
                 progress(m, name)
             h, w = img.shape[:2]
-            if m in PILLOW_METHODS:
-                qs = PILLOW_METHODS[m][2]
+            if m in PEERS:
+                qs = PEERS[m].qualities
                 pts = ((q,) + pillow_encode(img, m, q) for q in qs)
             else:
                 pts = _codec_points(img, m, n_points)
@@ -267,12 +332,14 @@ def mean_curve(data: dict, method: str, bpps, *, col: int = 1) -> np.ndarray:
     return vals.mean(axis=0) if vals.size else np.full(len(bpps), np.nan)
 
 
-def plot_rd(data: dict, *, methods=None, bpp_range=(0.05, 4.0), title: str | None = None):
+def plot_rd(data: dict, *, methods=None, bpp_range=(0.05, 4.0), title: str | None = None, highlight=None):
     """Figure of mean PSNR and SSIM against bpp for the measured methods.
 
     Uses the Agg backend through :class:`matplotlib.figure.Figure` (no pyplot
     global state). Curves are averaged over the images at each rate where every
     image's curve reaches it; with one image they are its measured points.
+
+    ``highlight`` (default: the first method) is drawn with a thicker line.
 
     Returns
     -------
@@ -282,6 +349,7 @@ def plot_rd(data: dict, *, methods=None, bpp_range=(0.05, 4.0), title: str | Non
     from matplotlib.figure import Figure
 
     methods = list(data["methods"]) if methods is None else list(methods)
+    highlight = methods[0] if highlight is None and methods else highlight
     fig = Figure(figsize=(11, 4.4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
@@ -294,7 +362,7 @@ def plot_rd(data: dict, *, methods=None, bpp_range=(0.05, 4.0), title: str | Non
             if col == 2 and not has_ssim:
                 continue
             y = mean_curve(data, m, grid, col=col)
-            (line,) = ax.plot(grid, y, label=m, lw=2 if m == "pca-patch" else 1.3)
+            (line,) = ax.plot(grid, y, label=m, lw=2 if m == highlight else 1.3)
             if len(data["methods"][m]) == 1:
                 pts = next(iter(data["methods"][m].values()))
                 ax.plot(pts[:, 0], pts[:, col], ".", color=line.get_color(), ms=4)

@@ -27,6 +27,7 @@ __all__ = [
     "Codec",
     "Compressed",
     "Option",
+    "Slider",
     "register_codec",
     "get_codec",
     "codec_for_id",
@@ -144,6 +145,32 @@ class Compressed:
         return compression_ratio(len(self.data), self.shape)
 
 
+@dataclass(frozen=True)
+class Slider:
+    """The report explorer's slider for a method: one ``__init__`` parameter and its positions.
+
+    Parameters
+    ----------
+    parameter : str
+        The ``__init__`` keyword the slider sets (``"n_colors"``, ``"variance"``...).
+    values : tuple
+        Its positions, smallest file first.
+    label : str
+        What the slider is called on the page, e.g. ``"colours K"``.
+    format : str, default="{:g}"
+        :meth:`str.format` pattern of a value shown beside the slider.
+    """
+
+    parameter: str
+    values: tuple
+    label: str
+    format: str = "{:g}"
+
+    def text(self, value) -> str:
+        """``value`` as the page shows it."""
+        return self.format.format(value)
+
+
 class Codec(ABC):
     """Base class of the compression methods.
 
@@ -169,6 +196,25 @@ class Codec(ABC):
         Name of the ``__init__`` parameter that trades size for quality,
         monotonically (more = larger file, better quality); ``None`` if the
         method has none. :meth:`rate_candidates` lists its values.
+
+    Facts the report and :mod:`imcompress.rd` read, so they never need a method's name:
+
+    ``label``
+        The method's name for people (``"K-means"``); defaults to ``name``.
+    ``rate_label``
+        Short name of the rate knob in tables (``"K"``, ``"n"``, ``"quality"``).
+    ``rate_ladder``
+        Values of the rate knob at which rate-distortion curves start,
+        smallest file first.
+    ``rate_continuous``
+        True when the knob takes any real value in its range (curves are then
+        refined at target bit rates by interpolating it); False for integers.
+    ``rate_span``
+        ``(low, high)`` of the knob spanning about 0.1..4 bpp on photos, for
+        evenly spread curves of a continuous knob (None: use
+        :meth:`rate_candidates`).
+    ``slider``
+        The report explorer's :class:`Slider`, or None for no slider.
     """
 
     name: ClassVar[str]
@@ -177,6 +223,17 @@ class Codec(ABC):
     formats: ClassVar[tuple] = ("imc",)
     default_format: ClassVar[str] = "imc"
     rate_parameter: ClassVar[str | None] = None
+    label: ClassVar[str] = ""
+    rate_label: ClassVar[str] = "setting"
+    rate_ladder: ClassVar[tuple] = ()
+    rate_continuous: ClassVar[bool] = False
+    rate_span: ClassVar[tuple | None] = None
+    slider: ClassVar[Slider | None] = None
+
+    @classmethod
+    def display_name(cls) -> str:
+        """:attr:`label`, or the method's name when it has none."""
+        return cls.label or cls.name
 
     @classmethod
     def from_options(cls, **values) -> "Codec":
@@ -302,6 +359,16 @@ class Codec(ABC):
         """Method parameters read from the container, without decoding pixels."""
         return {}
 
+    @classmethod
+    def explain(cls, container: Container, pixels: np.ndarray) -> dict:
+        """What a learner sees beside a decoded file in the report's explorer.
+
+        Returns a dict with ``"facts"``: a list of ``[label, text]`` pairs
+        (default: :meth:`describe`'s items), and optionally ``"palette"``: a
+        list of ``[hex colour, share of the pixels]``.
+        """
+        return {"facts": [[k, _text(v)] for k, v in cls.describe(container).items()]}
+
     def get_params(self) -> dict:
         """The parameters given to ``__init__`` (scikit-learn convention)."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
@@ -309,6 +376,12 @@ class Codec(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def _text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "/".join(map(str, value))
+    return "–" if value is None else str(value)
 
 
 def register_codec(cls: type[Codec]) -> type[Codec]:

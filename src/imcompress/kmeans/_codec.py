@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, UsageError
 from .._validation import check_image, check_scalar
-from ..codecs._base import Codec, Option, register_codec
+from ..codecs._base import Codec, Option, Slider, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import palette_order
 from ._png import auto_level, palette_png
@@ -100,6 +100,10 @@ class KMeansCodec(Codec):
     formats = ("imc", "png")
     default_format = "png"  # the format every viewer reads (issue 13)
     rate_parameter = "n_colors"
+    label = "K-means"
+    rate_label = "K"
+    rate_ladder = (2, 4, 8, 16, 32, 64)
+    slider = Slider("n_colors", tuple(range(2, 21, 2)), "colours K", "{:d}")
     options = (
         Option("n_colors", ("-k", "--colors"), "str", "palette size K (2..256) or 'auto' (elbow of a K sweep)",
                default="16", metavar="K|auto"),
@@ -397,3 +401,12 @@ class KMeansCodec(Codec):
             "coder": "context-model-v1",
             "icc_profile": container.section(b"ICCP", required=False) is not None,
         }
+
+    @classmethod
+    def explain(cls, container, pixels):
+        colours, counts = np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        share = counts / counts.sum()
+        palette = [["#" + "".join(f"{v:02x}" for v in colours[i]), float(share[i])] for i in order]
+        return {"facts": [["colours in the palette", str(len(colours))]], "palette": palette}
+

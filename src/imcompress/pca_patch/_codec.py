@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from .._errors import UsageError
 from ..codecs import Codec, register_codec
-from ..codecs._base import Option
+from ..codecs._base import Option, Slider
 from ._decoder import decode
 from ._encoder import Encoder
 from ._intra_codec import IntraEncoder, decode_intra
@@ -102,6 +102,12 @@ class PCAPatchCodec(Codec):
     name = "pca-patch"
     method_id = 3
     rate_parameter = "quality"
+    label = "patch PCA"
+    rate_label = "quality"
+    rate_ladder = (0, 50)
+    rate_continuous = True
+    rate_span = (6, 72)  # about 0.08..4 bpp on photos
+    slider = Slider("quality", (0, 10, 20, 30, 40, 50, 60, 70, 80, 90), "quality")
     options = (
         Option("quality", ("-q", "--quality"), type="float", metavar="0..100",
                help="quality 0..100 (size and PSNR grow with it)", default=50),

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, InputError, UsageError
 from .._validation import check_image, to_uint8
-from ..codecs._base import Codec, Option, register_codec
+from ..codecs._base import Codec, Option, Slider, register_codec
 from ..entropy import decode_indices, decode_uints, encode_indices, encode_uints, max_decisions
 from ._pca import RowPCA
 
@@ -84,6 +84,10 @@ class RowPCACodec(Codec):
     name = "pca-rows"
     method_id = 2
     rate_parameter = "n_components"
+    label = "row PCA"
+    rate_label = "n"
+    rate_ladder = (1, 2, 4, 8, 16, 32, 48)
+    slider = Slider("variance", (0.80, 0.85, 0.90, 0.95, 0.97, 0.99), "explained variance", "{:.0%}")
     options = (
         Option("n_components", ("--components",), "str",
                "components per channel, N or R,G,B", metavar="N|R,G,B"),
@@ -248,6 +252,15 @@ class RowPCACodec(Codec):
             "alpha": p["alpha"],
             "icc_profile": container.section(b"ICCP", required=False) is not None,
         }
+
+    @classmethod
+    def explain(cls, container, pixels):
+        ns = cls._params(container)["n_components"]
+        h, w = container.height, container.width
+        stored = [n * h + n * w + w for n in ns]  # scores, components, column means
+        return {"facts": [["n per channel (R/G/B)", "/".join(map(str, ns))],
+                          ["stored values (R/G/B)", "/".join(f"{v:,}" for v in stored)],
+                          ["stored values in all", f"{sum(stored):,}"]]}
 
 
 #: Rows per band when the codec multiplies an image-sized matrix, so that its

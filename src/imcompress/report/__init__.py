@@ -29,7 +29,7 @@ from ._html import (
     study_sections,
     write_report,
 )
-from ._rd import RD_BPPS, RD_LADDERS, Encoding, RDResult, rate_distortion
+from ._rd import RD_BPPS, Encoding, RDResult, rate_distortion
 from ._rd_section import rd_section
 from ._study import (
     DEFAULT_KS,
@@ -51,7 +51,6 @@ __all__ = [
     "DEFAULT_SHOW_KS",
     "DEFAULT_VARIANCES",
     "RD_BPPS",
-    "RD_LADDERS",
     "REPORT_ENTRIES",
     "Encoding",
     "Figure",

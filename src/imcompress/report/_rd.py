@@ -1,12 +1,14 @@
-"""Patch PCA and rate-distortion, measured for the report (numbers only).
+"""Rate-distortion of one subject method against the others, measured for the report (numbers only).
 
 :func:`rate_distortion` encodes one image with every method at a short
-ladder of rates (pca-patch: at qualities aimed at given bit rates; a few
-more files where the ladder leaves a wide gap), writing real files (``.imc`` for imcompress's methods,
-Pillow's JPEG, WebP and AVIF for the references), decodes them and measures
-PSNR and SSIM against the original in float64. It then encodes ``pca-patch``
-at a few target rates and finds the largest JPEG and WebP files not above
-each, for the side-by-side pictures. The analysis (interpolation, BD-rate,
+ladder of rates (its ``rate_ladder``; a method with a continuous knob also at
+values aimed at given bit rates; a few more files where the ladder leaves a
+wide gap), writing real files (``.imc`` for imcompress's methods, Pillow's
+JPEG, WebP and AVIF for the references), decodes them and measures PSNR and
+SSIM against the original in float64. It then encodes the subject (the first
+method, pca-patch in the study) at a few target rates and finds the largest
+JPEG and WebP files not above each, for the side-by-side pictures. Every
+per-method fact comes from :func:`imcompress.rd.method_facts`. The analysis (interpolation, BD-rate,
 the chart) comes from :mod:`imcompress.rd`, so the report and
 ``benchmarks/rd.py`` agree.
 """
@@ -23,20 +25,19 @@ from .. import metrics, rd
 from .._errors import ImcompressError, UsageError
 
 __all__ = [
-    "PCA_PATCH_BPPS",
     "RD_BPPS",
-    "RD_LADDERS",
     "RD_MAX_PIXELS",
-    "SSIM_METHODS",
+    "TARGET_BPPS",
     "Encoding",
     "RDResult",
     "default_methods",
+    "ladder",
     "rate_distortion",
 ]
 
 #: Rates (bits per pixel) of the report's PSNR table.
 RD_BPPS = (0.25, 0.5, 1.0, 2.0)
-#: Rates of the pca-patch pictures (about 0.25 and 1 bpp).
+#: Rates of the subject's pictures (about 0.25 and 1 bpp).
 SHOW_BPPS = (0.25, 1.0)
 #: BD-rate interval (bits per pixel).
 BD_RANGE = (0.25, 2.0)
@@ -44,39 +45,37 @@ BD_RANGE = (0.25, 2.0)
 #: pixels: the section encodes the image some fifty times.
 RD_MAX_PIXELS = 1 << 20
 
-#: pca-patch is measured at about these rates (bits per pixel), its quality
-#: found by interpolating log-rate between the files already measured
-#: (starting from qualities 0 and 50; a rate within 15 % of a measured file
-#: is skipped), so the points spread evenly whatever the quality scale.
-PCA_PATCH_BPPS = (0.125, 0.25, 0.5, 1.0, 2.0, 3.5)
-#: The rate knob the other methods are measured at: quality for the Pillow
-#: codecs, kept components for pca-rows, colours for kmeans. Short ladders
-#: spanning about 0.06..4 bpp on photos keep ``make demo`` fast.
-RD_LADDERS = {
-    "pca-patch": (0, 50),
-    "pca-rows": (1, 2, 4, 8, 16, 32, 48),
-    "kmeans": (2, 4, 8, 16, 32, 64),
-    "jpeg": (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98),
-    "webp": (0, 8, 24, 40, 56, 72, 80, 88, 96),
-    "avif": (0, 16, 32, 48, 64, 80, 96),
-}
-#: Methods whose curves also get SSIM (each SSIM costs about four PSNRs); the
-#: SSIM of K-means and row PCA at the study's settings is in their own sections.
-SSIM_METHODS = ("pca-patch", "jpeg", "webp", "avif")
-#: The rate knob's name, for tables.
-_KNOB = {"pca-patch": "quality", "pca-rows": "n", "kmeans": "K", "jpeg": "quality", "webp": "quality",
-         "avif": "quality"}
+#: A method with a continuous rate knob (:attr:`Codec.rate_continuous`) is
+#: also measured at about these rates (bits per pixel), its knob found by
+#: interpolating log-rate between the files already measured (a rate within
+#: 15 % of a measured file is skipped), so the points spread evenly whatever
+#: the knob's scale. The other methods are measured at their ``rate_ladder``
+#: (codec plugins and :data:`imcompress.rd.PEERS`).
+TARGET_BPPS = (0.125, 0.25, 0.5, 1.0, 2.0, 3.5)
+#: The Pillow peers shown beside the subject's pictures at the same bytes.
+PICTURE_PEERS = ("jpeg", "webp")
+#: The reference of BD-rates and of the comparison.
+REFERENCE = "jpeg"
 
 
-def default_methods() -> list:
-    """pca-patch, pca-rows and kmeans when registered, then JPEG, WebP and (if Pillow has it) AVIF."""
+def default_methods(ours=None) -> list:
+    """``ours`` (default: every registered codec with a ``rate_ladder``) that are registered,
+    then the Pillow peers this Pillow can write (JPEG, WebP, AVIF)."""
     from PIL import features
 
-    from ..codecs import available_methods
+    from ..codecs import available_methods, get_codec
 
-    ours = [m for m in ("pca-patch", "pca-rows", "kmeans") if m in available_methods()]
-    refs = ["jpeg"] + [m for m in ("webp", "avif") if features.check(m)]
+    registered = available_methods()
+    if ours is None:
+        ours = [m for m in registered if get_codec(m).rate_ladder]
+    ours = [m for m in ours if m in registered]
+    refs = [m for m in rd.PEERS if m == REFERENCE or features.check(m)]
     return ours + refs
+
+
+def ladder(method) -> tuple:
+    """The rate-knob values a method's curve starts from."""
+    return rd.method_facts(method).rate_ladder
 
 
 @dataclass
@@ -99,7 +98,7 @@ class Encoding:
     params: dict | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        out = {"method": self.method, _KNOB.get(self.method, "setting"): self.setting, "bytes": self.nbytes,
+        out = {"method": self.method, rd.method_facts(self.method).rate_label: self.setting, "bytes": self.nbytes,
                "bpp": self.bpp, "rmse": self.rmse, "psnr": self.psnr, "ssim": self.ssim}
         if self.params is not None:
             out["params"] = self.params
@@ -113,13 +112,14 @@ class RDResult:
     Attributes
     ----------
     methods : list of str
-        Methods measured, imcompress's first.
+        Methods measured, imcompress's first; the first is the subject (the
+        method of the pictures, compared with JPEG).
     curves : dict of str to list of Encoding
         Every measured point, sorted by bits per pixel.
     shown : list of dict
-        For each rate of :data:`SHOW_BPPS`: ``{"target_bpp", "pca-patch",
+        For each rate of :data:`SHOW_BPPS`: ``{"target_bpp", subject,
         "jpeg", "webp"}``, the last three :class:`Encoding` with decoded images
-        (JPEG and WebP: the largest file not above the pca-patch file; None
+        (JPEG and WebP: the largest file not above the subject's file; None
         when the method is absent or cannot get that small).
     shape : tuple of int
         ``(H, W)`` of the image measured: the whole image, or its central
@@ -144,6 +144,22 @@ class RDResult:
     seconds: dict
     ssim_measured: bool = True
     notes: list = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        """The method the section is about (the first measured)."""
+        return self.methods[0]
+
+    @property
+    def ssim_methods(self) -> list:
+        """Methods whose curves carry SSIM: the subject and the peers."""
+        return [m for m in self.methods if m == self.subject or m in rd.PEERS]
+
+    def gap_ratio(self, method) -> float:
+        """See :data:`GAP_RATIO`."""
+        if method == self.subject:
+            return GAP_RATIO["subject"]
+        return GAP_RATIO["peer" if method in rd.PEERS else "other"]
 
     def measured(self, image) -> np.ndarray:
         """The part of ``image`` that was measured (all of it unless it was large)."""
@@ -174,12 +190,12 @@ class RDResult:
         for m in self.methods:
             for b in RD_BPPS:
                 lo, hi = bracket(self.curves[m], b)
-                if (lo is not None and hi is not None and hi.bpp > GAP_RATIO.get(m, 1.5) * lo.bpp
+                if (lo is not None and hi is not None and hi.bpp > self.gap_ratio(m) * lo.bpp
                         and all(abs(math.log(e.bpp / b)) >= _NEAR for e in self.curves[m])):
                     out.append((m, b, lo.bpp, hi.bpp))
         return out
 
-    def bd_rate(self, method, reference="jpeg") -> float:
+    def bd_rate(self, method, reference=REFERENCE) -> float:
         """Bjøntegaard delta rate of ``method`` against ``reference`` over :data:`BD_RANGE`, in percent."""
         if method not in self.curves or reference not in self.curves:
             return float("nan")
@@ -190,23 +206,23 @@ class RDResult:
         shown = []
         for s in self.shown:
             entry = {"target_bpp": s["target_bpp"]}
-            for m in ("pca-patch", "jpeg", "webp"):
+            for m in (self.subject, *PICTURE_PEERS):
                 entry[m.replace("-", "_")] = None if s.get(m) is None else s[m].to_dict()
             shown.append(entry)
         keys = {f"{b:g}": b for b in RD_BPPS}
         return {
-            "pca_patch": {
+            self.subject.replace("-", "_"): {
                 "encodings": shown,
                 "crop": {"top": self.crop[0], "left": self.crop[1], "size": self.crop[2]},
                 "measured_region": dict(zip(("top", "left", "height", "width"), self.region)),
-                "rule": "JPEG and WebP: the largest file not above the pca-patch file (Pillow)",
+                "rule": f"JPEG and WebP: the largest file not above the {self.subject} file (Pillow)",
             },
             "rate_distortion": {
                 "methods": list(self.methods),
                 "bpps": list(RD_BPPS),
                 "psnr_at": {m: {k: self.psnr_at(m, b) for k, b in keys.items()} for m in self.methods},
                 "ssim_at": {m: {k: self.ssim_at(m, b) for k, b in keys.items()} for m in self.methods},
-                "bd_rate_vs_jpeg_percent": {m: self.bd_rate(m) for m in self.methods if m != "jpeg"},
+                "bd_rate_vs_jpeg_percent": {m: self.bd_rate(m) for m in self.methods if m != REFERENCE},
                 "bd_range_bpp": list(BD_RANGE),
                 "interpolated_over_gaps": [{"method": m, "bpp": b, "file_below_bpp": lo, "file_above_bpp": hi}
                                            for m, b, lo, hi in self.gaps()],
@@ -236,40 +252,38 @@ def _codec_encode(codec, image, setting):
 class _Meter:
     """Encodes, decodes and measures; keeps the pictures only when asked."""
 
-    def __init__(self, image, *, ssim: bool, random_state: int):
+    def __init__(self, image, *, ssim_methods, random_state: int, subject: str):
         self.image = image
         self.n = image.shape[0] * image.shape[1]
-        self.ssim = ssim
+        self.ssim_methods = set(ssim_methods)
         self.random_state = random_state
+        self.subject = subject
         self._codecs = {}
 
     def _codec(self, method):
         # one instance per method: with_rate copies share its caches (row PCA's SVD)
         if method not in self._codecs:
-            from ..codecs import get_codec
-
-            params = {"random_state": self.random_state} if method == "kmeans" else {}
-            self._codecs[method] = get_codec(method)(**params)
+            self._codecs[method] = rd.make_codec(method, random_state=self.random_state)
         return self._codecs[method]
 
     def __call__(self, method, setting, *, keep=False, with_ssim=None) -> Encoding:
         params = None
-        if method in rd.PILLOW_METHODS:
+        if method in rd.PEERS:
             nbytes, out = rd.pillow_encode(self.image, method, setting)
         else:
             nbytes, out, params = _codec_encode(self._codec(method), self.image, setting)
         if with_ssim is None:
-            with_ssim = self.ssim and method in SSIM_METHODS
+            with_ssim = method in self.ssim_methods
         return Encoding(
             method=method,
             setting=float(setting),
             nbytes=int(nbytes),
-            bpp=8.0 * nbytes / self.n,
+            bpp=metrics.bits_per_pixel(nbytes, self.image.shape),
             rmse=metrics.rmse(self.image, out),
             psnr=metrics.psnr(self.image, out),
             ssim=metrics.ssim(self.image, out) if with_ssim else float("nan"),
             image=out if keep else None,
-            params=params if method == "pca-patch" else None,
+            params=params if method == self.subject else None,
         )
 
     def nbytes(self, method, setting) -> int:
@@ -277,7 +291,7 @@ class _Meter:
 
 
 def _quality_for(curve, target_bpp):
-    """The pca-patch quality expected to give ``target_bpp``: linear in log-rate
+    """The knob value (e.g. pca-patch quality) expected to give ``target_bpp``: linear in log-rate
     between the measured files, extrapolated from the two nearest beyond them."""
     pts = sorted((e.setting, e.bpp) for e in curve)
     qs = np.array([p[0] for p in pts], dtype=np.float64)
@@ -296,9 +310,9 @@ def _quality_for(curve, target_bpp):
 #: A table rate with no measured file within 15 % whose nearest files differ
 #: by more than this factor in rate gets up to two files in between; a gap
 #: left is reported, as the value there is interpolated between distant
-#: files. Tightest for pca-patch, the subject; loose for the study's methods,
-#: which trail by several dB.
-GAP_RATIO = {"pca-patch": 1.35, "pca-rows": 2.2, "kmeans": 2.2, "jpeg": 1.5, "webp": 1.5, "avif": 1.5}
+#: files. Tightest for the subject; loose for the other codecs (the study's
+#: methods), which trail by several dB.
+GAP_RATIO = {"subject": 1.35, "peer": 1.5, "other": 2.2}
 _NEAR = 0.15  # |log(bpp / rate)| below which a file counts as at the rate
 
 
@@ -310,20 +324,21 @@ def bracket(points, bpp):
             min(above, key=lambda e: e.bpp) if above else None)
 
 
-def _fill_gaps(meter, method, points, notes):
+def _fill_gaps(meter, method, points, notes, ratio):
     """Measure between the files that bracket each table rate when they are far apart."""
+    facts = rd.method_facts(method)
     for b in RD_BPPS:
         for _ in range(2):
             lo, hi = bracket(points, b)
-            if lo is None or hi is None or hi.bpp <= GAP_RATIO[method] * lo.bpp:
+            if lo is None or hi is None or hi.bpp <= ratio * lo.bpp:
                 break
             if any(abs(math.log(e.bpp / b)) < _NEAR for e in points):
                 break
-            if method == "pca-patch":
-                if not _add_quality_for(meter, points, b):
+            if facts.continuous:
+                if not _add_quality_for(meter, method, points, b):
                     break
                 continue
-            if method in rd.PILLOW_METHODS:
+            if facts.peer:
                 mid = round((lo.setting + hi.setting) / 2)
             else:  # K and n: the rate grows about with their logarithm
                 mid = round(math.sqrt(lo.setting * hi.setting))
@@ -334,17 +349,17 @@ def _fill_gaps(meter, method, points, notes):
             except ImcompressError:
                 break
             except Exception as exc:  # noqa: BLE001 - one codec's failure must not lose the report
-                notes.append(f"{method} at {_KNOB[method]} {mid} failed: {type(exc).__name__}: {exc}")
+                notes.append(f"{method} at {facts.rate_label} {mid} failed: {type(exc).__name__}: {exc}")
                 break
 
 
-def _add_quality_for(meter, points, target_bpp) -> bool:
-    """Measure pca-patch at the quality expected to give ``target_bpp``; False if already measured."""
+def _add_quality_for(meter, method, points, target_bpp) -> bool:
+    """Measure ``method`` at the knob value expected to give ``target_bpp``; False if already measured."""
     q = round(_quality_for(points, target_bpp), 2)
     if any(abs(e.setting - q) < 0.01 for e in points):
         return False
     try:
-        points.append(meter("pca-patch", q, keep=True))
+        points.append(meter(method, q, keep=method == meter.subject))
     except ImcompressError:
         return False
     return True
@@ -372,6 +387,13 @@ def _largest_under(meter, method, nbytes, curve=()):
     return meter(method, lo, keep=True, with_ssim=True)
 
 
+def _check_rgb(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UsageError(f"image of shape {image.shape} and dtype {image.dtype} should be (H, W, 3) uint8")
+    return image
+
+
 def _detail_crop(image, size):
     """``(top, left, size)``: the square with the most gradient energy, on a size/4 grid."""
     h, w = image.shape[:2]
@@ -394,20 +416,20 @@ def _detail_crop(image, size):
 
 def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int = 0,
                     max_pixels: int = RD_MAX_PIXELS, progress=None) -> RDResult:
-    """Measure pca-patch against the other methods and Pillow's codecs on ``image``.
+    """Measure the subject method against the other methods and Pillow's codecs on ``image``.
 
     Parameters
     ----------
     image : ndarray of shape (H, W, 3), dtype uint8
     methods : list of str, optional
-        Default: :func:`default_methods` (pca-patch, pca-rows, kmeans, JPEG,
-        WebP and AVIF when available). Must include ``"pca-patch"`` and
-        ``"jpeg"``, the pair the section compares.
+        Default: :func:`default_methods` (the registered codecs, then JPEG,
+        WebP and AVIF when available). The first is the subject, compared with
+        ``"jpeg"``, which must be in the list.
     ssim : bool, default=True
         Also measure SSIM on every point of the methods in
-        :data:`SSIM_METHODS` (about a third of the section's time).
+        :attr:`RDResult.ssim_methods` (about a third of the section's time).
     random_state : int, default=0
-        Seed of the kmeans codec.
+        Seed of the codecs that take one.
     max_pixels : int, default=RD_MAX_PIXELS
         A larger image is measured on its central region of about this many
         pixels, same aspect ratio (``result.region`` says where).
@@ -428,9 +450,7 @@ def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int
     """
     from ..codecs import available_methods
 
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise UsageError(f"image of shape {image.shape} and dtype {image.dtype} should be (H, W, 3) uint8")
+    image = _check_rgb(image)
     if not isinstance(max_pixels, int) or max_pixels < 4:
         raise UsageError(f"max_pixels={max_pixels!r} should be an integer >= 4")
     h, w = image.shape[:2]
@@ -441,56 +461,61 @@ def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int
         region = ((h - rh) // 2, (w - rw) // 2, rh, rw)
         image = image[region[0]:region[0] + rh, region[1]:region[1] + rw]
     methods = default_methods() if methods is None else list(methods)
-    known = set(available_methods()) | set(rd.PILLOW_METHODS)
+    known = set(available_methods()) | set(rd.PEERS)
+    usable = sorted(m for m in known if ladder(m))
     for m in methods:
-        if m not in known or m not in RD_LADDERS:
+        if m not in known or not ladder(m):
             raise UsageError(f"unknown method {m!r} for the rate-distortion section; "
-                             f"choose from {', '.join(sorted(known & set(RD_LADDERS)))}")
-    for m in ("pca-patch", "jpeg"):
+                             f"choose from {', '.join(usable)}")
+    subject = methods[0] if methods else REFERENCE
+    for m in (subject, REFERENCE):
         if m not in methods:
-            raise UsageError(f"the rate-distortion section compares pca-patch with JPEG: add {m!r} to methods")
-    meter = _Meter(image, ssim=ssim, random_state=random_state)
+            raise UsageError(f"the rate-distortion section compares {subject} with JPEG: add {m!r} to methods")
+    probe = RDResult(methods=methods, curves={}, shown=[], shape=(), region=(), crop=(), seconds={})
+    meter = _Meter(image, ssim_methods=probe.ssim_methods if ssim else (), random_state=random_state,
+                   subject=subject)
     curves, seconds, notes = {}, {}, []
     for m in methods:
         if progress is not None:
             progress(f"rate-distortion: {m}")
+        facts = rd.method_facts(m)
         t0 = time.perf_counter()
         points = []
-        for setting in RD_LADDERS[m]:
+        for setting in facts.rate_ladder:
             try:
-                points.append(meter(m, setting, keep=m == "pca-patch"))
+                points.append(meter(m, setting, keep=m == subject))
             except ImcompressError:
                 continue  # a rate this method cannot produce for this image (e.g. K above its colours)
             except Exception as exc:  # noqa: BLE001 - one codec's failure must not lose the report
-                notes.append(f"{m} at {_KNOB[m]} {setting} failed: {type(exc).__name__}: {exc}")
-        if m == "pca-patch" and points:
+                notes.append(f"{m} at {facts.rate_label} {setting} failed: {type(exc).__name__}: {exc}")
+        if facts.continuous and points:
             # the highest rate first: the others are then interpolated, not extrapolated
-            for target in sorted(PCA_PATCH_BPPS, key=lambda t: (t != max(PCA_PATCH_BPPS), t)):
+            for target in sorted(TARGET_BPPS, key=lambda t: (t != max(TARGET_BPPS), t)):
                 if all(abs(math.log(e.bpp / target)) > _NEAR for e in points):
-                    _add_quality_for(meter, points, target)
+                    _add_quality_for(meter, m, points, target)
         if points:
-            _fill_gaps(meter, m, points, notes)
+            _fill_gaps(meter, m, points, notes, probe.gap_ratio(m))
         curves[m] = points
         seconds[m] = time.perf_counter() - t0
     if progress is not None:
-        progress("pca-patch pictures beside JPEG and WebP at the same bytes")
+        progress(f"{subject} pictures beside JPEG and WebP at the same bytes")
     shown = []
-    pp = curves["pca-patch"]
+    pp = curves[subject]
     if not pp:
-        notes.append("pca-patch could not encode this image: no pictures")
+        notes.append(f"{subject} could not encode this image: no pictures")
     for target in SHOW_BPPS if pp else ():
         for _ in range(2):  # the nearest file, refined while more than 5 % off the target
             enc = min(pp, key=lambda e: abs(math.log(e.bpp / target)))
-            if abs(math.log(enc.bpp / target)) < 0.05 or not _add_quality_for(meter, pp, target):
+            if abs(math.log(enc.bpp / target)) < 0.05 or not _add_quality_for(meter, subject, pp, target):
                 break
         enc = min(pp, key=lambda e: abs(math.log(e.bpp / target)))
-        if shown and shown[-1]["pca-patch"].nbytes == enc.nbytes:
+        if shown and shown[-1][subject].nbytes == enc.nbytes:
             continue  # a small image: both targets gave the same file
         # a copy: the curve's points drop their pixels below
         enc = Encoding(**{**enc.__dict__, "ssim": metrics.ssim(image, enc.image) if math.isnan(enc.ssim)
                           else enc.ssim})
-        entry = {"target_bpp": target, "pca-patch": enc}
-        for ref in ("jpeg", "webp"):
+        entry = {"target_bpp": target, subject: enc}
+        for ref in PICTURE_PEERS:
             entry[ref] = _largest_under(meter, ref, enc.nbytes, curves[ref]) if ref in methods else None
         shown.append(entry)
     for e in pp:

@@ -6,12 +6,18 @@ import math
 
 from . import figures as _figs
 from ._blocks import Figure, Section, Table, Text
-from ._rd import BD_RANGE, RD_BPPS, SSIM_METHODS
+from ..rd import PEERS, method_facts
+from ._rd import BD_RANGE, PICTURE_PEERS, RD_BPPS, REFERENCE
 
 __all__ = ["rd_section"]
 
-_LABELS = {"pca-patch": "pca-patch", "pca-rows": "row PCA (pca-rows)", "kmeans": "K-means (kmeans)",
-           "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
+
+
+def _label(method) -> str:
+    """``"K-means (kmeans)"`` for a codec, ``"JPEG"`` for a peer."""
+    facts = method_facts(method)
+    return facts.label if facts.peer or facts.label == method else f"{facts.label} ({method})"
+
 #: PSNR differences smaller than this are called a tie (dB).
 _TIE_DB = 0.15
 
@@ -34,10 +40,10 @@ def _against(rd, ref) -> str:
     """Where pca-patch is ahead of, level with and behind ``ref`` at the table's rates."""
     groups = {"ahead": [], "level": [], "behind": []}
     for b in RD_BPPS:
-        d = rd.psnr_at("pca-patch", b) - rd.psnr_at(ref, b)
+        d = rd.psnr_at(rd.subject, b) - rd.psnr_at(ref, b)
         if math.isfinite(d):
             groups["ahead" if d > _TIE_DB else "behind" if d < -_TIE_DB else "level"].append((b, d))
-    label = _LABELS[ref]
+    label = _label(ref)
     found = [(k, v) for k, v in groups.items() if v]
     if not found:
         return f"against {label}: no common rate in the table"
@@ -54,38 +60,38 @@ def _bd_phrase(v) -> str:
 
 
 def _summary(rd) -> str:
-    refs = [m for m in ("jpeg", "webp", "avif") if m in rd.methods]
-    bd = {m: rd.bd_rate(m) for m in rd.methods if m != "jpeg"}
+    refs = [m for m in PEERS if m in rd.methods]
+    bd = {m: rd.bd_rate(m) for m in rd.methods if m != REFERENCE}
     lo, hi = BD_RANGE
-    others = [f"{_LABELS[m]} {_bd_phrase(bd[m])}" for m in ("webp", "avif") if m in bd]
+    others = [f"{_label(m)} {_bd_phrase(bd[m])}" for m in PEERS if m in bd and m != rd.subject]
     items = [
-        f"<li><b>Against JPEG</b>, over {lo:g}–{hi:g} bpp, pca-patch needs <b>{_bd_phrase(bd['pca-patch'])}</b> "
+        f"<li><b>Against JPEG</b>, over {lo:g}–{hi:g} bpp, pca-patch needs <b>{_bd_phrase(bd[rd.subject])}</b> "
         f"for the same PSNR (Bjøntegaard delta rate)"
         + (f"; {'; '.join(others)}." if others else ".") + "</li>",
         "<li>PSNR, " + "; ".join(_against(rd, ref) for ref in refs) + ".</li>",
     ]
     best2 = max(rd.methods, key=lambda m: _finite(rd.psnr_at(m, RD_BPPS[-1])))
     best_lo = max(rd.methods, key=lambda m: _finite(rd.psnr_at(m, RD_BPPS[0])))
-    items.append(f"<li>Best PSNR at {RD_BPPS[0]:g} bpp: {_LABELS[best_lo]}; at {RD_BPPS[-1]:g} bpp: "
-                 f"{_LABELS[best2]}. pca-patch chooses its quantization for squared error, so PSNR is the "
+    items.append(f"<li>Best PSNR at {RD_BPPS[0]:g} bpp: {_label(best_lo)}; at {RD_BPPS[-1]:g} bpp: "
+                 f"{_label(best2)}. pca-patch chooses its quantization for squared error, so PSNR is the "
                  "measure it is tuned for; SSIM and the eye weigh errors differently.</li>")
     choices = _choices(rd)
     if choices:
         items.append(f"<li>{choices}</li>")
     ssim_bits = []
     for s in rd.shown:
-        e, j, w = s["pca-patch"], s.get("jpeg"), s.get("webp")
+        e, j, w = s[rd.subject], s.get("jpeg"), s.get("webp")
         ref = [f"{lab} {_f(x.ssim, 3)}" for lab, x in (("JPEG", j), ("WebP", w)) if x is not None]
         ssim_bits.append(f"at {e.bpp:.2f} bpp, pca-patch {_f(e.ssim, 3)}" + (f" vs {', '.join(ref)}" if ref else ""))
     if ssim_bits:
         items.append("<li>SSIM at the same bytes (the pictures above): " + "; ".join(ssim_bits) + ".</li>")
-    study_methods = [m for m in ("pca-rows", "kmeans") if m in rd.methods]
+    study_methods = [m for m in rd.methods if m != rd.subject and m not in PEERS]
     if study_methods:
-        gaps = {m: rd.psnr_at(m, 1.0) - rd.psnr_at("jpeg", 1.0) for m in study_methods}
+        gaps = {m: rd.psnr_at(m, 1.0) - rd.psnr_at(REFERENCE, 1.0) for m in study_methods}
         behind = all(math.isfinite(d) and d < 0 for d in gaps.values())
         head = "On this image the study's methods trail JPEG" if behind else "The study's methods against JPEG"
         items.append(f"<li>{head} at 1 bpp: "
-                     + ", ".join(f"{_LABELS[m]} {_f(d, 1, sign=True)} dB" for m, d in gaps.items())
+                     + ", ".join(f"{_label(m)} {_f(d, 1, sign=True)} dB" for m, d in gaps.items())
                      + ". Row PCA describes whole rows with one basis per channel, which fits local detail "
                      "poorly; K-means pays for an index at every pixel and keeps at most 256 colours, which "
                      "suits graphics more than photos.</li>")
@@ -94,7 +100,7 @@ def _summary(rd) -> str:
 
 def _choices(rd) -> str:
     """What the pca-patch encoder chose in the measured files (from their headers)."""
-    files = [e for e in rd.curves["pca-patch"] if e.params]
+    files = [e for e in rd.curves[rd.subject] if e.params]
     if not files:
         return ""
     learned = [e for e in files if "pca" in (e.params.get("basis") or [])]
@@ -135,19 +141,19 @@ def rd_section(result) -> Section | None:
     rows = []
     for m in rd.methods:
         n = len(rd.curves[m])
-        bd = "reference" if m == "jpeg" else _f(rd.bd_rate(m), 1, sign=True)
-        rows.append([_LABELS[m]] + [_f(rd.psnr_at(m, b)) for b in RD_BPPS]
+        bd = "reference" if m == REFERENCE else _f(rd.bd_rate(m), 1, sign=True)
+        rows.append([_label(m)] + [_f(rd.psnr_at(m, b)) for b in RD_BPPS]
                     + [_f(rd.ssim_at(m, b), 3) for b in (0.5, 1.0)] + [bd, n])
     shown_rows = []
     for s in rd.shown:
-        for key in ("pca-patch", "jpeg", "webp"):
+        for key in (rd.subject, *PICTURE_PEERS):
             e = s.get(key)
             if e is None:
                 continue
-            shown_rows.append([f"~{s['target_bpp']:g}", _LABELS[key], f"{e.setting:g}", f"{e.nbytes:,}",
+            shown_rows.append([f"~{s['target_bpp']:g}", _label(key), f"{e.setting:g}", f"{e.nbytes:,}",
                                _f(e.bpp, 3), _f(e.rmse), _f(e.psnr), _f(e.ssim, 3)])
     size = rd.crop[2]
-    ssim_note = (f"SSIM (scikit-image, 7×7 window) is measured for {', '.join(_LABELS[m] for m in SSIM_METHODS if m in rd.methods)}"
+    ssim_note = (f"SSIM (scikit-image, 7×7 window) is measured for {', '.join(_label(m) for m in rd.ssim_methods)}"
                  "; K-means and row PCA have theirs in their own sections."
                  if rd.ssim_measured else "SSIM was not measured.")
     blocks = [
@@ -188,19 +194,17 @@ def _gap_text(rd) -> str:
     gaps = rd.gaps()
     if not gaps:
         return ""
-    items = [f"{_LABELS[m]} at {b:g} bpp (files at {lo:.2f} and {hi:.2f} bpp)" for m, b, lo, hi in gaps]
+    items = [f"{_label(m)} at {b:g} bpp (files at {lo:.2f} and {hi:.2f} bpp)" for m, b, lo, hi in gaps]
     return (" Interpolated between distant files, as no file nearer was found: " + "; ".join(items)
             + ", so treat these values with care.")
 
 
 def _pillow_settings(rd) -> str:
-    from ..rd import PILLOW_METHODS
-
     out = []
-    for m in ("jpeg", "webp", "avif"):
+    for m in PEERS:
         if m in rd.methods:
-            opts = ", ".join(f"{k}={v}" for k, v in PILLOW_METHODS[m][1].items())
-            out.append(f"{_LABELS[m]} {opts}")
+            opts = ", ".join(f"{k}={v}" for k, v in PEERS[m].options.items())
+            out.append(f"{_label(m)} {opts}")
     return "; ".join(out)
 
 

@@ -21,7 +21,8 @@ from .._json import json_safe
 from ..kmeans import KMeansQuantizer, kmeans_sweep
 from ..metrics import psnr, rmse, ssim, unique_colors
 from ..pca_rows import RowPCA, to_uint8
-from ._rd import RDResult
+from ..rd import method_facts as rd_facts
+from ._rd import PICTURE_PEERS, RDResult, default_methods
 from ._rd import rate_distortion as _rate_distortion
 
 __all__ = [
@@ -44,6 +45,8 @@ DEFAULT_KS = tuple(range(2, 21, 2))
 DEFAULT_SHOW_KS = (2, 4, 6)
 #: The study's explained-variance thresholds.
 DEFAULT_VARIANCES = (0.90, 0.95)
+#: The methods of the rate-distortion section, its subject first (the study is about these three).
+RD_METHODS = ("pca-patch", "pca-rows", "kmeans")
 
 
 # -- parsing of user-given lists ---------------------------------------------------
@@ -334,16 +337,19 @@ class StudyResult:
                              p.imc_bytes, (p.imc_rmse, p.imc_psnr, p.imc_ssim),
                              "scores + components + means, float32"))
         for shown in self.rd.shown if self.rd is not None else ():
-            e = shown["pca-patch"]
+            subject = rd_facts(self.rd.subject)
+            e = shown[subject.name]
             q = (e.rmse, e.psnr, e.ssim)
-            rows.append(_row("patch PCA", f"quality {e.setting:g} (~{shown['target_bpp']:g} bpp)", e.nbytes, n, q,
-                             e.nbytes, q, "the real .imc file: learned patch basis + range-coded coefficients"))
-            for ref, label in (("jpeg", "JPEG"), ("webp", "WebP")):
+            rows.append(_row(subject.label, f"{subject.rate_label} {e.setting:g} (~{shown['target_bpp']:g} bpp)",
+                             e.nbytes, n, q, e.nbytes, q,
+                             "the real .imc file: learned patch basis + range-coded coefficients"))
+            for ref in PICTURE_PEERS:
                 r = shown.get(ref)
                 if r is not None:
+                    label = rd_facts(ref).label
                     rows.append(_row(f"{label} (Pillow)", f"quality {r.setting:g}", r.nbytes, n,
                                      (r.rmse, r.psnr, r.ssim), None, None,
-                                     f"the largest {label} file not above the patch-PCA file above"))
+                                     f"the largest {label} file not above the {subject.label} file above"))
         return rows
 
     def to_dict(self) -> dict:
@@ -612,8 +618,9 @@ def study(
     if codecs and rd:
         from ..codecs import available_methods
 
-        if "pca-patch" in available_methods():
-            rd_result = _rate_distortion(image, random_state=random_state, progress=say)
+        if RD_METHODS[0] in available_methods():
+            rd_result = _rate_distortion(image, methods=default_methods(RD_METHODS), random_state=random_state,
+                                         progress=say)
             notes.extend(rd_result.notes)
         else:
             notes.append("the pca-patch codec is not installed: no rate-distortion section")

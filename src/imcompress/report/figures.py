@@ -339,7 +339,10 @@ def pca_patch_pictures(result) -> Figure:
         raise UsageError("this study has no pca-patch pictures (pca-patch could not encode the image)")
     top, left, size = r.crop
     cut = np.s_[top:top + size, left:left + size]
-    cols = [("pca-patch", "pca-patch"), ("jpeg", "JPEG"), ("webp", "WebP")]
+    from ..rd import method_facts
+    from ._rd import PICTURE_PEERS
+
+    cols = [(r.subject, r.subject)] + [(m, method_facts(m).label) for m in PICTURE_PEERS]
     cols = [c for c in cols if any(s.get(c[0]) is not None for s in r.shown)]
     ncols = 1 + len(cols)
     cell = 3.3
@@ -361,7 +364,7 @@ def pca_patch_pictures(result) -> Figure:
             ax.set_title(f"{label} q={e.setting:g}: {e.nbytes:,} B ({e.bpp:.3f} bpp)\n"
                          f"PSNR {e.psnr:.2f} dB | SSIM {s_text}", fontsize=9)
     whole = "whole image" if r.shape == result.image.shape[:2] else "measured region"
-    fig.suptitle(f"pca-patch vs JPEG and WebP at the same bytes: crop {size} x {size} at "
+    fig.suptitle(f"{r.subject} vs JPEG and WebP at the same bytes: crop {size} x {size} at "
                  f"({top + r.region[0]}, {left + r.region[1]}), enlarged without smoothing;\n"
                  f"PSNR and SSIM of the {whole}",
                  fontsize=10)

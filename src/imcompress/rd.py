@@ -28,6 +28,7 @@ import numpy as np
 
 from . import metrics
 from ._errors import ImcompressError, UsageError
+from ._validation import check_image
 
 __all__ = [
     "PEERS",
@@ -192,9 +193,7 @@ def _as_named(images):
             name, img = Path(item).stem, load_image(item)
         else:
             name, img = f"image{i}", item
-        img = np.asarray(img)
-        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise UsageError(f"image {name!r} of shape {img.shape} should be (H, W, 3) uint8")
+        img = check_image(img, channels=3, name=f"image {name!r}")
         out.append((str(name), img))
     return out
 
@@ -240,7 +239,6 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
         for name, img in named:
             if progress is not None:
                 progress(m, name)
-            h, w = img.shape[:2]
             if m in PEERS:
                 qs = PEERS[m].qualities
                 pts = ((q,) + pillow_encode(img, m, q) for q in qs)
@@ -250,7 +248,7 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
             for _, nbytes, out in pts:
                 p = metrics.psnr(img, out)
                 s = metrics.ssim(img, out) if ssim else float("nan")
-                rows.append((8.0 * nbytes / (h * w), p, s, nbytes))
+                rows.append((metrics.bits_per_pixel(nbytes, img.shape), p, s, nbytes))
             arr = np.array(sorted(rows), dtype=np.float64).reshape(-1, 4)
             per[name] = arr
         result["seconds"][m] = time.perf_counter() - t0

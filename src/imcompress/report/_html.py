@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import OutputExistsError, UsageError, WriteError
+from ..metrics import bits_per_pixel
 from . import figures as _figs
 from ._blocks import Figure, Section, Table, Text
 from ._rd_section import rd_section
@@ -106,7 +107,8 @@ def study_sections(result: StudyResult) -> list:
     patch PCA and rate-distortion (when ``result.rd`` holds it) and the notes."""
     h, w, c = result.image.shape
     src = html.escape(result.source)
-    file_text = (f"; the file has {result.file_bytes:,} bytes, {8 * result.file_bytes / (h * w):.2f} bits per pixel"
+    file_text = (f"; the file has {result.file_bytes:,} bytes, "
+                 f"{bits_per_pixel(result.file_bytes, result.image.shape):.2f} bits per pixel"
                  if result.file_bytes else "")
     sections = [
         Section(

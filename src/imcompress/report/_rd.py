@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import metrics, rd
 from .._errors import ImcompressError, UsageError
+from .._validation import check_image
 
 __all__ = [
     "RD_BPPS",
@@ -387,13 +388,6 @@ def _largest_under(meter, method, nbytes, curve=()):
     return meter(method, lo, keep=True, with_ssim=True)
 
 
-def _check_rgb(image) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise UsageError(f"image of shape {image.shape} and dtype {image.dtype} should be (H, W, 3) uint8")
-    return image
-
-
 def _detail_crop(image, size):
     """``(top, left, size)``: the square with the most gradient energy, on a size/4 grid."""
     h, w = image.shape[:2]
@@ -450,7 +444,7 @@ def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int
     """
     from ..codecs import available_methods
 
-    image = _check_rgb(image)
+    image = check_image(image, channels=3)
     if not isinstance(max_pixels, int) or max_pixels < 4:
         raise UsageError(f"max_pixels={max_pixels!r} should be an integer >= 4")
     h, w = image.shape[:2]

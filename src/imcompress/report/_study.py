@@ -18,9 +18,11 @@ import numpy as np
 
 from .._errors import InputError, UsageError
 from .._json import json_safe
+from .._validation import check_image, to_uint8
 from ..kmeans import KMeansQuantizer, kmeans_sweep
 from ..metrics import psnr, rmse, ssim, unique_colors
-from ..pca_rows import RowPCA, to_uint8
+from ..metrics import bits_per_pixel
+from ..pca_rows import RowPCA
 from ..rd import method_facts as rd_facts
 from ._rd import PICTURE_PEERS, RDResult, default_methods
 from ._rd import rate_distortion as _rate_distortion
@@ -318,8 +320,7 @@ class StudyResult:
         (of the real ``.imc`` file decoded, None when its codec is absent),
         and ``note``.
         """
-        h, w = self.image.shape[:2]
-        n = h * w
+        n = self.image.shape
         rows = []
         if self.file_bytes is not None:
             rows.append(_row("original file", "as given", self.file_bytes, n, (0.0, math.inf, 1.0),
@@ -413,18 +414,18 @@ class StudyResult:
         }
 
 
-def _row(method, setting, nbytes, n_pixels, quality, imc_bytes, imc_quality, note):
+def _row(method, setting, nbytes, shape, quality, imc_bytes, imc_quality, note):
     imc_quality = imc_quality or (None, None, None)
     return {
         "method": method,
         "setting": setting,
         "bytes": int(nbytes),
-        "bpp": 8.0 * nbytes / n_pixels,
+        "bpp": bits_per_pixel(nbytes, shape),
         "rmse": quality[0],
         "psnr": quality[1],
         "ssim": quality[2],
         "imc_bytes": None if imc_bytes is None else int(imc_bytes),
-        "imc_bpp": None if imc_bytes is None else 8.0 * imc_bytes / n_pixels,
+        "imc_bpp": None if imc_bytes is None else bits_per_pixel(imc_bytes, shape),
         "imc_rmse": imc_quality[0],
         "imc_psnr": imc_quality[1],
         "imc_ssim": imc_quality[2],
@@ -435,13 +436,8 @@ def _row(method, setting, nbytes, n_pixels, quality, imc_bytes, imc_quality, not
 # -- the computation -------------------------------------------------------------
 
 def _check_image(image) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise UsageError(
-            f"image of shape {arr.shape} and dtype {arr.dtype} should be (H, W, 3) uint8; "
-            "load it with imcompress.load_image"
-        )
-    if arr.shape[0] < 2 or arr.shape[1] < 2:
+    arr = check_image(image, channels=3, hint="load it with imcompress.load_image")
+    if arr.shape[0] < 2 or arr.shape[1] < 2:  # the user's image, not the caller's code: an input error
         raise InputError(f"image of shape {arr.shape} is too small for the study; it needs at least 2 x 2 pixels")
     return arr
 
@@ -585,8 +581,8 @@ def study(
             pca = base.select(variance=t)
         scores = pca.transform(image)
         raw = pca.inverse_transform(scores)
-        rec = to_uint8(raw, rescale="clip")
-        rec_mm = to_uint8(raw, rescale="minmax")
+        rec = to_uint8(raw)
+        rec_mm = to_uint8(raw, in_range="image")  # the study's per-channel min-max rescale
         explained = tuple(
             float(np.sum(pca.explained_variance_ratio_[c][: pca.n_components_[c]])) for c in range(3)
         )

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 REPORT_DIR ?= demo-report
 
-.PHONY: demo test install bench fuzz clean
+.PHONY: demo test install bench fuzz clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/imcompress report -o $(REPORT_DIR) --force
 
-test: $(STAMP)
+# The explorer's browser tests drive Debian's Chromium (never a browser download).
+chromium:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "chromium could not be installed (needs Debian's apt-get as root): the browser tests skip outside CI"; }
+
+test: $(STAMP) chromium
 	@command -v pngcheck >/dev/null || (command -v apt-get >/dev/null && \
 		(apt-get install -y -qq pngcheck >/dev/null 2>&1 || \
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq pngcheck >/dev/null 2>&1))) || \

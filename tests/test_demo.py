@@ -29,10 +29,13 @@ def test_make_demo(tmp_path):
     assert "Traceback" not in proc.stderr
     assert f"Report written to {out / 'index.html'}" in proc.stdout
     page = (out / "index.html").read_text(encoding="utf-8")
-    srcs = re.findall(r'src="([^"]*)"', page)
-    assert len(srcs) >= 9 and all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert "href=" not in page
     data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert len(srcs) >= 9 and all(s.startswith("data:image/webp;base64,") for s in srcs)
+    assert "href=" not in page and "<script src" not in page
+    # the size budget (docs/report.md): every slider position of the 512 x 512 photo in 2.5 MB
+    assert (out / "index.html").stat().st_size <= 2_500_000
+    assert [len(m["settings"]) for m in data["explorer"]["methods"]] == [10, 6, 10]
     assert data["source"].endswith("astronaut.png")
     assert (data["image"]["height"], data["image"]["width"]) == (512, 512)
     assert [e["k"] for e in data["kmeans"]["sweep"]] == list(range(2, 21, 2))
@@ -56,9 +59,9 @@ def test_library_example_runs(tmp_path, monkeypatch, request):
     doc = REPO / "docs" / "library.md"
     if not doc.is_file():
         pytest.skip(f"{doc} not found (merged into README.md)")
-    from imcompress.report import _html
+    from imcompress.report import _sections
 
-    monkeypatch.setattr(_html, "_EXTRA_BUILDERS", [])  # the example registers a section
+    monkeypatch.setattr(_sections, "_EXTRA_BUILDERS", [])  # the example registers a section
     monkeypatch.chdir(tmp_path)
     code = "\n".join(re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S))
     exec(compile(code, str(doc), "exec"), {})

@@ -26,7 +26,7 @@ from imcompress.report import (
     study,
     write_report,
 )
-from imcompress.report import _html
+from imcompress.report import _sections, _write
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +133,17 @@ def test_index_is_self_contained(written):
     assert page.startswith("<!DOCTYPE html>")
     srcs = re.findall(r'src="([^"]*)"', page)
     assert len(srcs) == len(files.figures)
-    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert all(s.startswith("data:image/webp;base64,") for s in srcs)
+    # no explorer without codecs: no script at all
     assert "href=" not in page and "<script" not in page and "url(" not in page
-    # every embedded image is the PNG written beside it
-    embedded = {base64.b64decode(s.split(",", 1)[1]) for s in srcs}
-    assert embedded == {p.read_bytes() for p in files.figures}
+    # every embedded image is the PNG written beside it, as WebP: same size, same picture
+    for s, path in zip(srcs, files.figures):
+        embedded = Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1])))
+        png = Image.open(path)
+        assert embedded.format == "WEBP" and embedded.size == png.size
+        a = np.asarray(embedded.convert("RGB"), dtype=np.float64)
+        b = np.asarray(png.convert("RGB"), dtype=np.float64)
+        assert 10 * np.log10(255**2 / max(np.mean((a - b) ** 2), 1e-12)) > 30
     assert "crop &lt;of&gt; sample" in page  # user text is escaped
 
 
@@ -231,7 +237,7 @@ def test_failure_leaves_nothing_behind(result, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return b"png"
 
-    monkeypatch.setattr(_html._figs, "figure_png", broken)
+    monkeypatch.setattr(_write._figs, "figure_png", broken)
     fig = MplFigure()
     sections = _light() + [Section("two", "Two", [Figure("second", fig)])]
     with pytest.raises(OSError, match="No space left"):
@@ -243,14 +249,14 @@ def test_failure_while_writing_keeps_the_old_report(result, tmp_path, monkeypatc
     out = tmp_path / "r"
     write_report(result, out, sections=_light())
     old = (out / "index.html").read_bytes()
-    real_write = _html.Path.write_text
+    real_write = _write.Path.write_text
 
     def failing_write(self, *args, **kwargs):
         if self.name == "index.html":
             raise OSError(28, "No space left on device")
         return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(_html.Path, "write_text", failing_write)
+    monkeypatch.setattr(_write.Path, "write_text", failing_write)
     with pytest.raises(WriteError, match="cannot write the report .No space left on device"):
         write_report(result, out, force=True, sections=_light())
     assert (out / "index.html").read_bytes() == old
@@ -281,7 +287,7 @@ def test_extra_section_appended(result, tmp_path):
 
 
 def test_register_section(result, monkeypatch):
-    monkeypatch.setattr(_html, "_EXTRA_BUILDERS", [])
+    monkeypatch.setattr(_sections, "_EXTRA_BUILDERS", [])
     register_section(lambda r: Section("more", "More", [Text(f"<p>{r.shape}</p>")]))
     register_section(lambda r: None)
     ids = [s.id for s in report_sections(result)]
@@ -300,7 +306,7 @@ def test_duplicate_ids_and_figure_names(result, tmp_path):
 
 
 def test_rmse_vs_ssim_sentence(result):
-    text = _html._disagreement(result)
+    text = _sections._disagreement(result)
     pairs = [(result.kmeans[k], p) for k in result.show_ks for p in result.pca]
     if any((m.rmse - p.rmse) * (m.ssim - p.ssim) > 0 for m, p in pairs):
         assert "beats" in text and "loses on SSIM" in text

@@ -34,6 +34,7 @@ __all__ = [
     "PEERS",
     "PILLOW_METHODS",
     "MethodFacts",
+    "available_peers",
     "Peer",
     "method_facts",
     "make_codec",
@@ -60,16 +61,25 @@ class Peer:
     options: dict
     qualities: tuple
     rate_ladder: tuple
+    feature: str  # PIL.features.check name
 
 
 #: The reference codecs, by method name.
 PEERS = {
     "jpeg": Peer("JPEG", "JPEG", {"optimize": True, "subsampling": "4:2:0"}, tuple(range(2, 96, 6)) + (98,),
-                 (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98)),
-    "webp": Peer("WebP", "WEBP", {"method": 6}, tuple(range(0, 101, 8)), (0, 8, 24, 40, 56, 72, 80, 88, 96)),
+                 (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98), "jpg"),
+    "webp": Peer("WebP", "WEBP", {"method": 6}, tuple(range(0, 101, 8)), (0, 8, 24, 40, 56, 72, 80, 88, 96),
+                 "webp"),
     "avif": Peer("AVIF", "AVIF", {"speed": 6, "subsampling": "4:2:0"}, tuple(range(0, 101, 8)),
-                 (0, 16, 32, 48, 64, 80, 96)),
+                 (0, 16, 32, 48, 64, 80, 96), "avif"),
 }
+
+
+def available_peers() -> list:
+    """The names of :data:`PEERS` this Pillow can write."""
+    from PIL import features
+
+    return [m for m, p in PEERS.items() if features.check(p.feature)]
 #: ``{method: (Pillow format, save options, qualities)}``: :data:`PEERS` as tuples.
 PILLOW_METHODS = {m: (p.pillow_format, p.options, list(p.qualities)) for m, p in PEERS.items()}
 

@@ -28,16 +28,18 @@ __all__ = ["report"]
 @click.option("--no-rd", "no_rd", is_flag=True,
               help="Skip the patch-PCA / rate-distortion section (about half the run time).")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing report folder.")
+@click.option("--open", "open_page", is_flag=True, help="Open index.html in the web browser when one is there.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
+def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, open_page, quiet):
     """Run the study on IMAGE (default: the bundled astronaut photo; - reads stdin) and write a report.
 
     Sweeps K-means over K and finds the elbow, runs row PCA per channel at each
     variance threshold, measures RMSE, PSNR, SSIM and the bytes each method
     truly needs, compares patch PCA (pca-patch) with JPEG, WebP and AVIF on
     rate-distortion curves (unless --no-rd), and writes one self-contained DIR/index.html (figures
-    embedded), the figures as PNG files and DIR/metrics.json. Nothing is
-    written until everything is computed.
+    embedded, and an explorer: a slider per method over real files, a split view, zoom, difference
+    map and an interactive rate-distortion chart), the figures as PNG files and DIR/metrics.json.
+    Nothing is written until everything is computed. --open shows the page in the web browser.
     """
     with flag_names({"max_pixels": "--max-pixels", "random_state": "--seed", "force": "-f/--force"}):
         _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
@@ -73,6 +75,20 @@ def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet
         click.echo(f"imcompress: warning: {note}", err=True)
     if not quiet:
         _print_summary(result, files)
+    if open_page:
+        _open_in_browser(files.index)
+
+
+def _open_in_browser(index) -> None:
+    """Open the page with Python's :mod:`webbrowser`; say so (no error) when there is no browser."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(index.resolve().as_uri())
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        click.echo(f"imcompress: warning: no web browser found; open {index} yourself", err=True)
 
 
 def _num(v, digits=2):

@@ -10,41 +10,47 @@ A notebook user calls the three layers separately::
     write_report(result, "my-report")            # index.html + figures/ + metrics.json
 
 :func:`study` also measures patch PCA against JPEG, WebP and AVIF
-(:func:`rate_distortion`, in ``result.rd``; skip it with ``rd=False``).
+(:func:`rate_distortion`, in ``result.rd``; skip it with ``rd=False``) and
+writes every slider position of the page's explorer (:func:`explore`, in
+``result.explorer``; skip it with ``explorer=False``).
+
+The modules do one job each: ``_parse`` (user lists), ``_results`` (result
+types), ``_study``, ``_rd`` and ``_explorer`` (measuring), ``_sections``,
+``_rd_section`` and ``_explorer_section`` (section content), ``_render``
+(Jinja2 templates in ``templates/``), ``_previews`` (the size budget) and
+``_write`` (the folder, all or nothing).
 A later section joins every report with :func:`register_section`.
 """
 
 from . import figures
-from ._html import (
-    REPORT_ENTRIES,
-    Figure,
-    ReportFiles,
-    Section,
-    Table,
-    Text,
-    check_report_dir,
-    register_section,
-    render_html,
-    report_sections,
-    study_sections,
-    write_report,
-)
-from ._rd import RD_BPPS, Encoding, RDResult, rate_distortion
+from ._blocks import Figure, Section, Table, Text
+from ._explorer import explore
+from ._parse import parse_ks, parse_variances
+from ._rd import rate_distortion
 from ._rd_section import rd_section
+from ._render import render_html
+from ._results import (
+    RD_BPPS,
+    Encoding,
+    Explorer,
+    KMeansResult,
+    MethodExplorer,
+    PCAResult,
+    RDResult,
+    Setting,
+    StudyResult,
+)
+from ._sections import register_section, report_sections, study_sections
 from ._study import (
     DEFAULT_KS,
     DEFAULT_SHOW_KS,
     DEFAULT_VARIANCES,
-    KMeansResult,
-    PCAResult,
-    StudyResult,
-    json_safe,
     kmeans_stored_bytes,
-    parse_ks,
-    parse_variances,
     study,
     wrapped_uint8_rmse,
 )
+from ._write import REPORT_ENTRIES, ReportFiles, check_report_dir, write_report
+from .._json import json_safe
 
 __all__ = [
     "DEFAULT_KS",
@@ -53,16 +59,20 @@ __all__ = [
     "RD_BPPS",
     "REPORT_ENTRIES",
     "Encoding",
+    "Explorer",
     "Figure",
     "KMeansResult",
+    "MethodExplorer",
     "PCAResult",
     "RDResult",
     "ReportFiles",
     "Section",
+    "Setting",
     "StudyResult",
     "Table",
     "Text",
     "check_report_dir",
+    "explore",
     "figures",
     "json_safe",
     "kmeans_stored_bytes",

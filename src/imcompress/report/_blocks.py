@@ -21,6 +21,8 @@ class Figure:
     name: str
     figure: object  # matplotlib.figure.Figure
     caption: str = ""
+    css_class: str = ""  # e.g. "print-only": shown when printing, the explorer on screen
+    alt: str = ""  # text for screen readers; default: the name
 
 
 @dataclass

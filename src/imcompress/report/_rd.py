@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import metrics, rd
 from .._errors import ImcompressError, UsageError
 from .._validation import check_image
+from ._results import PICTURE_PEERS, RD_BPPS, REFERENCE, SHOW_BPPS, Encoding, RDResult
+from ._results import _NEAR, bracket
 
 __all__ = [
     "RD_BPPS",
@@ -36,12 +37,6 @@ __all__ = [
     "rate_distortion",
 ]
 
-#: Rates (bits per pixel) of the report's PSNR table.
-RD_BPPS = (0.25, 0.5, 1.0, 2.0)
-#: Rates of the subject's pictures (about 0.25 and 1 bpp).
-SHOW_BPPS = (0.25, 1.0)
-#: BD-rate interval (bits per pixel).
-BD_RANGE = (0.25, 2.0)
 #: Larger images are measured on their central region of about this many
 #: pixels: the section encodes the image some fifty times.
 RD_MAX_PIXELS = 1 << 20
@@ -53,192 +48,22 @@ RD_MAX_PIXELS = 1 << 20
 #: the knob's scale. The other methods are measured at their ``rate_ladder``
 #: (codec plugins and :data:`imcompress.rd.PEERS`).
 TARGET_BPPS = (0.125, 0.25, 0.5, 1.0, 2.0, 3.5)
-#: The Pillow peers shown beside the subject's pictures at the same bytes.
-PICTURE_PEERS = ("jpeg", "webp")
-#: The reference of BD-rates and of the comparison.
-REFERENCE = "jpeg"
-
-
 def default_methods(ours=None) -> list:
     """``ours`` (default: every registered codec with a ``rate_ladder``) that are registered,
     then the Pillow peers this Pillow can write (JPEG, WebP, AVIF)."""
-    from PIL import features
-
     from ..codecs import available_methods, get_codec
 
     registered = available_methods()
     if ours is None:
         ours = [m for m in registered if get_codec(m).rate_ladder]
     ours = [m for m in ours if m in registered]
-    refs = [m for m in rd.PEERS if m == REFERENCE or features.check(m)]
+    refs = [m for m in rd.PEERS if m == REFERENCE or m in rd.available_peers()]
     return ours + refs
 
 
 def ladder(method) -> tuple:
     """The rate-knob values a method's curve starts from."""
     return rd.method_facts(method).rate_ladder
-
-
-@dataclass
-class Encoding:
-    """One real file, decoded and measured.
-
-    ``setting`` is the value of the method's rate knob (quality, n or K);
-    ``image`` the decoded pixels (kept only for the pictures); ``params``
-    what an ``.imc`` file's header says the encoder chose (None for Pillow's).
-    """
-
-    method: str
-    setting: float
-    nbytes: int
-    bpp: float
-    rmse: float
-    psnr: float
-    ssim: float
-    image: np.ndarray | None = field(default=None, repr=False)
-    params: dict | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict:
-        out = {"method": self.method, rd.method_facts(self.method).rate_label: self.setting, "bytes": self.nbytes,
-               "bpp": self.bpp, "rmse": self.rmse, "psnr": self.psnr, "ssim": self.ssim}
-        if self.params is not None:
-            out["params"] = self.params
-        return out
-
-
-@dataclass
-class RDResult:
-    """Rate-distortion of the report's image, every method measured alike.
-
-    Attributes
-    ----------
-    methods : list of str
-        Methods measured, imcompress's first; the first is the subject (the
-        method of the pictures, compared with JPEG).
-    curves : dict of str to list of Encoding
-        Every measured point, sorted by bits per pixel.
-    shown : list of dict
-        For each rate of :data:`SHOW_BPPS`: ``{"target_bpp", subject,
-        "jpeg", "webp"}``, the last three :class:`Encoding` with decoded images
-        (JPEG and WebP: the largest file not above the subject's file; None
-        when the method is absent or cannot get that small).
-    shape : tuple of int
-        ``(H, W)`` of the image measured: the whole image, or its central
-        region when it has more than ``max_pixels``.
-    region : tuple of int
-        ``(top, left, H, W)`` of the measured region in the image.
-    crop : tuple of int
-        ``(top, left, size)`` of the detailed square shown in the pictures,
-        in the measured region.
-    seconds : dict of str to float
-        Encode + decode + measure time per method, on this machine.
-    ssim_measured : bool
-    notes : list of str
-    """
-
-    methods: list
-    curves: dict = field(repr=False)
-    shown: list = field(repr=False)
-    shape: tuple
-    region: tuple
-    crop: tuple
-    seconds: dict
-    ssim_measured: bool = True
-    notes: list = field(default_factory=list)
-
-    @property
-    def subject(self) -> str:
-        """The method the section is about (the first measured)."""
-        return self.methods[0]
-
-    @property
-    def ssim_methods(self) -> list:
-        """Methods whose curves carry SSIM: the subject and the peers."""
-        return [m for m in self.methods if m == self.subject or m in rd.PEERS]
-
-    def gap_ratio(self, method) -> float:
-        """See :data:`GAP_RATIO`."""
-        if method == self.subject:
-            return GAP_RATIO["subject"]
-        return GAP_RATIO["peer" if method in rd.PEERS else "other"]
-
-    def measured(self, image) -> np.ndarray:
-        """The part of ``image`` that was measured (all of it unless it was large)."""
-        top, left, h, w = self.region
-        return image[top:top + h, left:left + w]
-
-    def points(self, method) -> np.ndarray:
-        """(n, 4) array of bpp, PSNR, SSIM, bytes: the format of :func:`imcompress.rd.rd_curves`."""
-        rows = [(e.bpp, e.psnr, e.ssim, e.nbytes) for e in self.curves[method]]
-        return np.array(rows, dtype=np.float64).reshape(-1, 4)
-
-    def as_rd_data(self, name: str = "image") -> dict:
-        """The curves in :func:`imcompress.rd.rd_curves`'s format, for :func:`imcompress.rd.plot_rd`."""
-        return {"images": {name: tuple(self.shape)}, "methods": {m: {name: self.points(m)} for m in self.methods},
-                "seconds": dict(self.seconds)}
-
-    def psnr_at(self, method, bpp) -> float:
-        """PSNR of ``method`` at ``bpp`` (PCHIP in log-rate); NaN outside its measured range."""
-        return rd.psnr_at(self.points(method), bpp)
-
-    def ssim_at(self, method, bpp) -> float:
-        return rd.ssim_at(self.points(method), bpp) if self.ssim_measured else float("nan")
-
-    def gaps(self) -> list:
-        """``(method, bpp, below, above)`` for each table rate interpolated between
-        files more than :data:`GAP_RATIO` apart in rate, none of them within 15 %."""
-        out = []
-        for m in self.methods:
-            for b in RD_BPPS:
-                lo, hi = bracket(self.curves[m], b)
-                if (lo is not None and hi is not None and hi.bpp > self.gap_ratio(m) * lo.bpp
-                        and all(abs(math.log(e.bpp / b)) >= _NEAR for e in self.curves[m])):
-                    out.append((m, b, lo.bpp, hi.bpp))
-        return out
-
-    def bd_rate(self, method, reference=REFERENCE) -> float:
-        """Bjøntegaard delta rate of ``method`` against ``reference`` over :data:`BD_RANGE`, in percent."""
-        if method not in self.curves or reference not in self.curves:
-            return float("nan")
-        return rd.bd_rate(self.points(reference), self.points(method), bpp_range=BD_RANGE)
-
-    def to_dict(self) -> dict:
-        """``{"pca_patch": ..., "rate_distortion": ...}`` for metrics.json (may hold NaN: see json_safe)."""
-        shown = []
-        for s in self.shown:
-            entry = {"target_bpp": s["target_bpp"]}
-            for m in (self.subject, *PICTURE_PEERS):
-                entry[m.replace("-", "_")] = None if s.get(m) is None else s[m].to_dict()
-            shown.append(entry)
-        keys = {f"{b:g}": b for b in RD_BPPS}
-        return {
-            self.subject.replace("-", "_"): {
-                "encodings": shown,
-                "crop": {"top": self.crop[0], "left": self.crop[1], "size": self.crop[2]},
-                "measured_region": dict(zip(("top", "left", "height", "width"), self.region)),
-                "rule": f"JPEG and WebP: the largest file not above the {self.subject} file (Pillow)",
-            },
-            "rate_distortion": {
-                "methods": list(self.methods),
-                "bpps": list(RD_BPPS),
-                "psnr_at": {m: {k: self.psnr_at(m, b) for k, b in keys.items()} for m in self.methods},
-                "ssim_at": {m: {k: self.ssim_at(m, b) for k, b in keys.items()} for m in self.methods},
-                "bd_rate_vs_jpeg_percent": {m: self.bd_rate(m) for m in self.methods if m != REFERENCE},
-                "bd_range_bpp": list(BD_RANGE),
-                "interpolated_over_gaps": [{"method": m, "bpp": b, "file_below_bpp": lo, "file_above_bpp": hi}
-                                           for m, b, lo, hi in self.gaps()],
-                "curves": {m: [e.to_dict() for e in self.curves[m]] for m in self.methods},
-                "seconds": dict(self.seconds),
-                "pillow": _pillow_version(),
-                "notes": list(self.notes),
-            },
-        }
-
-
-def _pillow_version() -> str:
-    import PIL
-
-    return PIL.__version__
 
 
 # -- measuring -------------------------------------------------------------------------
@@ -308,23 +133,6 @@ def _quality_for(curve, target_bpp):
     return float(np.clip(q, 0.0, 100.0))
 
 
-#: A table rate with no measured file within 15 % whose nearest files differ
-#: by more than this factor in rate gets up to two files in between; a gap
-#: left is reported, as the value there is interpolated between distant
-#: files. Tightest for the subject; loose for the other codecs (the study's
-#: methods), which trail by several dB.
-GAP_RATIO = {"subject": 1.35, "peer": 1.5, "other": 2.2}
-_NEAR = 0.15  # |log(bpp / rate)| below which a file counts as at the rate
-
-
-def bracket(points, bpp):
-    """The measured files just below and just above ``bpp`` (None where missing)."""
-    below = [e for e in points if e.bpp <= bpp]
-    above = [e for e in points if e.bpp >= bpp]
-    return (max(below, key=lambda e: e.bpp) if below else None,
-            min(above, key=lambda e: e.bpp) if above else None)
-
-
 def _fill_gaps(meter, method, points, notes, ratio):
     """Measure between the files that bracket each table rate when they are far apart."""
     facts = rd.method_facts(method)
@@ -356,7 +164,12 @@ def _fill_gaps(meter, method, points, notes, ratio):
 
 def _add_quality_for(meter, method, points, target_bpp) -> bool:
     """Measure ``method`` at the knob value expected to give ``target_bpp``; False if already measured."""
-    q = round(_quality_for(points, target_bpp), 2)
+    q = _quality_for(points, target_bpp)
+    facts = rd.method_facts(method)
+    if facts.continuous:
+        q = round(q, 2)
+    else:  # an integer knob, kept within the values its ladder spans
+        q = int(min(max(round(q), min(facts.rate_ladder)), max(facts.rate_ladder)))
     if any(abs(e.setting - q) < 0.01 for e in points):
         return False
     try:
@@ -386,6 +199,17 @@ def _largest_under(meter, method, nbytes, curve=()):
         else:
             hi = mid - 1
     return meter(method, lo, keep=True, with_ssim=True)
+
+
+def central_region(shape, max_pixels) -> tuple:
+    """``(top, left, H, W)``: the whole image, or its central region of about
+    ``max_pixels`` pixels with the same aspect ratio when it is larger."""
+    h, w = shape[:2]
+    if h * w <= max_pixels:
+        return (0, 0, h, w)
+    scale = math.sqrt(max_pixels / (h * w))
+    rh, rw = max(2, int(h * scale)), max(2, int(w * scale))
+    return ((h - rh) // 2, (w - rw) // 2, rh, rw)
 
 
 def _detail_crop(image, size):
@@ -447,13 +271,8 @@ def rate_distortion(image, *, methods=None, ssim: bool = True, random_state: int
     image = check_image(image, channels=3)
     if not isinstance(max_pixels, int) or max_pixels < 4:
         raise UsageError(f"max_pixels={max_pixels!r} should be an integer >= 4")
-    h, w = image.shape[:2]
-    region = (0, 0, h, w)
-    if h * w > max_pixels:
-        scale = math.sqrt(max_pixels / (h * w))
-        rh, rw = max(2, int(h * scale)), max(2, int(w * scale))
-        region = ((h - rh) // 2, (w - rw) // 2, rh, rw)
-        image = image[region[0]:region[0] + rh, region[1]:region[1] + rw]
+    region = central_region(image.shape, max_pixels)
+    image = image[region[0]:region[0] + region[2], region[1]:region[1] + region[3]]
     methods = default_methods() if methods is None else list(methods)
     known = set(available_methods()) | set(rd.PEERS)
     usable = sorted(m for m in known if ladder(m))

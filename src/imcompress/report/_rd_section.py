@@ -7,7 +7,7 @@ import math
 from . import figures as _figs
 from ._blocks import Figure, Section, Table, Text
 from ..rd import PEERS, method_facts
-from ._rd import BD_RANGE, PICTURE_PEERS, RD_BPPS, REFERENCE
+from ._results import BD_RANGE, PICTURE_PEERS, RD_BPPS, REFERENCE
 
 __all__ = ["rd_section"]
 

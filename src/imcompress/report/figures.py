@@ -40,6 +40,7 @@ __all__ = [
     "pca_rescale",
     "pca_patch_pictures",
     "RD_FIGURES",
+    "explorer_rate_distortion",
     "rate_distortion",
 ]
 
@@ -312,7 +313,7 @@ def rate_distortion(result) -> Figure:
     report's table.
     """
     from .. import rd as _rd_mod
-    from ._rd import RD_BPPS
+    from ._results import RD_BPPS
 
     r = _need_rd(result)
     h, w = r.shape
@@ -340,7 +341,7 @@ def pca_patch_pictures(result) -> Figure:
     top, left, size = r.crop
     cut = np.s_[top:top + size, left:left + size]
     from ..rd import method_facts
-    from ._rd import PICTURE_PEERS
+    from ._results import PICTURE_PEERS
 
     cols = [(r.subject, r.subject)] + [(m, method_facts(m).label) for m in PICTURE_PEERS]
     cols = [c for c in cols if any(s.get(c[0]) is not None for s in r.shown)]
@@ -368,6 +369,35 @@ def pca_patch_pictures(result) -> Figure:
                  f"({top + r.region[0]}, {left + r.region[1]}), enlarged without smoothing;\n"
                  f"PSNR and SSIM of the {whole}",
                  fontsize=10)
+    return fig
+
+
+def explorer_rate_distortion(result) -> Figure:
+    """The explorer's chart as a static figure: every slider position beside Pillow's codecs."""
+    ex = getattr(result, "explorer", None)
+    if ex is None:
+        from .._errors import UsageError
+
+        raise UsageError("this study has no explorer; run study(image) with codecs=True")
+    fig = _figure(11, 4.4)
+    axes = fig.subplots(1, 2)
+    for ax, key, label in zip(axes, ("psnr", "ssim"), ("PSNR (dB)", "SSIM")):
+        for m in ex.methods:
+            pts = sorted((s.bpp, getattr(s, key)) for s in m.settings)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, lw=1.6, label=m.label)
+        for name, peer in ex.peers.items():
+            pts = sorted((p.bpp, getattr(p, key)) for p in peer)
+            from ..rd import method_facts
+
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], ".--", ms=3, lw=1.1,
+                    label=f"{method_facts(name).label} (Pillow)")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (bytes on disk x 8 / pixels)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("The explorer's files: every slider position is a real file, decoded")
     return fig
 
 

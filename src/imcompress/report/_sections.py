@@ -1,53 +1,29 @@
-"""The report as a list of sections, written to one self-contained HTML file.
+"""The report's content as a list of sections: the study's, the explorer and the rate-distortion one.
 
 A report is a list of :class:`Section`; each holds blocks (text, figures,
 tables) and optionally numbers for ``metrics.json``. The study's sections
-come from :func:`study_sections`, followed by "Patch PCA and
-rate-distortion" (``_rd_section.py``) when the study measured it; a later
-method adds its own with one call
-to :func:`register_section` (or by passing ``extra_sections=`` to
-:func:`write_report`).
-
-:func:`write_report` builds everything in a temporary folder beside the
-target and moves it into place at the end, so an interrupted run leaves no
-half-written report.
+come from :func:`study_sections`: the explorer first (``_explorer_section.py``),
+then the study, then "Patch PCA and rate-distortion" (``_rd_section.py``)
+when the study measured it; a later method adds its own with one call to
+:func:`register_section` (or by passing ``extra_sections=`` to
+:func:`write_report`). Rendering is in ``_render.py``, writing in ``_write.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import json
-import math
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
-from .._errors import OutputExistsError, UsageError, WriteError
+from .._errors import UsageError
 from ..metrics import bits_per_pixel
 from . import figures as _figs
 from ._blocks import Figure, Section, Table, Text
+from ._explorer_section import explorer_section
 from ._rd_section import rd_section
-from ._study import StudyResult, json_safe
+from ._render import environment
+from ._render import fmt as _fmt
+from ._results import StudyResult
 
-__all__ = [
-    "Figure",
-    "Section",
-    "Table",
-    "Text",
-    "ReportFiles",
-    "check_report_dir",
-    "register_section",
-    "render_html",
-    "report_sections",
-    "study_sections",
-    "write_report",
-]
-
-#: Names a report folder holds; ``--force`` replaces only folders holding nothing else.
-REPORT_ENTRIES = frozenset({"index.html", "metrics.json", "figures"})
+__all__ = ["register_section", "report_sections", "study_sections"]
 
 
 _EXTRA_BUILDERS: list = []
@@ -78,24 +54,6 @@ def report_sections(result: StudyResult) -> list:
     return sections
 
 
-# -- formatting ------------------------------------------------------------------------
-
-def _fmt(value, digits=2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if math.isinf(value):
-            return "∞"
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
 def _bytes(n) -> str:
     return "–" if n is None else f"{n:,}"
 
@@ -103,14 +61,16 @@ def _bytes(n) -> str:
 # -- the study's sections ---------------------------------------------------------------
 
 def study_sections(result: StudyResult) -> list:
-    """The study's sections: original, K-means, row PCA, comparison, corrections, then
-    patch PCA and rate-distortion (when ``result.rd`` holds it) and the notes."""
+    """The study's sections: the explorer (when ``result.explorer`` holds it), original, K-means,
+    row PCA, comparison, corrections, then patch PCA and rate-distortion (when ``result.rd``
+    holds it) and the notes."""
     h, w, c = result.image.shape
     src = html.escape(result.source)
     file_text = (f"; the file has {result.file_bytes:,} bytes, "
                  f"{bits_per_pixel(result.file_bytes, result.image.shape):.2f} bits per pixel"
                  if result.file_bytes else "")
-    sections = [
+    sections = [s for s in (explorer_section(result, env=environment()),) if s is not None]
+    sections += [
         Section(
             "original",
             "The image",
@@ -282,210 +242,3 @@ def _corrections_section(r: StudyResult) -> Section:
                   rows),
         ],
     )
-
-
-# -- rendering -------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:0 auto;
-padding:1.5em;color:#222;line-height:1.45}
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#555;font-size:.92em;margin-top:.3em}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f4f4f4}
-td:first-child,th:first-child{text-align:left}caption{caption-side:bottom;text-align:left;color:#555;
-font-size:.9em;padding-top:.4em}code{background:#f4f4f4;padding:0 .2em}nav ol{columns:2}
-.meta{color:#666}
-"""
-
-
-def _render_block(block, pngs) -> str:
-    if isinstance(block, Text):
-        return block.html
-    if isinstance(block, Figure):
-        data = base64.b64encode(pngs[block.name]).decode("ascii")
-        cap = f"<figcaption>{html.escape(block.caption)}</figcaption>" if block.caption else ""
-        alt = html.escape(block.name)
-        return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>'
-    if isinstance(block, Table):
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_fmt(v) if not isinstance(v, str) else v)}</td>" for v in row)
-            + "</tr>"
-            for row in block.rows
-        )
-        cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
-        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    raise UsageError(f"unknown report block {type(block).__name__}; use Text, Figure or Table")
-
-
-def render_html(result: StudyResult, sections: list, pngs: dict) -> str:
-    """The whole report as one HTML page, figures embedded as base64 PNG.
-
-    ``pngs`` maps each figure block's name to its PNG bytes.
-    """
-    from .. import __version__
-
-    h, w = result.image.shape[:2]
-    toc = "".join(f'<li>{html.escape(s.title)}</li>' for s in sections)
-    body = []
-    for s in sections:
-        body.append(f'<section id="{html.escape(s.id)}"><h2>{html.escape(s.title)}</h2>')
-        body.extend(_render_block(b, pngs) for b in s.blocks)
-        body.append("</section>")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>imcompress report: {html.escape(result.source)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>Compressing an image with K-means and PCA</h1>"
-        f"<p class=\"meta\">{html.escape(result.source)} · {h} × {w} · imcompress {__version__}. "
-        "All errors in float64 against the original; sizes are bytes needed to decode. "
-        "The numbers are also in <code>metrics.json</code> beside this page.</p>"
-        f"<nav><ol>{toc}</ol></nav>{''.join(body)}</body></html>\n"
-    )
-
-
-# -- writing ---------------------------------------------------------------------------
-
-@dataclass
-class ReportFiles:
-    """Where :func:`write_report` put things."""
-
-    folder: Path
-    index: Path
-    metrics: Path
-    figures: list
-
-
-def check_report_dir(out_dir, *, force: bool = False) -> Path:
-    """Check, before any work, that a report may be written to ``out_dir``.
-
-    Raises
-    ------
-    OutputExistsError
-        ``out_dir`` is a non-empty folder and ``force`` is false, or it holds
-        files that are not part of a report (``--force`` never deletes those).
-    WriteError
-        ``out_dir`` is a file, or its parent folder is missing or read-only.
-    """
-    out = Path(out_dir)
-    if out.exists() and out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
-        raise WriteError(f"{out}: is the current folder or above it; give a new folder, e.g. -o report")
-    if out.exists() and not out.is_dir():
-        raise WriteError(f"{out}: is a file, not a folder; give a folder for the report")
-    if out.is_dir():
-        entries = sorted(p.name for p in out.iterdir())
-        if entries and not force:
-            raise OutputExistsError(f"{out}: folder exists and is not empty; use -f/--force to replace it")
-        stray = [e for e in entries if e not in REPORT_ENTRIES]
-        if stray:
-            raise OutputExistsError(
-                f"{out}: holds {stray[0]!r}, which is not part of a report; --force only replaces "
-                "report folders, so remove it or choose another folder"
-            )
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        raise WriteError(f"{out}: folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise WriteError(f"{out}: folder {parent} is not writable")
-    return out
-
-
-def write_report(result: StudyResult, out_dir, *, force: bool = False, sections=None,
-                 extra_sections=(), dpi: int = 100) -> ReportFiles:
-    """Write ``index.html``, ``metrics.json`` and ``figures/*.png`` to ``out_dir``.
-
-    Parameters
-    ----------
-    result : StudyResult
-    out_dir : path
-        The report folder; created. An existing non-empty folder is refused
-        unless ``force`` (and even then only if it holds a previous report).
-    force : bool, default=False
-    sections : list of Section, optional
-        Defaults to :func:`report_sections` (the study's + registered ones).
-    extra_sections : list of Section
-        Appended after ``sections``.
-    dpi : int, default=100
-
-    Returns
-    -------
-    ReportFiles
-    """
-    out = check_report_dir(out_dir, force=force)
-    if sections is None:
-        sections = report_sections(result)
-    sections = list(sections) + list(extra_sections)
-    ids = [s.id for s in sections]
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"report section ids must be unique, got {ids}")
-
-    pngs = {}
-    for s in sections:
-        for b in s.blocks:
-            if isinstance(b, Figure):
-                if b.name in pngs:
-                    raise UsageError(f"figure name {b.name!r} is used twice in the report")
-                pngs[b.name] = _figs.figure_png(b.figure, dpi=dpi)
-    metrics = result.to_dict()
-    for s in sections:
-        if s.metrics:
-            metrics[s.id] = json_safe(s.metrics)
-    from .. import __version__
-
-    metrics["generator"] = f"imcompress {__version__}"
-    page = render_html(result, sections, pngs)
-
-    parent = out.absolute().parent
-    tmp = None
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-        (tmp / "figures").mkdir()
-        for name, data in pngs.items():
-            (tmp / "figures" / f"{name}.png").write_bytes(data)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n",
-                                          encoding="utf-8")
-        (tmp / "index.html").write_text(page, encoding="utf-8")
-        os.chmod(tmp, 0o755 & ~_umask())
-        _move_into_place(tmp, out, force=force)
-        tmp = None
-    except (OutputExistsError, WriteError):
-        raise
-    except OSError as exc:
-        raise WriteError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return ReportFiles(
-        folder=out,
-        index=out / "index.html",
-        metrics=out / "metrics.json",
-        figures=[out / "figures" / f"{n}.png" for n in pngs],
-    )
-
-
-def _move_into_place(tmp: Path, out: Path, *, force: bool) -> None:
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    # re-check: the folder may have changed while we worked
-    check_report_dir(out, force=force)
-    if not any(out.iterdir()):
-        os.rename(tmp, out)  # replaces an empty folder atomically
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=tmp.parent))
-    os.rename(out, old / "report")
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        os.rename(old / "report", out)  # put the old report back
-        shutil.rmtree(old, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -218,3 +218,29 @@ def test_few_colours_with_default_ks(tmp_path, capfd):
     data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert [e["k"] for e in data["kmeans"]["sweep"]] == [2]
     assert data["image"]["unique_colors"] == 3
+
+
+def test_open_without_a_browser_warns(crop_png, tmp_path, monkeypatch, capsys):
+    import webbrowser
+
+    from imcompress.cli import main
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or False)
+    out = tmp_path / "rep"
+    code = main(["report", str(crop_png), "-o", str(out), "--ks", "2,3", "--variances", "0.9", "--no-rd", "-q",
+                 "--open"])
+    assert code in (0, None)
+    assert opened == [(out / "index.html").resolve().as_uri()]
+    assert f"no web browser found; open {out / 'index.html'} yourself" in capsys.readouterr().err
+
+
+def test_open_uses_the_browser(tmp_path, monkeypatch, capsys):
+    import webbrowser
+
+    from imcompress.cli._report import _open_in_browser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    _open_in_browser(tmp_path / "index.html")
+    assert opened == [(tmp_path / "index.html").resolve().as_uri()] and capsys.readouterr().err == ""

@@ -42,7 +42,9 @@ def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, open_p
     Nothing is written until everything is computed. --open shows the page in the web browser.
     """
     with flag_names({"max_pixels": "--max-pixels", "random_state": "--seed", "force": "-f/--force"}):
-        _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
+        files = _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
+    if open_page:
+        _open_in_browser(files.index)
 
 
 def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
@@ -75,8 +77,7 @@ def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet
         click.echo(f"imcompress: warning: {note}", err=True)
     if not quiet:
         _print_summary(result, files)
-    if open_page:
-        _open_in_browser(files.index)
+    return files
 
 
 def _open_in_browser(index) -> None:

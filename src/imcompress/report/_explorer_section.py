@@ -155,7 +155,13 @@ def explorer_data(result, original, previews) -> dict:
             d = s.to_dict()
             d["psnr"] = s.psnr if math.isfinite(s.psnr) else None
             d["preview"] = p.uri
+            d["preview_note"] = ("the picture is the decoded file, exactly" if p.lossless else
+                                 f"the picture is a WebP preview (quality {p.quality}), "
+                                 f"PSNR {p.psnr:.1f} dB against the decoded file")
             settings.append(d)
         methods.append({"label": m.label, "slider_label": m.slider_label, "start": _start(m.settings),
                         "settings": settings})
-    return {"width": w, "height": h, "gain": DIFF_GAIN, "original": original.uri, "methods": methods}
+    original_note = ("exact" if original.lossless else
+                     f"WebP quality {original.quality}, PSNR {original.psnr:.1f} dB") if original.uri else ""
+    return {"width": w, "height": h, "gain": DIFF_GAIN, "original": original.uri, "original_note": original_note,
+            "methods": methods}

@@ -146,13 +146,20 @@ def encode_previews(original, images, budget: int):
     return orig, out
 
 
+#: Quality of the page's copies of figures that show photographs.
+FIGURE_QUALITY = 75
+
+
 def figure_data_uri(png: bytes) -> str:
-    """A figure's PNG as the page embeds it: lossless WebP for plots (few colours:
-    at most 4096 in a 1-in-16 sample), lossy WebP at quality 80 for figures of
-    photographs; the ``figures/`` folder keeps the PNG."""
+    """A figure's PNG as the page embeds it: lossless WebP for plots (few colours, at
+    most 1024 in a 1-in-16 sample, and no more than 1.5 times the lossy size), else lossy
+    WebP at :data:`FIGURE_QUALITY` (figures of photographs); ``figures/`` keeps the PNG."""
     from ..metrics import unique_colors
 
     image = _decode(png)
-    if unique_colors(image[::4, ::4]) <= 4096:
-        return _uri(_webp(image))
-    return _uri(_webp(image, quality=80))
+    lossy = _webp(image, quality=FIGURE_QUALITY)
+    if unique_colors(image[::4, ::4]) <= 1024:
+        exact = _webp(image)
+        if len(exact) <= 1.5 * len(lossy):
+            return _uri(exact)
+    return _uri(lossy)

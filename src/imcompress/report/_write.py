@@ -177,7 +177,12 @@ _SLACK = 4096
 
 
 class _Blank:
+    """A preview without pixels: the page's size without them."""
+
     uri = ""
+    lossless = True
+    quality = None
+    psnr = float("inf")
 
 
 def _move_into_place(tmp: Path, out: Path, *, force: bool) -> None:

@@ -57,6 +57,7 @@
     $("num-rmse").textContent = fmt(s.rmse, 2);
     $("num-psnr").textContent = s.psnr === null ? "∞" : fmt(s.psnr, 2) + " dB";
     $("num-ssim").textContent = fmt(s.ssim, 4);
+    $("preview-note").textContent = s.preview_note + "; original: " + data.original_note + ".";
     $("recon-legend").textContent = state.diff ? "|original − " + m.label + "| × " + data.gain : m.label + " (" + s.text + ")";
     var facts = $("facts");
     facts.textContent = "";
@@ -116,8 +117,10 @@
   function setZoom(z) {
     state.zoom = z;
     var stage = $("stage");
-    // fit: the whole picture in the width and in 70 % of the window's height
-    stage.style.width = z ? (W * z) + "px" : "min(100%, " + (70 * W / H).toFixed(2) + "vh)";
+    // fit: the whole picture in the width and in 70 % of the window's height;
+    // zoomed: W * z CSS pixels, scrolled inside the view
+    $("viewer").style.width = z ? "100%" : "min(100%, " + (70 * W / H).toFixed(2) + "vh)";
+    stage.style.width = z ? (W * z) + "px" : "100%";
     stage.setAttribute("data-zoom", String(z));
   }
 

@@ -77,3 +77,14 @@ def test_png_format_and_codec_instance(crop):
         compress_to_target(crop, codec, n_colors=4)
     with pytest.raises(UsageError, match="writes imc files, not 'png'"):
         compress_to_target(crop, "pca-rows", format="png")
+
+
+@pytest.mark.parametrize("method, rates", [("kmeans", (4, 16)), ("pca-rows", (4, 12))])
+def test_prepared_shared_across_a_sweep_gives_the_same_files(crop, method, rates):
+    codec = get_codec(method)()
+    prepared = codec.prepare(crop)
+    for rate in rates:
+        fresh = compress_to_target(crop, codec.with_rate(rate))
+        shared = compress_to_target(crop, codec.with_rate(rate), prepared=prepared)
+        assert shared.bytes == fresh.bytes
+        assert shared.psnr == pytest.approx(fresh.psnr, abs=0)

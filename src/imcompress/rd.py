@@ -180,11 +180,12 @@ def _codec_points(img, method, n_points):
         values = [float(v) for v in np.linspace(*codec.rate_span, max(n_points, 2))]
     else:
         values = _pick(codec.rate_candidates(img), n_points)
-    for v in values:
-        from .codecs import compress_to_target
+    from .codecs import compress_to_target
 
+    prepared = codec.prepare(img)  # the per-image work (colour table, decomposition), once per curve
+    for v in values:
         try:
-            res = compress_to_target(img, codec.with_rate(v))
+            res = compress_to_target(img, codec.with_rate(v), prepared=prepared)
         except UsageError:
             raise  # a bad option: the user's to fix
         except ImcompressError:

@@ -258,6 +258,7 @@ def compress_to_target(
     icc_profile: bytes | None = None,
     on_trial: Callable[[Trial], None] | None = None,
     measure: bool = True,
+    prepared=None,
     **options,
 ) -> Measured:
     """Compress ``image`` with ``method``, to a PSNR or size target if given, and measure it.
@@ -291,6 +292,10 @@ def compress_to_target(
         Without a target, ``False`` skips the measurement: ``psnr`` is None and
         ``decoded`` is the codec's own reconstruction or None. A target search
         always measures.
+    prepared : object, optional
+        ``codec.prepare(image)`` of this same image and codec settings (rate
+        aside), to share that work across several calls, e.g. a rate sweep.
+        Default: prepared here, once per call.
     **options
         Parameters of the method's codec (``n_colors=16``, ``quality=60``...).
 
@@ -344,13 +349,14 @@ def compress_to_target(
 
     if target_psnr is None and max_bytes is None:
         if not measure:
-            out = codec.compress(pixels, format=format, icc_profile=icc_profile)
+            out = codec.compress(pixels, format=format, icc_profile=icc_profile, prepared=prepared)
             return Measured(out, None, out.decoded, True, ())
-        trial = probe(codec, None, None)
+        trial = probe(codec, None, prepared)
         return Measured(trial.extra, trial.psnr, last[id(trial)], True, (trial,))
     if codec.rate_parameter is None:
         raise UsageError(f"method {codec.name} has no rate parameter for a PSNR or size target")
-    prepared = codec.prepare(pixels)  # shared by every candidate, dropped with this call
+    if prepared is None:
+        prepared = codec.prepare(pixels)  # shared by every candidate, dropped with this call
     result = search_target(
         lambda value: probe(codec.with_rate(value), value, prepared),
         codec.rate_candidates(pixels),

@@ -312,3 +312,38 @@ def test_a_refused_input_is_not_done_once_it_is_taken(tmp_path):
     # a worker's --if-larger skip is a result: done
     examined = Done("skipped", params, job.size, job.mtime_ns, "0" * 64, None, None, None)
     assert is_done(job, examined, params, tmp_path / "dst")
+
+
+def test_a_retried_group_does_not_redo_what_its_dead_worker_finished(tmp_path, sample):
+    from imcompress.batch._worker import compress_group
+
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    jobs = []
+    for i in range(3):
+        src = tmp_path / f"in{i}.png"
+        Image.fromarray(sample[10 * i:10 * i + 40, :48]).save(src)
+        jobs.append(_job(src, f"in{i}.kmeans.imc"))
+    first = compress_job(jobs[0], SETTINGS, str(dst))  # the worker died after the first input of its group
+    stamp = (dst / "in0.kmeans.imc").stat().st_mtime_ns
+    records = compress_group(jobs, SETTINGS, str(dst))  # the retry, on another worker
+    assert records[0] == json.loads(json.dumps(first))  # the journal's record, not a second run
+    assert (dst / "in0.kmeans.imc").stat().st_mtime_ns == stamp
+    assert [r["status"] for r in records] == ["ok"] * 3 and [r["input"] for r in records] == [j.src for j in jobs]
+    # a journal entry whose output was damaged since is not trusted: that input is redone
+    (dst / "in1.kmeans.imc").write_bytes(b"x")
+    again = compress_group(jobs[1:2], SETTINGS, str(dst))
+    assert again[0]["time"] >= records[1]["time"] and (dst / "in1.kmeans.imc").read_bytes() != b"x"
+
+
+def test_groups_share_tasks_but_stay_a_small_share_of_the_work():
+    from imcompress.batch import Job
+    from imcompress.batch._run import GROUP_FILES, _groups
+
+    small = [Job(f"/s/{i}.png", f"{i}.imc", None, 2_000, 0) for i in range(10_000)]
+    groups = list(_groups(small, 2))
+    assert max(map(len, groups)) == GROUP_FILES and [j for g in groups for j in g] == small
+    big = [Job(f"/b/{i}.png", f"{i}.imc", None, 50 << 20, 0) for i in range(5)]
+    assert [len(g) for g in _groups(big + small[:3], 2)] == [1, 1, 1, 1, 1, 3]  # a large file goes alone
+    few = small[:20]
+    assert len(list(_groups(few, 2))) >= 16  # 8 groups per worker thread when there is little work

@@ -26,7 +26,8 @@ from .._errors import UsageError, WriteError
 from .._json import json_safe
 from ._plan import JOURNAL_DIR, MANIFEST_NAME
 
-__all__ = ["Manifest", "Done", "file_sha256", "journal_name", "write_journal", "read_manifest"]
+__all__ = ["Manifest", "Done", "file_sha256", "journal_name", "write_journal", "read_journal",
+           "record_holds", "read_manifest"]
 
 #: Statuses after which an input needs no more work (with the same parameters).
 FINAL = ("ok", "copied", "skipped")
@@ -60,6 +61,38 @@ def write_journal(dst: Path, record: dict) -> None:
         except OSError:
             pass
         raise
+
+
+def read_journal(dst: Path, job, params_sha256: str) -> dict | None:
+    """The journal's record of ``job`` if one holds (same input stat, output intact), else None.
+
+    A task retried after its worker died finds the inputs of its group that
+    were already finished there, so they are not done twice.
+    """
+    path = Path(dst) / JOURNAL_DIR / journal_name(job.src, params_sha256)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("input") != job.src:
+        return None
+    if (record.get("input_size"), record.get("input_mtime_ns")) != (job.size, job.mtime_ns):
+        return None
+    return record if record_holds(Path(dst), record) else None
+
+
+def record_holds(dst: Path, record: dict) -> bool:
+    """True when a final ``record`` is still true on disk (its output has the recorded size and hash)."""
+    if record.get("status") not in FINAL or "input" not in record or "params_sha256" not in record:
+        return False
+    out = record.get("output")
+    if out is None:
+        return record.get("status") == "skipped"
+    path = dst / out
+    try:
+        return path.stat().st_size == record.get("bytes_out") and file_sha256(path) == record.get("output_sha256")
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,24 +228,12 @@ class Manifest:
             except (OSError, ValueError):
                 entry.unlink(missing_ok=True)
                 continue
-            if self._still_true(record) and latest.get(record.get("input")) != Done.of(record):
+            if record_holds(self.dst, record) and latest.get(record.get("input")) != Done.of(record):
                 self.append(record)
                 latest[record["input"]] = Done.of(record)
                 n += 1
             entry.unlink(missing_ok=True)
         return n
-
-    def _still_true(self, record: dict) -> bool:
-        if record.get("status") not in FINAL or "input" not in record or "params_sha256" not in record:
-            return False
-        out = record.get("output")
-        if out is None:
-            return record.get("status") == "skipped"
-        path = self.dst / out
-        try:
-            return path.stat().st_size == record.get("bytes_out") and file_sha256(path) == record.get("output_sha256")
-        except OSError:
-            return False
 
     def cleanup(self) -> None:
         """Remove the journal folder when no entry is left in it.

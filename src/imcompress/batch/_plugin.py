@@ -4,7 +4,8 @@ The plugin carries the batch's settings, so each task carries only paths.
 Its :meth:`~BatchWorkerPlugin.setup` caps the BLAS/OpenMP pools at one thread
 per worker thread and compiles the numba kernels before the first task
 (:func:`._worker.warm_up`); Dask runs it on every worker, including workers
-that join or are restarted later.
+that join or are restarted later. A task is a small group of inputs (see
+``_run._groups``), so Dask's per-task cost is shared by several files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from distributed import WorkerPlugin, get_worker
 
 from ._plan import Job
 from ._settings import BatchSettings
-from ._worker import cap_threads, compress_job, plugin_name, warm_up
+from ._worker import cap_threads, compress_group, plugin_name, warm_up
 
 __all__ = ["BatchWorkerPlugin", "run_task"]
 
@@ -36,10 +37,13 @@ class BatchWorkerPlugin(WorkerPlugin):
         return warm_up(self.settings)
 
 
-def run_task(job: Job, name: str, dst: str) -> dict:
-    """The Dask task: compress one input with the settings of the worker's plugin ``name``."""
+def run_task(jobs: tuple[Job, ...], name: str, dst: str) -> list[dict]:
+    """The Dask task: compress a group of inputs with the settings of the worker's plugin ``name``.
+
+    Returns one manifest record per input, in order (:func:`._worker.compress_group`).
+    """
     try:
         settings = get_worker().plugins[name].settings
     except KeyError:  # pragma: no cover - register_plugin returns only after every setup
         raise RuntimeError(f"worker plugin {name} is not set up on this worker") from None
-    return compress_job(job, settings, dst)
+    return compress_group(jobs, settings, dst)

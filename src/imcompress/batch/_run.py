@@ -5,6 +5,11 @@ holds paths and a stat per input, at most ``window`` futures exist at once
 (refilled through :class:`distributed.as_completed`), results are written to
 the manifest as they arrive and only counters and the few slowest files are
 kept for the summary.
+
+A task is a group of inputs (:func:`_groups`), not one file: Dask costs about
+10–15 ms of CPU per task (scheduler, worker, client), as much as compressing
+a thumbnail, so small files travel together, while every group stays a small
+share of the work so that the workers finish together.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from itertools import islice
 from pathlib import Path
 
 from .._errors import UsageError, WriteError
-from ._manifest import Manifest, is_done
+from ._manifest import Manifest, is_done, read_journal
 from ._plan import plan_batch
 from ._settings import BatchSettings
 
@@ -29,6 +34,12 @@ STATUSES = ("ok", "copied", "skipped", "failed")
 #: Failures kept in memory for the closing summary (all are in the manifest).
 _KEEP_FAILURES = 50
 _KEEP_SLOWEST = 5
+#: A group of inputs (one task) holds at most this many files and input bytes
+#: (a file larger than that goes alone), and at most 1/8 of the bytes per
+#: worker thread, so that the last groups do not leave workers idle.
+GROUP_FILES = 32
+GROUP_BYTES = 4 << 20
+_GROUPS_PER_THREAD = 8
 
 
 @dataclass
@@ -130,8 +141,36 @@ def _refusal_unchanged(ref, prev, params) -> bool:
             and prev.output is None and (prev.input_size, prev.input_mtime_ns) == (ref.size, ref.mtime_ns))
 
 
-def _key(params: str, src: str) -> str:
-    return f"imcompress-{params[:10]}-{hashlib.sha1(src.encode('utf-8', 'surrogateescape')).hexdigest()[:20]}"
+def _key(params: str, group) -> str:
+    h = hashlib.sha1()
+    for job in group:
+        h.update(job.src.encode("utf-8", "surrogateescape") + b"\0")
+    return f"imcompress-{params[:10]}-{len(group)}-{h.hexdigest()[:20]}"
+
+
+def _groups(jobs, n_threads: int, *, max_files=GROUP_FILES, max_bytes=GROUP_BYTES):
+    """Cut ``jobs`` (a list, in order) into tuples of consecutive jobs, lazily.
+
+    Examples
+    --------
+    >>> from imcompress.batch import Job
+    >>> jobs = [Job(f"/s/{i}.png", f"{i}.imc", None, 1000, 0) for i in range(100)]
+    >>> [len(g) for g in _groups(jobs, 1)]  # 1/8 of the bytes each
+    [12, 12, 12, 12, 12, 12, 12, 12, 4]
+    >>> [len(g) for g in _groups(jobs, 2, max_files=5)][:4]
+    [5, 5, 5, 5]
+    """
+    total = sum(max(job.size, 1) for job in jobs)
+    limit = min(max_bytes, total / (_GROUPS_PER_THREAD * max(n_threads, 1)))
+    group, size = [], 0
+    for job in jobs:
+        if group and (len(group) >= max_files or size + job.size > limit):
+            yield tuple(group)
+            group, size = [], 0
+        group.append(job)
+        size += max(job.size, 1)
+    if group:
+        yield tuple(group)
 
 
 class _Cluster:
@@ -203,7 +242,8 @@ def run_batch(sources, dst, settings: BatchSettings, *, recursive=False, include
         Address of a running scheduler (``tcp://HOST:PORT``). Its workers must
         see SRC and DST at the same paths (shared storage).
     window : int, optional
-        Tasks in flight at once (default: 4 per worker thread, at least 8).
+        Tasks in flight at once (default: 4 per worker thread, at least 8);
+        a task is a group of up to ``GROUP_FILES`` small inputs.
     progress : object, optional
         Receives ``start(total, up_to_date)``, ``update(record)`` and ``close()``.
 
@@ -280,28 +320,31 @@ def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler,
         cluster.client.register_plugin(plugin, name=plugin.name)
         summary.startup_seconds = time.perf_counter() - t0
         summary.workers = len(cluster.client.nthreads())
-        size = window or max(8, 4 * cluster.nthreads())
+        nthreads = cluster.nthreads()
+        size = window or max(8, 4 * nthreads)
         params = settings.digest()
-        jobs = iter(todo)
+        groups = _groups(todo, nthreads)
         by_future = {}
 
-        def submit(job):
-            fut = cluster.client.submit(run_task, job, plugin.name, str(dst), key=_key(params, job.src))
-            by_future[fut.key] = job
+        def submit(group):
+            fut = cluster.client.submit(run_task, group, plugin.name, str(dst), key=_key(params, group))
+            by_future[fut.key] = group
             return fut
 
-        queue = as_completed([submit(job) for job in islice(jobs, size)])
+        queue = as_completed([submit(group) for group in islice(groups, size)])
         for fut in queue:
-            job = by_future.pop(fut.key)
+            group = by_future.pop(fut.key)
             try:
-                record = fut.result()
-            except Exception as exc:  # the task itself never raises: a worker died on this input
-                record = _lost_record(job, params, exc)
+                records = fut.result()
+            except Exception as exc:  # the task itself never raises: a worker died on this group
+                # what the dead workers finished is in the journal; the rest is lost
+                records = [read_journal(dst, job, params) or _lost_record(job, params, exc) for job in group]
             fut.release()
-            manifest.settle(record)
-            summary.add(record)
-            progress.update(record)
-            nxt = next(jobs, None)
+            for record in records:
+                manifest.settle(record)
+                summary.add(record)
+                progress.update(record)
+            nxt = next(groups, None)
             if nxt is not None:
                 queue.add(submit(nxt))
         summary.work_seconds = time.perf_counter() - t0 - summary.startup_seconds

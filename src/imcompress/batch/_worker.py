@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ImcompressError, InputError
-from ._manifest import write_journal
+from ._manifest import read_journal, write_journal
 from ._plan import Job
 from ._settings import BatchSettings
 
-__all__ = ["compress_job", "warm_up", "plugin_name", "cap_threads"]
+__all__ = ["compress_job", "compress_group", "warm_up", "plugin_name", "cap_threads"]
 
 log = logging.getLogger("imcompress.batch")
 
@@ -179,6 +179,21 @@ def compress_job(job: Job, settings: BatchSettings, dst: str) -> dict:
     if record["status"] != "failed":
         write_journal(Path(dst), record)
     return record
+
+
+def compress_group(jobs, settings: BatchSettings, dst: str) -> list:
+    """:func:`compress_job` for each input of a group, in order; returns their records.
+
+    An input already in DST's journal with these parameters (the group is a
+    retry after its worker died mid-group) is not compressed again: its
+    journal record is returned, so no input is done twice.
+    """
+    params = settings.digest()
+    records = []
+    for job in jobs:
+        done = read_journal(Path(dst), job, params)
+        records.append(done if done is not None else compress_job(job, settings, dst))
+    return records
 
 
 def _sha(data: bytes) -> str:

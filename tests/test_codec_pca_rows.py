@@ -98,3 +98,41 @@ def test_study_photo_roundtrip(elephant):
     float_psnr = imcompress.metrics.psnr(elephant, pca.reconstruct(elephant))
     assert float_psnr - 0.5 <= imcompress.metrics.psnr(elephant, out) <= float_psnr
     np.testing.assert_array_equal(out, imcompress.decompress(data))
+
+
+def _in_order(s, v, m):
+    """FORMAT.md §4's order, written out: k = 0, 1, ..., n-1 left to right, then + m."""
+    acc = s[:, :1] * v[:1]
+    for k in range(1, s.shape[1]):
+        acc = acc + s[:, k:k + 1] * v[k:k + 1]
+    return acc + m
+
+
+def _reversed_order(a, b):
+    # another summation order (k from n-1 down), like a BLAS kernel may use
+    acc = a[:, -1:] * b[-1:]
+    for k in range(a.shape[1] - 2, -1, -1):
+        acc = acc + a[:, k:k + 1] * b[k:k + 1]
+    return acc
+
+
+def test_decoder_sums_in_the_order_the_format_fixes(rng):
+    from imcompress.pca_rows._codec import rows_times_axes
+
+    # values whose exact sum lands on k + 1/2 and whose rounding depends on the order
+    big = 2.0**52
+    s = np.array([[big, 0.5, -big, 0.0], [0.25, big, 0.25, -big], [1.0, 2.0, 3.0, 0.5]])
+    v = np.ones((4, 6))
+    m = np.linspace(100.0, 105.0, 6)
+    want = np.rint(_in_order(s, v, m))
+    assert not np.array_equal(np.rint(_reversed_order(s, v) + m), want)  # the case bites: the order matters
+    for matmul in (np.matmul, _reversed_order):
+        assert np.array_equal(np.rint(rows_times_axes(s, v, m, matmul=matmul)), want)
+    # ordinary stored integers times steps, as the decoder sees them
+    n, w = 40, 50
+    s = rng.integers(-300, 300, (64, n)) * 0.37
+    v = rng.integers(-40, 40, (n, w)) * 0.011
+    m = np.cumsum(rng.integers(-9, 9, w)) / 16 + 128
+    s[:3] = 0.5  # some exact ties
+    for matmul in (np.matmul, _reversed_order):
+        assert np.array_equal(np.rint(rows_times_axes(s, v, m, matmul=matmul)), np.rint(_in_order(s, v, m)))

@@ -321,7 +321,11 @@ def decode_pca_rows(sections: dict, channels: int, height: int, width: int) -> n
         M = np.cumsum(values(width, 0))  # integers: exact in float64
         V = np.stack([values(width, 1 + min(k, 15)) for k in range(n)]) * axis_steps[c]
         S = np.stack([values(height, 17 + min(k, 15)) for k in range(n)], axis=1) * score_steps[c]
-        X = S @ V + M / 16
+        # §4 fixes the order: k = 0 .. n-1 left to right, then the mean
+        X = S[:, :1] * V[:1]
+        for k in range(1, n):
+            X = X + S[:, k:k + 1] * V[k:k + 1]
+        X = X + M / 16
         planes.append(np.clip(np.rint(X), 0, 255).astype(np.uint8))
     _need(not rc.overrun, "RDAT is truncated")
     if channels == 4:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import imcompress
+from imcompress import rd
 from imcompress.rd import bd_rate, mean_curve, plot_rd, psnr_at, rd_curves
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,73 +32,6 @@ DATA = ROOT.parent / "shared" / "data"
 RATES = (0.15, 0.25, 0.5, 1.0, 2.0)
 #: Published Kodak PSNR of integer matrix factorization (IMF), dB at bpp.
 IMF = {0.15: 24.09, 0.25: 25.54, 0.3: 26.15, 0.5: 27.85}
-
-
-def _anchor_codecs():
-    """name -> (encode(img, q) -> bytes, decode(bytes) -> RGB, quality ladder); those installed."""
-    import io as _io
-
-    out = {}
-    try:
-        import imagecodecs as ic
-    except ImportError:
-        ic = None
-    if ic is not None and ic.AVIF.available:
-        out["avif-aom-s2-444"] = (
-            lambda img, q: ic.avif_encode(img, level=q, speed=2, codec="aom",
-                                          pixelformat=ic.AVIF.PIXEL_FORMAT.YUV444),
-            ic.avif_decode, [20, 32, 44, 56, 68, 80, 90])
-    try:
-        import pillow_heif
-        from PIL import Image
-    except ImportError:
-        pillow_heif = None
-    if pillow_heif is not None:
-        pillow_heif.register_heif_opener()
-
-        def heic(img, q):
-            buf = _io.BytesIO()
-            Image.fromarray(img).save(buf, format="HEIF", quality=q, chroma=444)
-            return buf.getvalue()
-
-        def unheic(data):
-            with Image.open(_io.BytesIO(data)) as im:
-                return np.asarray(im.convert("RGB"))
-
-        out["heic-x265-444"] = (heic, unheic, [20, 32, 44, 56, 68, 80, 90])
-    if ic is not None and ic.JPEGXL.available:
-        out["jpegxl-e7"] = (lambda img, d: ic.jpegxl_encode(img, distance=d, effort=7), ic.jpegxl_decode,
-                            [0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0])
-    if ic is not None and ic.JPEG2K.available:
-        # OpenJPEG's level is a target PSNR in dB
-        out["jpeg2000"] = (lambda img, p: ic.jpeg2k_encode(img, level=p), ic.jpeg2k_decode,
-                           [26, 29, 32, 35, 38, 41, 44])
-    return out
-
-
-def _anchor_curves(images, names, ssim, progress=None):
-    """rd_curves-shaped results for the anchor codecs (every byte of each file counted)."""
-    from imcompress import metrics
-
-    result = {"methods": {}, "seconds": {}}
-    for m, (enc, dec, ladder) in _anchor_codecs().items():
-        if names is not None and m not in names:
-            continue
-        t0 = time.perf_counter()
-        per = {}
-        for name, img in images:
-            if progress is not None:
-                progress(m, name)
-            rows = []
-            for q in ladder:
-                data = enc(img, q)
-                out = np.asarray(dec(data))[:, :, :3]
-                s = metrics.ssim(img, out) if ssim else float("nan")
-                rows.append((8.0 * len(data) / (img.shape[0] * img.shape[1]), metrics.psnr(img, out), s, len(data)))
-            per[name] = np.array(sorted(rows), dtype=np.float64).reshape(-1, 4)
-        result["methods"][m] = per
-        result["seconds"][m] = time.perf_counter() - t0
-    return result
 
 
 #: Parts of bitstream 2 that the ablation switches (SearchSettings fields when off).
@@ -300,27 +234,23 @@ def main(argv=None):
     avail = imcompress.available_methods()
     if args.ablation:
         return _ablation_main(args, kodak, points, progress=lambda m, n: print(f"  {m} {n}", file=sys.stderr))
-    anchors = list(_anchor_codecs())
+    anchors = [m for m in rd.available_peers(anchors=True) if rd.PEERS[m].anchor]
     if args.methods:
         methods = args.methods.split(",")
     else:
         methods = (["pca-patch", "pca-patch:bitstream=1"] + [m for m in ("pca-rows", "kmeans") if m in avail]
                    + ["jpeg", "webp", "avif"] + anchors)
-    anchors = [m for m in methods if m in anchors]
-    coded = [m for m in methods if m not in anchors]
 
     def progress(m, name):
         print(f"  {m:10s} {name}", file=sys.stderr, flush=True)
 
     t0 = time.time()
     kimages = [(p.stem, imcompress.load_image(p)) for p in kodak]
-    kdata = rd_curves(kimages, coded, n_points=points, ssim=ssim, progress=progress)
-    _merge(kdata, _anchor_curves(kimages, anchors, ssim, progress))
+    kdata = rd_curves(kimages, methods, n_points=points, ssim=ssim, progress=progress)
     edata = None
     if (DATA / "elephant.jpg").exists() and not (args.quick or args.no_study_photo):
         eimages = [("elephant", imcompress.load_image(DATA / "elephant.jpg"))]
-        edata = rd_curves(eimages, coded, n_points=points, ssim=ssim, progress=progress)
-        _merge(edata, _anchor_curves(eimages, anchors, ssim, progress))
+        edata = rd_curves(eimages, methods, n_points=points, ssim=ssim, progress=progress)
     elapsed = time.time() - t0
 
     out = Path(args.out or ROOT / "benchmarks" / "results" / "rd.md")

@@ -273,3 +273,43 @@ def test_pca_patch_files_record_the_encoders_choices(result, crop):
 def test_max_pixels_error(crop):
     with pytest.raises(UsageError, match=r"max_pixels=0 should be an integer >= 4"):
         rate_distortion(crop, max_pixels=0)
+
+
+def test_anchors_on_the_curves_are_the_libraries_own_files(crop, tmp_path):
+    """--anchors: libaom AVIF s2 4:4:4, x265 HEIC 4:4:4, JPEG XL and JPEG 2000, measured as files."""
+    imagecodecs = pytest.importorskip("imagecodecs", reason="the anchors extra is not installed")
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the anchors extra is not installed")
+    from imcompress.rd import PEERS, available_peers
+
+    anchors = [m for m in available_peers(anchors=True) if PEERS[m].anchor]
+    assert anchors == ["avif-aom-s2-444", "heic-x265-444", "jpegxl-e7", "jpeg2000"]
+    assert not [m for m in _rd.default_methods() if PEERS.get(m) and PEERS[m].anchor]  # off by default
+    assert _rd.default_methods(["pca-patch"], anchors=True)[-4:] == anchors
+    methods = ["pca-patch", "jpeg", *anchors]
+    rd = rate_distortion(crop[:96, :96], methods=methods, ssim=False)
+    crop = crop[:96, :96]
+    assert rd.methods == methods and set(anchors) <= set(rd.methods)
+    # each point is the library's own file, decoded by the library
+    e = rd.curves["avif-aom-s2-444"][1]
+    data = imagecodecs.avif_encode(crop, level=int(e.setting), speed=2, codec="aom",
+                                   pixelformat=imagecodecs.AVIF.PIXEL_FORMAT.YUV444)
+    assert e.nbytes == len(data) and imagecodecs.avif_decode(data).shape == crop.shape
+    assert e.psnr == pytest.approx(_psnr(crop, imagecodecs.avif_decode(data)), abs=1e-9)
+    e = rd.curves["jpegxl-e7"][0]
+    data = imagecodecs.jpegxl_encode(crop, distance=e.setting, effort=7)
+    assert e.nbytes == len(data) and e.psnr == pytest.approx(_psnr(crop, imagecodecs.jpegxl_decode(data)), abs=1e-9)
+    e = rd.curves["heic-x265-444"][2]
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.fromarray(crop).save(buf, "HEIF", quality=int(e.setting), chroma=444)
+    heif = pillow_heif.open_heif(io.BytesIO(buf.getvalue()))
+    assert e.nbytes == len(buf.getvalue()) and heif.info["chroma"] == 444
+    assert e.psnr == pytest.approx(_psnr(crop, np.asarray(Image.open(buf).convert("RGB"))), abs=1e-9)
+    # the page names them and how they were made
+    from types import SimpleNamespace
+
+    section = _rd_section.rd_section(SimpleNamespace(rd=rd, image=crop))
+    text = " ".join(b.html if hasattr(b, "html") else f"{b.caption} {b.columns} {b.rows}"
+                    for b in section.blocks if not hasattr(b, "figure"))
+    for label in ("AVIF libaom s2 4:4:4", "HEIC x265 4:4:4", "JPEG XL e7", "JPEG 2000", "through imagecodecs"):
+        assert label in text

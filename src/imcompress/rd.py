@@ -35,6 +35,7 @@ __all__ = [
     "PILLOW_METHODS",
     "MethodFacts",
     "available_peers",
+    "peer_encode",
     "Peer",
     "method_facts",
     "make_codec",
@@ -50,10 +51,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Peer:
-    """A reference codec measured through Pillow, described as data (peers are not codec plugins).
+    """A reference codec, described as data (peers are not codec plugins).
 
-    ``qualities`` is the ladder of :func:`rd_curves`; ``rate_ladder`` the
-    report's shorter one (about 0.06..4 bpp on photos).
+    ``library`` says who encodes: ``"pillow"`` (``pillow_format`` with
+    ``options``), ``"imagecodecs"`` (its ``pillow_format``-named encoder,
+    e.g. ``avif``, with ``options``) or ``"pillow-heif"``. ``qualities`` is
+    the ladder of :func:`rd_curves`, ``rate_ladder`` the report's shorter one
+    (about 0.06..4 bpp on photos), ``rate_label`` what the knob is called.
+    ``anchor`` peers come from the ``bench`` extra and are slow (libaom at
+    speed 2); the report measures them only when asked.
     """
 
     label: str
@@ -61,10 +67,14 @@ class Peer:
     options: dict
     qualities: tuple
     rate_ladder: tuple
-    feature: str  # PIL.features.check name
+    feature: str  # PIL.features.check name, or the imagecodecs codec to check
+    library: str = "pillow"
+    rate_label: str = "quality"
+    anchor: bool = False
 
 
-#: The reference codecs, by method name.
+#: The reference codecs, by method name: Pillow's, then the anchors of the
+#: ``bench`` extra (imagecodecs and pillow-heif), used when installed.
 PEERS = {
     "jpeg": Peer("JPEG", "JPEG", {"optimize": True, "subsampling": "4:2:0"}, tuple(range(2, 96, 6)) + (98,),
                  (2, 8, 14, 26, 38, 50, 62, 74, 86, 92, 98), "jpg"),
@@ -72,17 +82,44 @@ PEERS = {
                  "webp"),
     "avif": Peer("AVIF", "AVIF", {"speed": 6, "subsampling": "4:2:0"}, tuple(range(0, 101, 8)),
                  (0, 16, 32, 48, 64, 80, 96), "avif"),
+    "avif-aom-s2-444": Peer("AVIF libaom s2 4:4:4", "avif", {"speed": 2, "codec": "aom", "pixelformat": 444},
+                            (20, 32, 44, 56, 68, 80, 90), (20, 44, 68, 90), "AVIF", "imagecodecs",
+                            anchor=True),
+    "heic-x265-444": Peer("HEIC x265 4:4:4", "HEIF", {"chroma": 444}, (20, 32, 44, 56, 68, 80, 90),
+                          (20, 44, 68, 90), "heif", "pillow-heif", anchor=True),
+    "jpegxl-e7": Peer("JPEG XL e7", "jpegxl", {"effort": 7}, (0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0),
+                      (0.6, 1.6, 4.0, 9.0), "JPEGXL", "imagecodecs", "distance", anchor=True),
+    # OpenJPEG's level is a target PSNR in dB
+    "jpeg2000": Peer("JPEG 2000", "jpeg2k", {}, (26, 29, 32, 35, 38, 41, 44), (26, 32, 38, 44), "JPEG2K",
+                     "imagecodecs", "target PSNR", anchor=True),
 }
 
 
-def available_peers() -> list:
-    """The names of :data:`PEERS` this Pillow can write."""
-    from PIL import features
+def _peer_available(peer: Peer) -> bool:
+    if peer.library == "pillow":
+        from PIL import features
 
-    return [m for m, p in PEERS.items() if features.check(p.feature)]
-#: ``{method: (Pillow format, save options, qualities)}``: :data:`PEERS` as tuples.
-PILLOW_METHODS = {m: (p.pillow_format, p.options, list(p.qualities)) for m, p in PEERS.items()}
+        return bool(features.check(peer.feature))
+    try:
+        if peer.library == "imagecodecs":
+            import imagecodecs
 
+            return bool(getattr(imagecodecs, peer.feature).available)
+        import pillow_heif  # noqa: F401
+
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
+def available_peers(*, anchors: bool = False) -> list:
+    """The names of :data:`PEERS` installed here (the anchors only with ``anchors=True``)."""
+    return [m for m, p in PEERS.items() if (anchors or not p.anchor) and _peer_available(p)]
+
+
+#: ``{method: (Pillow format, save options, qualities)}``: Pillow's :data:`PEERS` as tuples.
+PILLOW_METHODS = {m: (p.pillow_format, p.options, list(p.qualities)) for m, p in PEERS.items()
+                  if p.library == "pillow"}
 
 @dataclass(frozen=True)
 class MethodFacts:
@@ -106,7 +143,7 @@ def method_facts(method: str) -> MethodFacts:
     """
     if method in PEERS:
         p = PEERS[method]
-        return MethodFacts(method, p.label, "quality", p.rate_ladder, False, True)
+        return MethodFacts(method, p.label, p.rate_label, p.rate_ladder, False, True)
     from .codecs import get_codec
 
     c = get_codec(method)
@@ -124,24 +161,41 @@ def make_codec(method: str, *, random_state: int = 0, **params):
     return cls(**params)
 
 
-def pillow_encode(img, method, quality):
-    """Encode ``img`` with a Pillow codec of :data:`PILLOW_METHODS` and decode it.
+def peer_encode(img, method, quality):
+    """Encode ``img`` with the peer codec ``method`` of :data:`PEERS` and decode it.
 
     Returns
     -------
     n_bytes : int
-        Size of the encoded file.
+        Size of the encoded file (all of it).
     decoded : ndarray of shape (H, W, 3), uint8
     """
     from PIL import Image
 
     peer = PEERS[method]
+    if peer.library == "imagecodecs":
+        import imagecodecs
+
+        opts = dict(peer.options)
+        if "pixelformat" in opts:
+            opts["pixelformat"] = getattr(imagecodecs.AVIF.PIXEL_FORMAT, f"YUV{opts['pixelformat']}")
+        level = {"distance": "distance"}.get(peer.rate_label, "level")
+        data = getattr(imagecodecs, f"{peer.pillow_format}_encode")(img, **{level: quality}, **opts)
+        return len(data), np.asarray(getattr(imagecodecs, f"{peer.pillow_format}_decode")(data))[..., :3]
+    if peer.library == "pillow-heif":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, peer.pillow_format, quality=int(quality), **peer.options)
     data = buf.getvalue()
     with Image.open(io.BytesIO(data)) as im:
         out = np.asarray(im.convert("RGB"))
     return len(data), out
+
+
+#: The former name of :func:`peer_encode`.
+pillow_encode = peer_encode
 
 
 def _pick(candidates, n):
@@ -218,11 +272,13 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
         RGB images, (H, W, 3) uint8.
     methods : list of str
         Registered ``imcompress`` methods (``"pca-patch"``, ``"kmeans"``...)
-        and/or Pillow's ``"jpeg"``, ``"webp"``, ``"avif"``. A method may carry
+        and/or the peers of :data:`PEERS` (Pillow's ``"jpeg"``, ``"webp"``,
+        ``"avif"``; the anchors ``"avif-aom-s2-444"``, ``"heic-x265-444"``,
+        ``"jpegxl-e7"``, ``"jpeg2000"`` when installed). A method may carry
         fixed options: ``"pca-patch:patch_size=16,basis=dct"``.
     n_points : int, default=12
         Points per curve for the imcompress methods (Pillow's use fixed
-        quality ladders, :data:`PILLOW_METHODS`).
+        quality ladders, :data:`PEERS`).
     ssim : bool, default=True
         Also measure SSIM (slower).
     progress : callable, optional
@@ -252,7 +308,7 @@ def rd_curves(images, methods, *, n_points: int = 12, ssim: bool = True, progres
                 progress(m, name)
             if m in PEERS:
                 qs = PEERS[m].qualities
-                pts = ((q,) + pillow_encode(img, m, q) for q in qs)
+                pts = ((q,) + peer_encode(img, m, q) for q in qs)
             else:
                 pts = _codec_points(img, m, n_points)
             rows = []

@@ -27,10 +27,13 @@ __all__ = ["report"]
               help="Refuse images with more pixels (default 100 million or IMCOMPRESS_MAX_PIXELS).")
 @click.option("--no-rd", "no_rd", is_flag=True,
               help="Skip the patch-PCA / rate-distortion section (about half the run time).")
+@click.option("--anchors", is_flag=True,
+              help="Also measure the anchor codecs when installed (pip install 'imcompress[bench]': "
+                   "libaom AVIF speed 2 4:4:4, x265 HEIC 4:4:4, JPEG XL, JPEG 2000); slow.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing report folder.")
 @click.option("--open", "open_page", is_flag=True, help="Open index.html in the web browser when one is there.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, open_page, quiet):
+def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, anchors, force, open_page, quiet):
     """Run the study on IMAGE (default: the bundled astronaut photo; - reads stdin) and write a report.
 
     Sweeps K-means over K and finds the elbow, runs row PCA per channel at each
@@ -42,12 +45,12 @@ def report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, open_p
     Nothing is written until everything is computed. --open shows the page in the web browser.
     """
     with flag_names({"max_pixels": "--max-pixels", "random_state": "--seed", "force": "-f/--force"}):
-        files = _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet)
+        files = _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet, anchors=anchors)
     if open_page:
         _open_in_browser(files.index)
 
 
-def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet):
+def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet, *, anchors=False):
     from ..io import read_image, sample_image_path
     from ..report import check_report_dir, parse_ks, parse_variances, study, write_report
 
@@ -70,6 +73,7 @@ def _report(image, out_dir, ks, variances, seed, max_pixels, no_rd, force, quiet
         source=data.source,
         file_bytes=data.file_size,
         rd=not no_rd,
+        anchors=anchors,
         progress=show_progress,
     )
     files = write_report(result, out_dir, force=force)

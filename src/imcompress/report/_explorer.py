@@ -45,7 +45,7 @@ def _peer_points(image, method, curve=None) -> list:
         return [PeerPoint(e.setting, e.nbytes, e.bpp, e.psnr, e.ssim) for e in curve]
     out = []
     for q in rd.PEERS[method].rate_ladder:
-        nbytes, decoded = rd.pillow_encode(image, method, q)
+        nbytes, decoded = rd.peer_encode(image, method, q)
         out.append(PeerPoint(float(q), int(nbytes), metrics.bits_per_pixel(nbytes, image.shape),
                              metrics.psnr(image, decoded), metrics.ssim(image, decoded)))
     return sorted(out, key=lambda p: p.bpp)

@@ -48,16 +48,18 @@ RD_MAX_PIXELS = 1 << 20
 #: the knob's scale. The other methods are measured at their ``rate_ladder``
 #: (codec plugins and :data:`imcompress.rd.PEERS`).
 TARGET_BPPS = (0.125, 0.25, 0.5, 1.0, 2.0, 3.5)
-def default_methods(ours=None) -> list:
+def default_methods(ours=None, *, anchors: bool = False) -> list:
     """``ours`` (default: every registered codec with a ``rate_ladder``) that are registered,
-    then the Pillow peers this Pillow can write (JPEG, WebP, AVIF)."""
+    then the peers installed here: Pillow's JPEG, WebP and AVIF, and with ``anchors=True``
+    the anchors of the ``bench`` extra (:data:`imcompress.rd.PEERS`)."""
     from ..codecs import available_methods, get_codec
 
     registered = available_methods()
     if ours is None:
         ours = [m for m in registered if get_codec(m).rate_ladder]
     ours = [m for m in ours if m in registered]
-    refs = [m for m in rd.PEERS if m == REFERENCE or m in rd.available_peers()]
+    installed = rd.available_peers(anchors=anchors)
+    refs = [m for m in rd.PEERS if m == REFERENCE or m in installed]
     return ours + refs
 
 
@@ -95,7 +97,7 @@ class _Meter:
     def __call__(self, method, setting, *, keep=False, with_ssim=None) -> Encoding:
         params = None
         if method in rd.PEERS:
-            nbytes, out = rd.pillow_encode(self.image, method, setting)
+            nbytes, out = rd.peer_encode(self.image, method, setting)
         else:
             nbytes, out, params = _codec_encode(self._codec(method), self.image, setting)
         if with_ssim is None:
@@ -113,7 +115,7 @@ class _Meter:
         )
 
     def nbytes(self, method, setting) -> int:
-        return rd.pillow_encode(self.image, method, setting)[0]
+        return rd.peer_encode(self.image, method, setting)[0]
 
 
 def _quality_for(curve, target_bpp):

@@ -204,7 +204,8 @@ def _pillow_settings(rd) -> str:
     for m in PEERS:
         if m in rd.methods:
             opts = ", ".join(f"{k}={v}" for k, v in PEERS[m].options.items())
-            out.append(f"{_label(m)} {opts}")
+            via = "" if PEERS[m].library == "pillow" else f" (through {PEERS[m].library})"
+            out.append(f"{_label(m)} {opts}{via}")
     return "; ".join(out)
 
 

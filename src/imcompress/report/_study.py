@@ -109,6 +109,7 @@ def study(
     file_bytes: int | None = None,
     codecs: bool = True,
     rd: bool = True,
+    anchors: bool = False,
     explorer: bool = True,
     progress: bool = False,
 ) -> StudyResult:
@@ -139,6 +140,11 @@ def study(
         of every method beside Pillow's JPEG, WebP and AVIF
         (:func:`~imcompress.report.rate_distortion`; needs ``codecs=True``).
         About as long as the rest of the study.
+    anchors : bool, default=False
+        Also put the anchor codecs of the ``bench`` extra on those curves when
+        installed (libaom AVIF at speed 2 in 4:4:4, x265 HEIC 4:4:4, JPEG XL,
+        JPEG 2000: :data:`imcompress.rd.PEERS`); libaom alone takes about
+        half a minute on a 0.25 MP image.
     explorer : bool, default=True
         Also write every slider position of every method with a slider
         (:func:`~imcompress.report._explorer.explore`; the K of kmeans are
@@ -261,7 +267,7 @@ def study(
         from ..codecs import available_methods
 
         if RD_METHODS[0] in available_methods():
-            rd_result = _rate_distortion(image, methods=default_methods(RD_METHODS), random_state=random_state,
+            rd_result = _rate_distortion(image, methods=default_methods(RD_METHODS, anchors=anchors), random_state=random_state,
                                          progress=say)
             notes.extend(rd_result.notes)
         else:

@@ -25,11 +25,7 @@ from tools.spec_decoder import CorruptError, SpecDecodeError, UnsupportedError, 
 from tools.spec_decoder import fuzz  # noqa: E402
 
 CONFORMANCE = ROOT / "tests" / "conformance"
-# The spec decoder implements FORMAT.md §1-§5; pca-patch bitstream 2 (§6, the `b2-` files) is not
-# written yet, so those entries are left out here (tests/test_conformance.py checks them against
-# imcompress). Remove this filter when tools/spec_decoder implements §6.
-MANIFEST = [f for f in json.loads((CONFORMANCE / "MANIFEST.json").read_text())["files"]
-            if not fuzz.is_bitstream2(f)]
+MANIFEST = json.loads((CONFORMANCE / "MANIFEST.json").read_text())["files"]
 
 
 def sha(pixels: np.ndarray) -> str:
@@ -91,8 +87,12 @@ FAST_CASES = [
     ("kmeans", {"n_colors": 64, "dither": 1.0}),
     ("pca-rows", {"n_components": 8}),
     ("pca-rows", {"variance": 0.99}),
-    ("pca-patch", {"quality": 50, "bitstream": 1}),  # the spec decoder implements FORMAT.md §5 (bitstream 1)
+    ("pca-patch", {"quality": 50, "bitstream": 1}),  # FORMAT.md §5 (bitstream 1)
     ("pca-patch", {"quality": 85, "basis": "pca", "patch_size": 4, "chroma": "444"}),
+    # bitstream 2 (FORMAT.md §6), the default
+    ("pca-patch", {"quality": 50}),
+    ("pca-patch", {"quality": 90, "chroma": "444", "speed": 0}),
+    ("pca-patch", {"quality": 25, "chroma": "420", "speed": 9}),
 ]
 
 SLOW_CASES = [
@@ -108,6 +108,11 @@ SLOW_CASES = [
     ("pca-patch", {"quality": 60, "basis": "classified"}),
     ("pca-patch", {"quality": 75, "patch_size": 16, "chroma": "444"}),
     ("pca-patch", {"quality": 40, "patch_size": 4}),
+    ("pca-patch", {"quality": 5}),
+    ("pca-patch", {"quality": 50}),
+    ("pca-patch", {"quality": 75, "chroma": "420", "speed": 0}),
+    ("pca-patch", {"quality": 90, "chroma": "444"}),
+    ("pca-patch", {"quality": 98, "chroma": "444", "speed": 9}),
 ]
 
 
@@ -134,8 +139,29 @@ def test_kodak_crop_bit_exact(kodak_crop, method, params):
 def test_kodak_crop_rgba_bit_exact(kodak_crop):
     alpha = np.clip(np.arange(96)[None, :] * 3 + np.arange(64)[:, None], 0, 255).astype(np.uint8)
     rgba = np.dstack([kodak_crop, alpha])
-    for method, params in [("kmeans", {"n_colors": 24}), ("pca-rows", {"n_components": 6}), ("pca-patch", {"quality": 60, "bitstream": 1})]:
+    for method, params in [("kmeans", {"n_colors": 24}), ("pca-rows", {"n_components": 6}),
+                           ("pca-patch", {"quality": 60, "bitstream": 1}), ("pca-patch", {"quality": 60})]:
         assert_same_as_library(rgba, method, params)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 29), (70, 1), (65, 33)])
+def test_kodak_odd_crop_bitstream2_bit_exact(kodak_paths, shape):
+    """Bitstream 2 pads to 64 (4:2:0) or 32 (4:4:4): sizes just past a root, single rows and columns."""
+    h, w = shape
+    image = np.ascontiguousarray(imcompress.load_image(kodak_paths[2])[300 : 300 + h, 411 : 411 + w])
+    for chroma in ("420", "444"):
+        assert_same_as_library(image, "pca-patch", {"quality": 70, "chroma": chroma})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chroma", ["420", "444"])
+def test_kodak_full_rgba_bitstream2_bit_exact(kodak_paths, chroma):
+    for path in kodak_paths[:4]:
+        rgb = imcompress.load_image(path)
+        h, w, _ = rgb.shape
+        alpha = np.clip(np.hypot(*np.mgrid[0:h, 0:w] - np.array([h / 2, w / 2])[:, None, None]), 0, 255)
+        rgba = np.dstack([rgb, alpha.astype(np.uint8)])
+        assert_same_as_library(rgba, "pca-patch", {"quality": 60, "chroma": chroma})
 
 
 @pytest.mark.slow
@@ -174,6 +200,11 @@ def run_fuzz(files, count, seed):
 
 def test_fuzz_bounded():
     run_fuzz(fuzz.conformance_files(max_bytes=1500), count=150, seed=20261201)
+
+
+def test_fuzz_bounded_bitstream2():
+    """Mutations of the pca-patch bitstream-2 files only (FORMAT.md §6)."""
+    run_fuzz([f for f in fuzz.conformance_files(max_bytes=2500) if f.name.startswith("b2-")], count=150, seed=6)
 
 
 @pytest.mark.parametrize("length", [4, 8, 20])

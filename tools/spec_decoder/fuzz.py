@@ -36,15 +36,10 @@ CONFORMANCE = Path(__file__).resolve().parents[2] / "tests" / "conformance"
 FUZZ_MAX_PIXELS = 1 << 20
 
 
-def is_bitstream2(entry: dict) -> bool:
-    """A pca-patch bitstream-2 entry (FORMAT.md §6), which this decoder does not implement yet."""
-    return entry["file"].startswith("b2-") or entry.get("decoder_facts", {}).get("bitstream") == 2
-
-
 def conformance_files(max_bytes: int | None = None) -> list[Path]:
     """The valid conformance files, smallest first (optionally only those up to max_bytes)."""
     manifest = json.loads((CONFORMANCE / "MANIFEST.json").read_text())
-    files = [f for f in manifest["files"] if f["expect"] == "pixels" and not is_bitstream2(f)]
+    files = [f for f in manifest["files"] if f["expect"] == "pixels"]
     if max_bytes is not None:
         files = [f for f in files if f["bytes"] <= max_bytes]
     return [CONFORMANCE / f["file"] for f in sorted(files, key=lambda f: (f["bytes"], f["file"]))]

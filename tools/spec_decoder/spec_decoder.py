@@ -357,13 +357,19 @@ def dct_order(p: int) -> list[tuple[int, int]]:
     return sorted(((u, v) for u in range(p) for v in range(p)), key=lambda uv: (uv[0] + uv[1], uv[0]))
 
 
-def dct_images(p: int) -> np.ndarray:
-    """5.3: D[t], the p^2 flattened 2-D DCT basis images (p^2 x p^2, float64)."""
+def dct_1d(p: int) -> np.ndarray:
+    """5.3: c(u, n), the 1-D DCT-II of side p rounded to 2^-40 (p x p float64, row u)."""
     n = np.arange(p)
     c = np.empty((p, p))
     for u in range(p):
         x = math.sqrt(1 / p) if u == 0 else math.sqrt(2 / p) * np.cos(np.pi * (2 * n + 1) * u / (2 * p))
         c[u] = np.rint(np.asarray(x, dtype=np.float64) * 2.0**40) / 2.0**40
+    return c
+
+
+def dct_images(p: int) -> np.ndarray:
+    """5.3: D[t], the p^2 flattened 2-D DCT basis images (p^2 x p^2, float64)."""
+    c = dct_1d(p)
     D = np.empty((p * p, p * p))
     for t, (u, v) in enumerate(dct_order(p)):
         D[t] = (c[u][:, None] * c[v][None, :]).reshape(-1)
@@ -423,19 +429,28 @@ class Plane:
         return height, width
 
 
-def parse_ppar(ppar: bytes, channels: int):
-    """5.2, checks in the order the specification lists them."""
+def parse_ppar_head(ppar: bytes, channels: int, version: int) -> tuple[bool, float, float]:
+    """5.2 (and 6.1): the 11-byte head, checks in the order the specification lists them.
+
+    Returns (4:2:0, step, chroma_step)."""
     _need(len(ppar) >= 11, f"PPAR has {len(ppar)} bytes, fewer than 11")
-    version, flags, count = ppar[0], ppar[1], ppar[2]
-    _need(version == 1, f"unknown PPAR parameter version {version}")
+    _need(ppar[0] == version, f"unknown PPAR parameter version {ppar[0]}")
+    flags, count = ppar[1], ppar[2]
     _need(flags & ~1 == 0, f"unknown PPAR flags {flags:#x}")
     _need(count == channels, f"PPAR plane count {count} differs from the header's {channels} channels")
     step, chroma_step = (float(s) for s in struct.unpack_from("<2f", ppar, 3))
     for s in (step, chroma_step):
         _need(math.isfinite(s) and 0.001 <= s <= 100000, f"quantizer step {s} out of range")
+    return bool(flags & 1), step, chroma_step
+
+
+def parse_ppar(ppar: bytes, channels: int):
+    """5.2, checks in the order the specification lists them."""
+    subsampled, step, chroma_step = parse_ppar_head(ppar, channels, 1)
+    count = channels
     _need(len(ppar) == 11 + 7 * count, f"PPAR section has {len(ppar)} bytes for {count} planes")
     planes = [Plane(i, ppar[11 + 7 * i : 18 + 7 * i], step, chroma_step) for i in range(count)]
-    return bool(flags & 1), planes
+    return subsampled, planes
 
 
 def read_magnitude(rc: RangeDecoder, model: Model, unary: int, escape: int) -> int:
@@ -497,33 +512,39 @@ def dct_rows(K: int, p: int, first: int = 0) -> np.ndarray:
     return rows
 
 
+def edge_filter(p2, p1, p0, q0, q1, q2, alpha: float, beta: float, tc: float):
+    """5.9: the filter of one border sample, vectorised over arrays of border samples.
+
+    Returns the six new values, all computed from the values passed in."""
+    d = q0 - p0
+    skip = (np.abs(d) >= alpha) | (np.abs(p1 - p0) >= beta) | (np.abs(q1 - q0) >= beta)
+    ramp = ~skip & (np.abs(p2 - p0) < beta) & (np.abs(q2 - q0) < beta)
+    weak = ~skip & ~ramp
+    delta = np.clip((4.0 * d + (p1 - q1)) * 0.125, -tc, tc)
+    n_p2 = np.where(ramp, p2 + d * 0.125, p2)
+    n_p1 = np.where(ramp, p1 + d * 0.25, p1)
+    n_p0 = np.where(ramp, p0 + d * 0.375, np.where(weak, p0 + delta, p0))
+    n_q0 = np.where(ramp, q0 - d * 0.375, np.where(weak, q0 - delta, q0))
+    n_q1 = np.where(ramp, q1 - d * 0.25, q1)
+    n_q2 = np.where(ramp, q2 - d * 0.125, q2)
+    return n_p2, n_p1, n_p0, n_q0, n_q1, n_q2
+
+
+BORDER_OFFSETS = (-3, -2, -1, 0, 1, 2)  # p2, p1, p0 | q0, q1, q2
+
+
 def deblock(plane: np.ndarray, p: int, sigma: float, s: int) -> None:
     """5.9 Deblocking, in place on the padded plane; vectorised along each border."""
     unit = (sigma / p) * s
-    alpha, beta, tc = 1.2 * unit, 0.3 * unit, 0.3 * unit
-
-    def filt(p2, p1, p0, q0, q1, q2):
-        d = q0 - p0
-        skip = (np.abs(d) >= alpha) | (np.abs(p1 - p0) >= beta) | (np.abs(q1 - q0) >= beta)
-        ramp = ~skip & (np.abs(p2 - p0) < beta) & (np.abs(q2 - q0) < beta)
-        weak = ~skip & ~ramp
-        delta = np.clip((4.0 * d + (p1 - q1)) * 0.125, -tc, tc)
-        n_p2 = np.where(ramp, p2 + d * 0.125, p2)
-        n_p1 = np.where(ramp, p1 + d * 0.25, p1)
-        n_p0 = np.where(ramp, p0 + d * 0.375, np.where(weak, p0 + delta, p0))
-        n_q0 = np.where(ramp, q0 - d * 0.375, np.where(weak, q0 - delta, q0))
-        n_q1 = np.where(ramp, q1 - d * 0.25, q1)
-        n_q2 = np.where(ramp, q2 - d * 0.125, q2)
-        return n_p2, n_p1, n_p0, n_q0, n_q1, n_q2
-
+    th = (1.2 * unit, 0.3 * unit, 0.3 * unit)
     hp, wp = plane.shape
     for x0 in range(p, wp - p + 1, p):
-        cols = [plane[:, x0 + o].copy() for o in (-3, -2, -1, 0, 1, 2)]
-        for o, new in zip((-3, -2, -1, 0, 1, 2), filt(*cols)):
+        cols = [plane[:, x0 + o].copy() for o in BORDER_OFFSETS]
+        for o, new in zip(BORDER_OFFSETS, edge_filter(*cols, *th)):
             plane[:, x0 + o] = new
     for y0 in range(p, hp - p + 1, p):
-        rows = [plane[y0 + o, :].copy() for o in (-3, -2, -1, 0, 1, 2)]
-        for o, new in zip((-3, -2, -1, 0, 1, 2), filt(*rows)):
+        rows = [plane[y0 + o, :].copy() for o in BORDER_OFFSETS]
+        for o, new in zip(BORDER_OFFSETS, edge_filter(*rows, *th)):
             plane[y0 + o, :] = new
 
 
@@ -557,6 +578,11 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 def decode_pca_patch(sections: dict, channels: int, height: int, width: int) -> np.ndarray:
     ppar = _section(sections, b"PPAR")
     pdat = _section(sections, b"PDAT")
+    _need(len(ppar) >= 11, f"PPAR has {len(ppar)} bytes, fewer than 11")
+    if ppar[0] == 2:  # §6: bitstream 2
+        from .bitstream2 import decode_bitstream2
+
+        return decode_bitstream2(ppar, pdat, channels, height, width)
     subsampled, planes = parse_ppar(ppar, channels)
     models = [Model(MODEL_SIZE) for _ in range(3)]
     rc = RangeDecoder(pdat)
@@ -606,7 +632,12 @@ def decode_pca_patch(sections: dict, channels: int, height: int, width: int) -> 
         W = np.stack([synthesis_rows(b, D) for b in bases])  # (classes, K + 1, p^2)
         h, w = pl.size(height, width, subsampled)
         out_planes.append(reconstruct_plane(pl, W, cls, levels, h, w))
+    return planes_to_pixels(out_planes, subsampled, height, width)
 
+
+def planes_to_pixels(out_planes: list, subsampled: bool, height: int, width: int) -> np.ndarray:
+    """5.9 Chroma upsampling, Colour and alpha: cropped float64 planes Y, Cb, Cr[, alpha] to pixels."""
+    channels = len(out_planes)
     if channels == 4:
         alpha = _to_uint8(out_planes[3] + 128.0)
     Y, Cb, Cr = out_planes[:3]

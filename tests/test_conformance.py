@@ -59,14 +59,16 @@ def test_suite_covers_every_method_mode_and_branch():
     sizes = {(f["height"], f["width"]) for f in facts.values()}
     assert (1, 1) in sizes and any(h % 2 and w % 2 for h, w in sizes)
     # bitstream 2 (FORMAT.md §6): RGB and RGBA, both chroma modes, 1 x 1, odd sizes, a single row and
-    # column, smallest blocks 4 and 8, deblocking off and on
+    # column, smallest blocks 4 and 8, every root size, deblocking off and on
     b2 = [f for f in pp_all if f["params"].get("bitstream") == 2]
     assert {f["channels"] for f in b2} == {3, 4}
     assert {f["params"]["chroma"] for f in b2} == {"4:2:0", "4:4:4"}
     b2_sizes = {(f["height"], f["width"]) for f in b2}
     assert (1, 1) in b2_sizes and any(h % 2 and w % 2 for h, w in b2_sizes)
     assert any(h == 1 < w for h, w in b2_sizes) and any(w == 1 < h for h, w in b2_sizes)
-    assert {b[0] for f in b2 for b in f["params"]["block_sizes"]} == {4, 8}
+    assert {b[0] for f in b2 for b in f["params"]["block_sizes"]} >= {4, 8}
+    # every root size 4 .. 32 (the b2-synth- files: random syntax, tools/spec_decoder/synth.py)
+    assert {b[1] for f in b2 for b in f["params"]["block_sizes"]} == {4, 8, 16, 32}
     b2_strengths = {s for f in b2 for s in f["params"]["deblock"]}
     assert 0 in b2_strengths and b2_strengths & set(range(1, 8)) and b2_strengths & set(range(8, 16))
     assert any(e["file"].startswith("b2-") for e in INVALID)

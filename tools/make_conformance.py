@@ -2,7 +2,8 @@
 
 Usage::
 
-    python tools/make_conformance.py [OUTDIR]     # default: tests/conformance
+    python tools/make_conformance.py [OUTDIR]         # default: tests/conformance
+    python tools/make_conformance.py --add [OUTDIR]   # only the cases its manifest lacks
 
 Every image comes from scikit-image's bundled samples (astronaut, chelsea,
 coffee: no download) or is generated here from fixed formulas and fixed seeds;
@@ -300,6 +301,17 @@ def _edited(valid):
     ]
 
 
+def _synthetic():
+    """Valid bitstream-2 files the encoder never writes, whose syntax elements are drawn at random by
+    tools/spec_decoder/synth.py (root blocks below 32, |CfL alpha| = 16, clipped predictions and
+    residuals): (stem, bytes, what, the branches its stream takes, as synth counted them)."""
+    sys.path.insert(0, str(ROOT))
+    from tools.spec_decoder import synth
+
+    return [(stem, s.data, s.what, {k: s.facts["counts"].get(k, 0) for k in keys})
+            for stem, s, keys in synth.conformance_cases()]
+
+
 def _reverse_sections(data):
     body = bytearray(data[:17])
     for _, off, n in reversed(_sections(data)):
@@ -403,7 +415,27 @@ def _describe(info):
     return keep
 
 
-def build(outdir: Path):
+def add_new(outdir: Path):
+    """Write only the cases outdir's manifest does not list yet: listed files keep their bytes and
+    entries (a case whose encoder choice moved on this machine, e.g. a BLAS-dependent PCA, is not
+    rewritten), new entries follow in the order made."""
+    import shutil
+    import tempfile
+
+    old = json.loads((outdir / "MANIFEST.json").read_text())
+    listed = {e["file"] for e in old["files"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        build(Path(tmp), table=False)
+        made = json.loads((Path(tmp) / "MANIFEST.json").read_text())
+        new = [e for e in made["files"] if e["file"] not in listed]
+        for e in new:
+            shutil.copyfile(Path(tmp) / e["file"], outdir / e["file"])
+    old["files"] += new
+    (outdir / "MANIFEST.json").write_text(json.dumps(old, indent=1) + "\n")
+    _print_table(old["files"])
+
+
+def build(outdir: Path, table: bool = True):
     outdir.mkdir(parents=True, exist_ok=True)
     for old in outdir.glob("*.imc"):
         old.unlink()
@@ -436,6 +468,18 @@ def build(outdir: Path):
                         "channels": int(dec.shape[2]), "sha256": _pixels_sha256(dec), "bytes": len(data),
                         "encoder": {"edited_from": f"{src}.imc"},
                         "decoder_facts": _describe(info), "exercises": what})
+    for stem, data, what, branches in _synthetic():
+        missing = [k for k, n in branches.items() if n == 0]
+        if missing:
+            raise SystemExit(f"{stem}: its stream no longer takes {missing}")
+        dec = imcompress.decompress(data)
+        info = imcompress.inspect(data)
+        (outdir / f"{stem}.imc").write_bytes(data)
+        entries.append({"file": f"{stem}.imc", "expect": "pixels", "method": info["method"],
+                        "height": int(dec.shape[0]), "width": int(dec.shape[1]),
+                        "channels": int(dec.shape[2]), "sha256": _pixels_sha256(dec), "bytes": len(data),
+                        "encoder": {"synthetic": "tools/spec_decoder/synth.py conformance_cases()"},
+                        "decoder_facts": {**_describe(info), "branches": branches}, "exercises": what})
     # the deblocking strengths the suite covers, by class (0, 1..7, 8..15)
     strengths = sorted({s for e in entries for s in e["decoder_facts"].get("deblock", [])})
     for stem, data, err, msg, what in _invalid(valid):
@@ -454,8 +498,13 @@ def build(outdir: Path):
                                  "right, channels interleaved (RGB or RGBA), no header",
                 "files": entries}
     (outdir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    total = sum(e["bytes"] for e in entries)
-    print(f"{len(entries)} files, {total} bytes; pca-patch deblocking strengths covered: {strengths}")
+    print(f"pca-patch deblocking strengths covered: {strengths}")
+    if table:
+        _print_table(entries)
+
+
+def _print_table(entries):
+    print(f"{len(entries)} files, {sum(e['bytes'] for e in entries)} bytes")
     for e in entries:
         expect = "pixels" if e["expect"] == "pixels" else f"{e['expect']}: {e['message'] or '(any)'}"
         size = f"{e['height']}×{e['width']}×{e['channels']}" if e["expect"] == "pixels" else ""
@@ -467,4 +516,6 @@ def _json_params(params):
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "conformance")
+    args = [a for a in sys.argv[1:] if a != "--add"]
+    target = Path(args[0]) if args else ROOT / "tests" / "conformance"
+    (add_new if "--add" in sys.argv[1:] else build)(target)

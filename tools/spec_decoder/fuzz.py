@@ -162,6 +162,28 @@ def _fuzz(files, count, seed, save, verbose):
     return tally, disagreements
 
 
+def compare_synthetic(count: int, seed: int, save: Path | None = None, verbose: bool = False):
+    """Decode `count` random valid bitstream-2 files (synth.py) with both decoders; return the disagreements."""
+    from .synth import random_file
+
+    rng = random.Random(seed)
+    disagreements = []
+    for case in range(count):
+        synthetic = random_file(rng)
+        lib, spec = run_library(synthetic.data), run_spec(synthetic.data)
+        ok = agree(lib, spec) and lib.kind == "pixels"  # a synthetic file is valid: both must decode it
+        line = f"synthetic {seed}/{case}: {synthetic.what}: library {lib.kind} ({lib.detail}) / spec {spec.kind} ({spec.detail})"
+        if not ok:
+            disagreements.append((case, synthetic, lib, spec))
+            print("DISAGREE", line, flush=True)
+            if save is not None:
+                save.mkdir(parents=True, exist_ok=True)
+                (save / f"synth-{seed}-{case}.imc").write_bytes(synthetic.data)
+        elif verbose:
+            print(line, flush=True)
+    return disagreements
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.spec_decoder.fuzz", description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, help="valid .imc files to mutate (default: the conformance files)")

@@ -92,6 +92,40 @@ def test_quantize_maps_to_nearest_palette_colour(photo):
     np.testing.assert_array_equal(q.fit_quantize(photo), out)
 
 
+@pytest.mark.parametrize("channels, dither", [(3, 0.0), (3, 0.7), (4, 0.0)])
+def test_fit_predict_is_fit_then_predict(photo, channels, dither):
+    from imcompress.kmeans import prepare_colors
+
+    img = photo
+    if channels == 4:
+        alpha = np.full(photo.shape[:2] + (1,), 255, np.uint8)
+        alpha[:10] = 0
+        alpha[10:20] = 90
+        img = np.concatenate([photo, alpha], axis=2)
+    fitted = KMeansQuantizer(12, random_state=1, dither=dither).fit(img)
+    expected = fitted.predict(img)
+    q = KMeansQuantizer(12, random_state=1, dither=dither)
+    np.testing.assert_array_equal(q.fit_predict(img), expected)
+    np.testing.assert_array_equal(q.palette_, fitted.palette_)
+    # the fitted state is the estimator's public attributes, nothing else
+    assert set(vars(q)) == set(vars(fitted))
+    assert all(name.endswith("_") for name in set(vars(q)) - set(vars(KMeansQuantizer())))
+    prepared = prepare_colors(img)
+    q2 = KMeansQuantizer(12, random_state=1, dither=dither)
+    np.testing.assert_array_equal(q2.fit_predict(img, colors=prepared), expected)
+    # predict with the prepared colours of the image gives the same indices
+    np.testing.assert_array_equal(fitted.predict(img, colors=prepared), expected)
+
+
+def test_fit_predict_refuses_colours_of_another_image(photo):
+    from imcompress.kmeans import prepare_colors
+
+    with pytest.raises(UsageError, match=r"colors= should be prepare_colors\(image\) of the same image"):
+        KMeansQuantizer(4).fit_predict(photo, colors=prepare_colors(photo[:20]))
+    with pytest.raises(UsageError, match="cannot fit a quantizer with color_space='rgb', speed=6"):
+        KMeansQuantizer(4, speed=6).fit_predict(photo, colors=prepare_colors(photo))
+
+
 def test_deterministic_and_does_not_mutate(photo):
     before = photo.copy()
     a = KMeansQuantizer(6, random_state=3).fit(photo)

@@ -17,7 +17,7 @@ from .._errors import SomeFailedError, UsageError
 from .._json import json_safe
 from ..codecs import available_methods
 from ._compress import _codec_from_cli, _line, _method_options
-from ._main import cli
+from ._main import cli, short_help
 
 __all__ = ["batch_cmd"]
 
@@ -92,7 +92,7 @@ def _interrupt_on_sigterm():
         pass
 
 
-@cli.command("batch")
+@cli.command("batch", short_help=short_help("batch"))
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
 @click.option("-o", "--output", "dst", required=True, metavar="DST", help="Output folder (mirrors SRC; gets manifest.jsonl).")
 @click.option("-m", "--method", default="kmeans", show_default=True,

@@ -25,7 +25,8 @@ from ..io import atomic_write, check_writable, read_image
 from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
-from ._main import cli, echo_error, flag_names
+from ._main import cli, echo_error, flag_names, short_help
+from ._startup import set_up_numba
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
 
@@ -261,7 +262,7 @@ def _summary(r) -> str:
     )
 
 
-@cli.command("compress")
+@cli.command("compress", short_help=short_help("compress"))
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("-m", "--method", default="kmeans", show_default=True,
               type=click.Choice(available_methods()), help="Compression method.")
@@ -314,6 +315,7 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
     if max_bytes is not None and max_bytes < 1:
         raise UsageError(f"--max-bytes {max_bytes} should be >= 1")
     codec = _codec_from_cli(method, method_values)
+    set_up_numba()
     if (target_psnr is not None or max_bytes is not None) and codec.rate_parameter is None:
         raise UsageError(f"method {method} has no rate parameter for --target-psnr/--max-bytes")
     opts = {
@@ -398,7 +400,7 @@ def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
     return buf.getvalue()
 
 
-@cli.command("decompress")
+@cli.command("decompress", short_help=short_help("decompress"))
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", help="Output image; the format follows the extension ('-' = PNG on stdout).")
 @click.option("--format", "fmt", help="Pillow format name when the extension does not tell (e.g. PNG).")
@@ -435,6 +437,7 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     if output != "-":
         check_writable(output, force=force)
     data = _read_compressed(source)
+    set_up_numba()
     with flag_names({"max_pixels": "--max-pixels"}):
         pixels = _named(source, decompress, data, max_pixels=max_pixels)
     container = unpack_container(data, max_pixels=max_pixels)
@@ -446,7 +449,7 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
         _line(f"{source} -> {output}: {w}x{h}, {c} channels, {len(out)} bytes ({fmt})", to_stderr=output == "-")
 
 
-@cli.command("info")
+@cli.command("info", short_help=short_help("info"))
 @click.argument("source", metavar="FILE")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, metavar="N",

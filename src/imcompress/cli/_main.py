@@ -4,11 +4,17 @@ Commands live in their own modules (``_report.py``, ``_compress.py``...) and
 attach themselves to :data:`cli`. This layer only parses arguments, calls the
 library and prints; user errors become one line on stderr and an exit code
 from :class:`imcompress.ExitCode`.
+
+A command's module is imported only when that command runs (or shows its own
+``--help``): ``imcompress --help`` lists the commands from :data:`COMMANDS`
+without importing numba or any codec, and ``imcompress compress`` does not
+import the report's or the batch's dependencies.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib
 import re
 import sys
 from contextlib import contextmanager
@@ -17,10 +23,45 @@ import click
 
 from .._errors import ExitCode, ImcompressError
 
-__all__ = ["cli", "main", "echo_error", "flag_names"]
+__all__ = ["COMMANDS", "cli", "main", "echo_error", "flag_names", "short_help"]
+
+#: Every command: name -> (module defining it, the one line ``imcompress --help`` shows).
+#: The modules pass that line to ``@cli.command(short_help=...)`` (:func:`short_help`).
+COMMANDS = {
+    "batch": ("._batch", "Compress folders of images on Dask, resumable, with a manifest."),
+    "compress": ("._compress", "Compress images (kmeans: palette PNG; others: .imc)."),
+    "decompress": ("._compress", "Decode an .imc file to PNG or any image format Pillow writes."),
+    "info": ("._compress", "Describe an .imc file without decoding its pixels."),
+    "palette": ("._palette", "Learn one K-colour palette for a set of images."),
+    "report": ("._report", "Run the study on an image and write the HTML report."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def short_help(name: str) -> str:
+    """The line listing command ``name`` in ``imcompress --help``."""
+    return COMMANDS[name][1]
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is used."""
+
+    def list_commands(self, ctx):
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0], __package__)  # attaches itself to cli
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1] if name in COMMANDS else self.commands[name].get_short_help_str())
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imcompress", prog_name="imcompress")
 def cli():
     """Compress images with K-means, row PCA and patch PCA, and measure them honestly.
@@ -70,8 +111,6 @@ def flag_names(flags: dict):
 
 def main(argv=None) -> int:
     """Entry point of the console script; returns the exit code."""
-    from . import _commands  # noqa: F401  (attaches the commands)
-
     try:
         cli.main(args=argv, prog_name="imcompress", standalone_mode=False)
     except click.exceptions.Exit as exc:

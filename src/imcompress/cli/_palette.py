@@ -6,12 +6,13 @@ import click
 
 from .._errors import UsageError
 from ..io import atomic_write, check_writable, read_image
-from ._main import cli
+from ._main import cli, short_help
+from ._startup import set_up_numba
 
 __all__ = ["palette_cmd"]
 
 
-@cli.command("palette")
+@cli.command("palette", short_help=short_help("palette"))
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("-k", "--colors", "n_colors", type=int, default=64, show_default=True, metavar="K",
               help="Palette size K (2..256).")
@@ -41,6 +42,7 @@ def palette_cmd(inputs, n_colors, output, random_state, speed, force, quiet, max
     if output != "-":
         check_writable(output, force=force)
     images = [read_image(src, alpha="keep", max_pixels=max_pixels).pixels for src in inputs]
+    set_up_numba()
     learned = learn_palette(images, n_colors, random_state=random_state, speed=speed)
     pal, idx = palette_image(learned.palette)
     data = palette_png(pal, idx, level=0)  # a strip of K pixels: nothing for an optimizer to find

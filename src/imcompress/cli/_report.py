@@ -7,12 +7,12 @@ import sys
 
 import click
 
-from ._main import cli, flag_names
+from ._main import cli, flag_names, short_help
 
 __all__ = ["report"]
 
 
-@cli.command("report")
+@cli.command("report", short_help=short_help("report"))
 @click.argument("image", required=False, metavar="[IMAGE|URL]")
 @click.option("-o", "--output", "out_dir", default="imcompress-report", show_default=True,
               metavar="DIR", help="Folder to write index.html, metrics.json and figures/ into.")

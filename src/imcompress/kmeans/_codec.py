@@ -199,8 +199,8 @@ class KMeansCodec(Codec):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def _fit_predict(self, image, k, prepared):
-        q = self._quantizer(k).fit(prepared)
-        indices = q.predict(image, colors=prepared)
+        q = self._quantizer(k)
+        indices = q.fit_predict(image, colors=prepared)
         return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
 
     def prepare(self, image):

@@ -237,7 +237,8 @@ def _nearest_one_with_candidates(X, i, C, a, cc, order, slack, cand, cand_lb, to
     topj[:] = -1
     topd[:] = np.inf
     evicted = np.inf
-    u = np.sqrt(_sqdist(X, i, C, a))
+    ua2 = _sqdist(X, i, C, a)
+    u = np.sqrt(ua2)
     # scanning ``margin`` past the 2u needed for exactness leaves a lower
     # bound of u + margin on the unscanned centres, which lasts iterations
     thr = (2.0 * u + margin) * (1.0 + _SLACK) + _SLACK
@@ -247,8 +248,9 @@ def _nearest_one_with_candidates(X, i, C, a, cc, order, slack, cand, cand_lb, to
         if t > 0 and cc[a, j] - slack > thr:
             rest = cc[a, j] - slack - u
             break
-        d = u if j == a else np.sqrt(_sqdist(X, i, C, j))
-        # insert (d, j) into the sorted buffer; lowest index first on ties
+        # squared distances in the buffer (same order, one sqrt per kept centre
+        # instead of one per scanned centre); lowest index first on ties
+        d = ua2 if j == a else _sqdist(X, i, C, j)
         pos = m1
         while pos > 0 and (topd[pos - 1] > d or (topd[pos - 1] == d and topj[pos - 1] > j)):
             pos -= 1
@@ -264,9 +266,9 @@ def _nearest_one_with_candidates(X, i, C, a, cc, order, slack, cand, cand_lb, to
             evicted = d
     for q in range(N_CAND):
         cand[i, q] = topj[q + 1]
-        cand_lb[i, q] = topd[q + 1]
-    lower = min(rest, evicted)
-    return topj[0], topd[0], lower
+        cand_lb[i, q] = np.sqrt(topd[q + 1])
+    lower = min(rest, np.sqrt(evicted))
+    return topj[0], np.sqrt(topd[0]), lower
 
 
 @njit(cache=True)

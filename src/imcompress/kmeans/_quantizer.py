@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,6 +232,42 @@ class KMeansQuantizer:
         -------
         self
         """
+        self._fit_prepared(self._prepare_for_fit(image))
+        return self
+
+    def fit_predict(self, image, *, colors=None):
+        """Fit the palette to ``image`` and return its palette indices.
+
+        The same result as ``fit(image).predict(image)``, without a second
+        search for the nearest palette entries: the fit has found them for
+        every colour of the image already.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, 3|4), dtype uint8
+        colors : PreparedColors, optional
+            :func:`prepare_colors` of this same image, to fit on instead of
+            building the colour table again.
+
+        Returns
+        -------
+        ndarray of shape (H, W), uint8 (uint16 if K > 256)
+
+        Examples
+        --------
+        >>> from imcompress import KMeansQuantizer, sample_image
+        >>> img = sample_image()
+        >>> idx = KMeansQuantizer(8).fit_predict(img)
+        >>> bool((idx == KMeansQuantizer(8).fit(img).predict(img)).all())
+        True
+        """
+        image = check_image(image)
+        prepared = self._prepare_for_fit(image if colors is None else self._check_colors(colors, image))
+        labels = self._fit_prepared(prepared)
+        return self._indices(image, prepared.table, labels)
+
+    def _prepare_for_fit(self, image):
+        """``image`` (or its PreparedColors) checked against the parameters, as PreparedColors."""
         if isinstance(image, PreparedColors):
             prepared = image
             self._check_params(prepared.channels)
@@ -242,13 +277,10 @@ class KMeansQuantizer:
                     f"cannot fit a quantizer with color_space={self.color_space!r}, speed={self.speed}; "
                     "prepare them with the quantizer's own"
                 )
-        else:
-            image = check_image(image)
-            self._check_params(image.shape[2])
-            prepared = prepare_colors(image, color_space=self.color_space, speed=self.speed)
-        k = _check_n_colors(self.n_colors, prepared.n_colors)
-        self._fit_prepared(prepared, k)
-        return self
+            return prepared
+        image = check_image(image)
+        self._check_params(image.shape[2])
+        return prepare_colors(image, color_space=self.color_space, speed=self.speed)
 
     def _settings(self, k):
         bits, n_init, refine = SPEED_LEVELS[self.speed]
@@ -269,7 +301,9 @@ class KMeansQuantizer:
             fixed = np.concatenate([clear, fixed[keep]], axis=0)
         return fixed, to_space(fixed, self.color_space)
 
-    def _fit_prepared(self, prepared, k):
+    def _fit_prepared(self, prepared):
+        """Fit on ``prepared``; returns the palette index of every colour of its table."""
+        k = _check_n_colors(self.n_colors, prepared.n_colors)
         table, problem, channels = prepared.table, prepared.problem, prepared.channels
         fixed_u8, fixed_X = self._fixed_points(table, channels)
         if fixed_u8.shape[0] > k:
@@ -290,10 +324,8 @@ class KMeansQuantizer:
         rank = np.empty(k, dtype=np.int64)
         rank[order] = np.arange(k)
         self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem, rank[sol.labels])
-        # the nearest palette entry of every colour of the fitted table, for
-        # predict(colors=prepared) on the same image (no second search)
-        self._table_labels = (weakref.ref(table), labels)
         self.quality_ = mse_to_quality(self.mse_)
+        return labels
 
     def _init_points(self, fixed_u8, fixed_X, channels, k):
         """``init`` as solver seeds in the clustering space, fixed colours first."""
@@ -344,8 +376,8 @@ class KMeansQuantizer:
         image : ndarray of shape (H, W, 3|4), dtype uint8
         colors : PreparedColors, optional
             :func:`prepare_colors` of this same image: its colour table is
-            used instead of being built again (and, when it is the one this
-            quantizer was fitted on, the nearest entries found by the fit too).
+            used instead of being built again. To fit and map the same image,
+            :meth:`fit_predict` also saves the search for the nearest entries.
         """
         self._check_fitted()
         image = check_image(image)
@@ -355,26 +387,31 @@ class KMeansQuantizer:
                 f"image has {image.shape[2]} channels but the palette was fitted on "
                 f"{channels}; fit and predict images of the same kind"
             )
-        if colors is None:
-            table = color_table(image)
-        elif isinstance(colors, PreparedColors) and colors.table.shape == image.shape:
-            table = colors.table
-        else:
-            raise UsageError("colors= should be prepare_colors(image) of the same image")
-        clear = _transparent_index(self.palette_) if channels == 4 else None
-        fitted_table, labels = getattr(self, "_table_labels", (None, None))
-        if fitted_table is None or fitted_table() is not table:
-            X = to_space(table.colors, self.color_space)
-            P = to_space(self.palette_, self.color_space)
-            labels = _solver.assign(X, P, table.colors)
+        table = color_table(image) if colors is None else self._check_colors(colors, image).table
+        X = to_space(table.colors, self.color_space)
+        P = to_space(self.palette_, self.color_space)
+        labels = _solver.assign(X, P, table.colors)
+        if channels == 4:
+            clear = _transparent_index(self.palette_)
             if clear is not None:
                 labels[table.colors[:, 3] == 0] = clear
+        return self._indices(image, table, labels)
+
+    @staticmethod
+    def _check_colors(colors, image):
+        if not isinstance(colors, PreparedColors) or colors.table.shape != image.shape:
+            raise UsageError("colors= should be prepare_colors(image) of the same image")
+        return colors
+
+    def _indices(self, image, table, labels):
+        """Palette index of every pixel from the palette index of every colour of ``table``."""
         dtype = np.uint8 if len(self.palette_) <= 256 else np.uint16
         # narrow the labels before expanding them to every pixel: 1 byte per pixel, not 8
         indices = labels.astype(dtype)[table.inverse].reshape(image.shape[:2])
         if self.dither > 0:
             from ._dither import dither_indices
 
+            clear = _transparent_index(self.palette_) if image.shape[2] == 4 else None
             indices = dither_indices(image, self.palette_, indices, self.dither, clear)
         return indices.astype(dtype, copy=False)
 

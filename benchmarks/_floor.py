@@ -1,9 +1,21 @@
 """The start-up floor of any numba-using command: import numpy and numba, then call one
 cached kernel (numba initialises its compiler context on the first call, which also
-imports scipy.linalg for its BLAS check). benchmarks/e2e.py runs this as a process."""
+imports scipy.linalg for its BLAS check and cffi). benchmarks/e2e.py runs this as a process.
+
+``python benchmarks/_floor.py --lean`` sets numba up the way the imcompress command does
+first (``imcompress.cli._startup.set_up_numba``: without the scipy.linalg and cffi imports,
+which its kernels do not need); that imports the light ``imcompress`` package too.
+"""
+
+import sys
 
 import numba
 import numpy as np
+
+if "--lean" in sys.argv[1:]:
+    from imcompress.cli._startup import set_up_numba
+
+    set_up_numba()
 
 
 @numba.njit(cache=True)

@@ -13,7 +13,10 @@ Sections (``--sections``, comma list):
     The floor every Python command pays: ``python -c pass``, ``import numpy``,
     ``import numpy, numba``, and those plus one call of a cached numba kernel
     (``_floor.py``: numba sets up its compiler on the first call, importing
-    scipy.linalg for its BLAS check), then ``imcompress --help`` and ``import imcompress``.
+    scipy.linalg for its BLAS check, and cffi), the same floor with numba set up as the
+    ``imcompress`` command does it (``_floor.py --lean``: without those two imports), then
+    ``imcompress --help``, ``import imcompress`` and ``imcompress compress`` of a 16x16 PNG
+    (the whole command's fixed cost: the floor plus our imports, kernel loads and writing).
 ``study``, ``12mp``
     Whole process against whole process, each under ``/usr/bin/time -v`` (wall time measured
     around it, peak RSS from it): ``imcompress compress`` (palette PNG and ``.imc``) against
@@ -158,13 +161,18 @@ def write_inputs(img: np.ndarray, tmp: Path, stem: str):
 
 
 def section_startup(args, tmp):
+    floor = str(Path(__file__).with_name("_floor.py"))
+    tiny, _ = write_inputs(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8), tmp, "tiny")
     cmds = {
         "python -c pass": [PY, "-c", "pass"],
         "python: import numpy": [PY, "-c", "import numpy"],
         "python: import numpy, numba": [PY, "-c", "import numpy, numba"],
-        "python: import numpy, numba + one cached kernel (the floor)": [PY, str(Path(__file__).with_name("_floor.py"))],
+        "python: import numpy, numba + one cached kernel (the floor)": [PY, floor],
+        "the floor, numba set up as imcompress does (_floor.py --lean)": [PY, floor, "--lean"],
         "imcompress --help": [IMCOMPRESS, "--help"],
         "python: import imcompress": [PY, "-c", "import imcompress"],
+        "imcompress compress 16x16 PNG -k 4": [IMCOMPRESS, "compress", str(tiny), "-k", "4", "-o",
+                                                str(tmp / "tiny-out.png"), "-f"],
     }
     lo = load()
     res = interleaved(cmds, args.repeats)

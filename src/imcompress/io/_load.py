@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-import urllib.error
 import warnings
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +132,9 @@ def _read_bytes(source, name: str) -> bytes:
 
 
 def _download(url: str) -> bytes:
+    import urllib.error  # here, not at the top: urllib.request costs every command ~30 ms to import
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "imcompress"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -221,8 +221,9 @@ def _half_gaps(C):
     return half
 
 
-#: Candidate centres remembered per point, each with its own lower bound.
-N_CAND = 8
+#: Candidate centres remembered per point, each with its own lower bound (4 measured
+#: 7-23 % faster than 8 on the study photo and kodim05 at K = 16..256, same labels).
+N_CAND = 4
 
 
 @njit(cache=True)

@@ -30,7 +30,7 @@ Sections (``--sections``, comma list):
     ``(peak RSS - start-up RSS) / pixels - 3``, where the start-up RSS is the peak of the same
     command on a 16x16 image.
 ``inproc``
-    In-process: ``KMeansQuantizer(K).fit(img)`` + ``predict`` against libimagequant
+    In-process: ``KMeansQuantizer(K).fit_predict(img)`` against libimagequant
     (``imagequant`` package, ``max_colors=K``, no dithering), faiss ``Kmeans`` and
     scikit-learn ``KMeans`` (the last two at fewer K: they are slow), interleaved, medians.
 
@@ -366,7 +366,7 @@ def section_inproc(args, tmp):
                                                       for n, v in rec.items()), file=sys.stderr, flush=True)
     hi = load()
     lines = ["## In-process: library call against library call", "", load_note(lo, hi), "",
-             "`ours` = `KMeansQuantizer(K, random_state=0).fit(img)` + `predict(img)`; libimagequant =",
+             "`ours` = `KMeansQuantizer(K, random_state=0).fit_predict(img)`; libimagequant =",
              "`imagequant.quantize_pil_image(dithering_level=0, max_colors=K)`; faiss `Kmeans(3, K, seed=0)` + search;",
              "scikit-learn `KMeans(K, n_init=1, random_state=0)` on all pixels (one run). Time in s, median.", "",
              "| image | K | ours s / dB | libimagequant s / dB | liq / ours time | faiss s / dB | scikit-learn s / dB |",

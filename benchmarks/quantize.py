@@ -51,8 +51,10 @@ SLOW = ("sklearn", "minibatch")
 def run_ours(img, k):
     from imcompress.kmeans import KMeansQuantizer
 
-    q = KMeansQuantizer(k, random_state=0).fit(img)
-    return q.palette_, q.predict(img)
+    # fit_predict: what a user quantizing one image calls (the same indices as fit + predict)
+    q = KMeansQuantizer(k, random_state=0)
+    idx = q.fit_predict(img)
+    return q.palette_, idx
 
 
 def _sk(img, k, cls, **kw):

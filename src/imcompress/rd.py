@@ -83,14 +83,15 @@ PEERS = {
     "avif": Peer("AVIF", "AVIF", {"speed": 6, "subsampling": "4:2:0"}, tuple(range(0, 101, 8)),
                  (0, 16, 32, 48, 64, 80, 96), "avif"),
     "avif-aom-s2-444": Peer("AVIF libaom s2 4:4:4", "avif", {"speed": 2, "codec": "aom", "pixelformat": 444},
-                            (20, 32, 44, 56, 68, 80, 90), (20, 44, 68, 90), "AVIF", "imagecodecs",
+                            (4, 10, 20, 32, 44, 56, 68, 80, 90, 95), (10, 44, 80, 95), "AVIF", "imagecodecs",
                             anchor=True),
-    "heic-x265-444": Peer("HEIC x265 4:4:4", "HEIF", {"chroma": 444}, (20, 32, 44, 56, 68, 80, 90),
-                          (20, 44, 68, 90), "heif", "pillow-heif", anchor=True),
-    "jpegxl-e7": Peer("JPEG XL e7", "jpegxl", {"effort": 7}, (0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0),
-                      (0.6, 1.6, 4.0, 9.0), "JPEGXL", "imagecodecs", "distance", anchor=True),
+    "heic-x265-444": Peer("HEIC x265 4:4:4", "HEIF", {"chroma": 444}, (10, 20, 32, 44, 56, 68, 80, 90),
+                          (10, 44, 68, 90), "heif", "pillow-heif", anchor=True),
+    "jpegxl-e7": Peer("JPEG XL e7", "jpegxl", {"effort": 7}, (0.3, 0.45, 0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0, 13.0, 18.0),
+                      (0.45, 1.6, 6.0, 18.0), "JPEGXL", "imagecodecs", "distance", anchor=True),
     # OpenJPEG's level is a target PSNR in dB
-    "jpeg2000": Peer("JPEG 2000", "jpeg2k", {}, (26, 29, 32, 35, 38, 41, 44), (26, 32, 38, 44), "JPEG2K",
+    "jpeg2000": Peer("JPEG 2000", "jpeg2k", {}, (21, 23.5, 26, 29, 32, 35, 38, 41, 44, 47, 50), (23.5, 32, 41, 50),
+                     "JPEG2K",
                      "imagecodecs", "target PSNR", anchor=True),
 }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["deblock", "deblock_tree", "MAX_STRENGTH"]
+__all__ = ["deblock", "deblock_tree", "deblock_tree_bands", "MAX_STRENGTH"]
 
 #: Strengths are 0 (off) .. MAX_STRENGTH, stored per plane.
 MAX_STRENGTH = 15
@@ -83,29 +83,78 @@ def deblock(plane: np.ndarray, p: int, step: float, strength: int) -> np.ndarray
 
 
 @njit(cache=True)
-def _deblock_tree(plane, size_map, alpha, beta, tc):
-    # edges of the leaves of a quadtree (bitstream 2): a 4-aligned column c is
-    # a leaf's left edge where c is a multiple of that leaf's side
-    h, w = plane.shape
-    x = plane.ravel()
-    for c in range(4, w - 2, 4):
-        for r in range(h):
-            if c & ((1 << size_map[r >> 2, c >> 2]) - 1) == 0:
-                _edge(x, r * w + c, 1, alpha, beta, tc)
-    for r in range(4, h - 2, 4):
+def _tree_vertical(x, size_map, y0, alpha, beta, tc):
+    # the vertical leaf edges (bitstream 2) of rows y0 .. y0 + len(x) of the
+    # plane, held in x: a 4-aligned column c is a leaf's left edge where c is
+    # a multiple of that leaf's side. Rows are independent of each other.
+    n, w = x.shape
+    flat = x.ravel()
+    for r in range(n):
+        yu = (y0 + r) >> 2
+        for c in range(4, w - 2, 4):
+            if c & ((1 << size_map[yu, c >> 2]) - 1) == 0:
+                _edge(flat, r * w + c, 1, alpha, beta, tc)
+
+
+@njit(cache=True)
+def _tree_horizontal(x, size_map, y0, r0, r1, h, alpha, beta, tc):
+    # the horizontal leaf edges at rows r0 <= r < r1 (r0 a multiple of 4) of a
+    # plane of height h whose rows y0 .. y0 + len(x) are held in x; each edge
+    # reads and writes the three rows on either side, in increasing r
+    n, w = x.shape
+    flat = x.ravel()
+    for r in range(max(r0, 4), min(r1, h - 2), 4):
         for c in range(w):
             if r & ((1 << size_map[r >> 2, c >> 2]) - 1) == 0:
-                _edge(x, r * w + c, w, alpha, beta, tc)
+                _edge(flat, (r - y0) * w + c, w, alpha, beta, tc)
+
+
+def _thresholds(step, strength):
+    unit = step / 8.0 * strength
+    return _ALPHA * unit, _BETA * unit, _TC * unit
 
 
 def deblock_tree(plane: np.ndarray, size_map: np.ndarray, step: float, strength: int) -> np.ndarray:
     """Filtered copy of ``plane`` across the leaf edges of ``size_map`` (log2 leaf side per 4 x 4 unit).
 
-    Thresholds scale with ``step / 8`` times the strength.
+    Thresholds scale with ``step / 8`` times the strength. Vertical edges
+    first, then horizontal ones, each in raster order.
     """
     out = np.array(plane, dtype=np.float64, order="C", copy=True)
     if strength <= 0:
         return out
-    unit = step / 8.0 * strength
-    _deblock_tree(out, np.ascontiguousarray(size_map, dtype=np.int64), _ALPHA * unit, _BETA * unit, _TC * unit)
+    a, b, t = _thresholds(step, strength)
+    _tree_vertical(out, size_map, 0, a, b, t)
+    _tree_horizontal(out, size_map, 0, 0, out.shape[0], out.shape[0], a, b, t)
     return out
+
+
+def deblock_tree_bands(rows, height, size_map, step: float, strength: int, band: int):
+    """:func:`deblock_tree` band by band: yields the filtered rows in order, as float64 arrays.
+
+    ``rows(y0, y1)`` gives rows ``y0 .. y1`` of the plane before filtering
+    (a new float64 array), for consecutive bands of ``band`` rows (a
+    multiple of 4) over ``height``. The yielded bands join to exactly
+    ``deblock_tree`` of the whole plane: a row's vertical edges depend on that
+    row only, and a horizontal edge at row r changes rows r - 3 .. r + 2
+    only, so after the edges above row y1 the rows above y1 - 3 are final;
+    the four rows above y1 are carried into the next band.
+    """
+    if band % 4 or band <= 0:
+        raise ValueError(f"band={band} should be a positive multiple of 4")
+    a, b, t = _thresholds(step, strength)
+    carry, top = None, 0  # carried rows start at plane row ``top``
+    for y0 in range(0, height, band):
+        y1 = min(y0 + band, height)
+        new = np.ascontiguousarray(rows(y0, y1), dtype=np.float64)
+        if strength <= 0:
+            yield new
+            continue
+        _tree_vertical(new, size_map, y0, a, b, t)
+        buf = new if carry is None else np.concatenate([carry, new])
+        _tree_horizontal(buf, size_map, top, y0, y1, height, a, b, t)
+        if y1 == height:
+            yield buf
+            return
+        yield buf[:-4]
+        carry, top = buf[-4:].copy(), y1 - 4

@@ -16,13 +16,14 @@ import numpy as np
 from .._errors import QualityError
 from ..entropy import enc_finish, enc_new, model_new, run_encoder
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
-from ._deblock import deblock_tree
+from ._deblock import deblock_tree, deblock_tree_bands
 from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind, plane_shapes
 from ._quantize import CHROMA_FACTOR, lagrangian
+from ._output import RowWindow, band_rows, to_image
 from ._search import encode_plane
-from ._transform import downsample2, upsample2, ycbcr_to_rgb
+from ._transform import downsample2, upsample2
 from ._tree import decode_planes, dct_stack
 
 __all__ = ["IntraEncoder", "SearchSettings", "decode_intra", "padded_shapes"]
@@ -219,27 +220,25 @@ class IntraEncoder:
         return best
 
 
+def image_from_recs(recs, size_maps, prm: IntraParams, out_shape) -> np.ndarray:
+    """The decoded (H, W, C) uint8 image from the planes' reconstructions (1/SCALE units) and leaf sizes:
+    deblocking, chroma upsampling and the inverse colour transform, in bands (see ``_output``)."""
+    windows = []
+    for i, (rec, size_map, pl) in enumerate(zip(recs, size_maps, prm.planes)):
+        bands = deblock_tree_bands(lambda y0, y1, rec=rec: rec[y0:y1] / SCALE, rec.shape[0], size_map,
+                                   prm.plane_step(i), pl.deblock, band_rows(rec.shape[1], 4))
+        windows.append(RowWindow(bands, rec.shape[1]))
+    return to_image(windows, out_shape, prm.subsample)
+
+
 def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:
     """Decode bitstream 2's ``PDAT`` to an (H, W, C) uint8 image."""
-    from .._validation import to_uint8
-
     h, w, nch = out_shape
     padded = padded_shapes(h, w, nch, prm.subsample)
-    shapes = plane_shapes(h, w, nch, prm.subsample)
     layouts = []
     for i, (pl, shape) in enumerate(zip(prm.planes, padded)):
         kind = plane_kind(i)
         layouts.append((shape, kind, pl.log2max, pl.log2min, prm.plane_step(i), pl.rho / 256.0, kind == CHROMA,
                         prm.subsample and kind == CHROMA))
     recs, sizes = decode_planes(data, layouts)
-    planes = []
-    for i, (rec, size_map, pl, shape) in enumerate(zip(recs, sizes, prm.planes, shapes)):
-        grid = deblock_tree(rec / SCALE, size_map, prm.plane_step(i), pl.deblock)
-        planes.append(grid[: shape[0], : shape[1]])
-    if prm.subsample:
-        planes[1] = upsample2(planes[1], (h, w))
-        planes[2] = upsample2(planes[2], (h, w))
-    rgb = ycbcr_to_rgb(planes[:3])
-    if nch == 4:
-        rgb = np.concatenate([rgb, to_uint8(planes[3] + 128.0)[:, :, None]], axis=2)
-    return rgb
+    return image_from_recs(recs, sizes, prm, out_shape)

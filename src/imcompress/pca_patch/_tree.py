@@ -33,11 +33,15 @@ from ._blockcoder import (
 from ._intra import MODE_CFL, SCALE, cfl_luma, predict, predict_cfl, references
 from ._transform import dct_1d
 
-__all__ = ["decode_planes", "dct_stack", "recon_block"]
+__all__ = ["MAP_DTYPE", "REC_DTYPE", "decode_planes", "dct_stack", "recon_block"]
 
 #: Reconstructions are clipped to [-LIMIT, LIMIT] (1/SCALE units), a little
 #: beyond the centred 8-bit range.
 LIMIT = 128 * SCALE
+#: The narrowest exact types: reconstructions lie in [-LIMIT, LIMIT]; the unit
+#: maps hold a leaf's log2 side, mode (< 36), CfL alpha (|alpha| <= 16) and cbf.
+REC_DTYPE = np.int16
+MAP_DTYPE = np.int8
 
 
 def dct_stack():
@@ -196,7 +200,7 @@ def decode_planes(data: bytes, layouts):
     """Decode the ``PDAT`` stream of bitstream 2.
 
     ``layouts``: per plane (padded shape, kind, log2max, log2min, step, rho,
-    chroma, subsampled). Returns the int32 reconstructions and leaf-size maps.
+    chroma, subsampled). Returns the reconstructions (REC_DTYPE) and leaf-size maps (MAP_DTYPE).
     """
     buf = np.frombuffer(data, dtype=np.uint8)
     st = dec_new(buf)
@@ -206,8 +210,8 @@ def decode_planes(data: bytes, layouts):
     recs, sizes = [], []
     for shape, kind, log2max, log2min, step, rho, chroma, sub in layouts:
         model = models.setdefault(kind, model_new(N_CONTEXTS2))
-        rec = np.zeros(shape, dtype=np.int64)
-        maps = np.zeros((4, shape[0] >> 2, shape[1] >> 2), dtype=np.int64)
+        rec = np.zeros(shape, dtype=REC_DTYPE)
+        maps = np.zeros((4, shape[0] >> 2, shape[1] >> 2), dtype=MAP_DTYPE)
         luma = recs[0] if chroma else rec
         err = decode_plane(st, buf, model, rec, maps, log2max, log2min, float(step), float(rho), chroma,
                            luma, sub, su, sv, dct)
@@ -216,7 +220,7 @@ def decode_planes(data: bytes, layouts):
         if err:
             raise CorruptFileError("pca-patch stream holds an out-of-range value")
         recs.append(rec)
-        sizes.append(maps[0])
+        sizes.append(maps[0].copy())  # not the other maps
     if dec_overrun(st) > 0:
         raise CorruptFileError("pca-patch stream is truncated")
     return recs, sizes

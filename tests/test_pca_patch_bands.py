@@ -1,0 +1,140 @@
+"""pca-patch at photo size: banded work gives the same bytes and pixels as whole planes.
+
+The encoder's bytes are pinned: the SHA-256 values were computed with the
+encoder as it stood before banding (main at be984db), so making the encoder
+and decoder work in bands of rows, with narrower integer planes, changed no
+byte. The banded decoder is checked against the whole-plane steps
+(``deblock_tree`` on the full plane, ``upsample2``, ``ycbcr_to_rgb``) with
+bands of many heights.
+"""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import imcompress
+from imcompress.pca_patch import _deblock, _output
+from imcompress.pca_patch._intra import SCALE
+from imcompress.pca_patch._intra_codec import padded_shapes
+from imcompress.pca_patch._params import CHROMA, parse_params, plane_kind, plane_shapes
+from imcompress.pca_patch._transform import upsample2, ycbcr_to_rgb
+from imcompress.pca_patch._tree import decode_planes
+from imcompress.format import unpack_container
+from imcompress._validation import to_uint8
+from test_pca_patch_bitexact import _crop, _rgba
+
+
+def _odd(s):
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[:37, :53]
+    g = np.stack([4 * x + 2 * y, 255 - 3 * y, (x * y) % 256], axis=2) + rng.integers(-20, 21, (37, 53, 3))
+    return np.clip(g, 0, 255).astype(np.uint8)
+
+
+def _saturated(s):
+    return np.clip((_crop(s).astype(np.int16) - 128) * 3 + 128, 0, 255).astype(np.uint8)
+
+
+IMAGES = {
+    "crop": _crop,
+    "small": lambda s: np.ascontiguousarray(_crop(s)[:96, :120]),
+    "detail": lambda s: np.ascontiguousarray(s[200:264, 200:296]),
+    "rgba": _rgba,  # chroma "auto" encodes both layouts here and keeps the cheaper
+    "odd": _odd,
+    "tall": lambda s: np.ascontiguousarray(s[:, 200:264]),
+    "saturated": _saturated,
+    "full": lambda s: s,
+}
+
+PINNED = [
+    ("crop", {"quality": 50}, "a0e0a7e7bcb93d9ea21b6303af8df0f2149981e7229b66fbbacbf11e3e708b57", 3914),
+    ("crop", {"quality": 15, "chroma": "444"}, "d03e9eb196696f2f9ddf076e5f5eac9c060d5db643e54f1c61ab3e7bbc7f1185", 519),
+    ("detail", {"quality": 90, "speed": 0}, "10c4b541d174757b04ced3f13296cc01ef1f488a5369f8a0b6508ae2f68a10ec", 7561),
+    ("crop", {"quality": 50, "speed": 9}, "60fa91fcdc44ac8abae719407329fd46a54cbefc392515f10573ef4d065a3f62", 4188),
+    ("small", {"bpp": 1.0}, "504032f7bd2470de91fbaef52f6195f6f595ffb4763df5da89bc3891ead680f3", 1440),
+    ("rgba", {"quality": 70}, "37c4ddcd2a5317202f2e2226b354c2dcef1b88793e54aacce4d44e4f1b31245d", 4052),
+    ("odd", {"quality": 60}, "30627057e3c0ae2ea0f2c33dbbbb985e6498b64c4877c7356080641e78f94c16", 2831),
+    ("tall", {"quality": 40}, "3ade01edb0e11e6d0b83826f8f9aaaac7b098fb376465217e72ee1c6fedd44d6", 3318),
+    ("saturated", {"quality": 75}, "d904d83905d030a1d869f56d63c645c536550193e7e028bab17de1a66aa4f257", 24025),
+    ("full", {"quality": 30}, "6f645177b4a86bfd74e0857a4915a4c447300827f36525b5edfc65d5edf9cb80", 7960),
+]
+
+
+def _id(case):
+    return case[0] + "-" + "-".join(f"{k}{v}" for k, v in case[1].items())
+
+
+@pytest.fixture(scope="module")
+def encoded(sample):
+    cache = {}
+
+    def get(name, options):
+        key = (name, tuple(sorted(options.items())))
+        if key not in cache:
+            cache[key] = imcompress.compress(IMAGES[name](sample), "pca-patch", **options)
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.parametrize("name, options, digest, size", PINNED, ids=[_id(c) for c in PINNED])
+def test_bitstream2_bytes_unchanged(encoded, name, options, digest, size):
+    data = encoded(name, options)
+    assert len(data) == size
+    assert hashlib.sha256(data).hexdigest() == digest
+
+
+def _whole_plane_decode(data):
+    """The decoder's last steps on whole planes (as before banding): the reference."""
+    c = unpack_container(data)
+    prm = parse_params(c.section(b"PPAR"), c.channels)
+    h, w, nch = c.height, c.width, c.channels
+    layouts = [(shape, plane_kind(i), pl.log2max, pl.log2min, prm.plane_step(i), pl.rho / 256.0,
+                plane_kind(i) == CHROMA, prm.subsample and plane_kind(i) == CHROMA)
+               for i, (pl, shape) in enumerate(zip(prm.planes, padded_shapes(h, w, nch, prm.subsample)))]
+    recs, sizes = decode_planes(c.section(b"PDAT"), layouts)
+    planes = []
+    for i, (rec, size_map, pl, shape) in enumerate(zip(recs, sizes, prm.planes, plane_shapes(h, w, nch, prm.subsample))):
+        planes.append(_deblock.deblock_tree(rec / SCALE, size_map, prm.plane_step(i), pl.deblock)[: shape[0], : shape[1]])
+    if prm.subsample:
+        planes[1], planes[2] = upsample2(planes[1], (h, w)), upsample2(planes[2], (h, w))
+    rgb = ycbcr_to_rgb(planes[:3])
+    if nch == 4:
+        rgb = np.concatenate([rgb, to_uint8(planes[3] + 128.0)[:, :, None]], axis=2)
+    return rgb
+
+
+@pytest.mark.parametrize("band_pixels", [1, 700, 5000, 1 << 17])
+@pytest.mark.parametrize("name, options", [("crop", {"quality": 50}), ("rgba", {"quality": 70}),
+                                           ("odd", {"quality": 60}), ("tall", {"quality": 40}),
+                                           ("crop", {"quality": 15, "chroma": "444"})])
+def test_banded_decoder_matches_whole_planes(encoded, monkeypatch, band_pixels, name, options):
+    data = encoded(name, options)
+    reference = _whole_plane_decode(data)
+    monkeypatch.setattr(_output, "BAND_PIXELS", band_pixels)
+    out = imcompress.decompress(data)
+    assert out.dtype == np.uint8 and out.shape == reference.shape
+    np.testing.assert_array_equal(out, reference)
+
+
+@pytest.mark.parametrize("strength", [0, 3, 15])
+@pytest.mark.parametrize("band", [4, 8, 12, 32, 64])
+def test_deblock_bands_join_to_the_whole_plane(strength, band):
+    rng = np.random.default_rng(band * 16 + strength)
+    h, w = 64, 96
+    plane = np.cumsum(rng.normal(0, 1.5, (h, w)), axis=1) + rng.integers(-3, 4, (h, w))  # smooth-ish, steps
+    size_map = rng.integers(2, 6, (h // 4, w // 4)).astype(np.int8)
+    whole = _deblock.deblock_tree(plane, size_map, 20.0, strength)
+    assert strength == 0 or not np.array_equal(whole, plane)  # the filter did something
+    bands = list(_deblock.deblock_tree_bands(lambda a, b: plane[a:b].copy(), h, size_map, 20.0, strength, band))
+    np.testing.assert_array_equal(np.concatenate(bands), whole)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        next(_deblock.deblock_tree_bands(lambda a, b: plane[a:b], h, size_map, 20.0, strength, 6))
+
+
+def test_row_window_refuses_rows_it_dropped():
+    win = _output.RowWindow(iter([np.zeros((4, 3)), np.ones((4, 3))]), 3)
+    np.testing.assert_array_equal(win.rows(2, 6)[2:], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="already dropped"):
+        win.rows(1, 3)

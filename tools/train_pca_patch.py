@@ -108,7 +108,7 @@ def residuals(images):
         for q in QUALITIES:
             step = float(np.float32(quality_to_step(q)))
             res = enc.search(step, float(np.float32(step * CHROMA_FACTOR)), True)
-            src, rec, maps = res.planes[0], res.recs[0], res.maps[0]
+            src, rec, maps = res.sources[0].full(), res.recs[0], res.maps[0]
             cap = src.size // 16 + 1
             out = np.zeros((cap, 64))
             classes = np.zeros(cap, dtype=np.int64)

@@ -45,6 +45,7 @@ __all__ = [
     "enc_tree",
     "enc_expgolomb",
     "enc_finish",
+    "enc_reserve",
     "dec_new",
     "dec_bit",
     "dec_direct",
@@ -227,6 +228,26 @@ def enc_finish(st, out):
     for _ in range(5):
         _shift_low(st, out)
     return st[_POS]
+
+
+def enc_reserve(st, out, n):
+    """``out``, or a larger copy of it, with room for ``n`` more bytes after what ``st`` holds.
+
+    Lets a Python loop that calls an encoding kernel piece by piece grow its
+    buffer as it goes (bytes already written are final; pending carry bytes
+    are counted) instead of allocating for the worst case up front. Raises
+    OverflowError if the encoder already ran past the end of ``out`` (bytes
+    were lost: encode again with more room reserved per call).
+    """
+    if st[_OVERFLOW]:
+        raise OverflowError("the range coder ran past the end of its buffer; reserve more room per call")
+    need = int(st[_POS]) + int(st[_CACHE_SIZE]) + n
+    if need <= len(out):
+        return out
+    grown = np.empty(max(2 * len(out), need), dtype=np.uint8)
+    pos = min(int(st[_POS]), len(out))
+    grown[:pos] = out[:pos]
+    return grown
 
 
 @njit(cache=True)

@@ -170,7 +170,16 @@ class PCAPatchCodec(Codec):
 
     # -- encoder -------------------------------------------------------------
     def encode_sections(self, image, *, icc_profile=None):
+        return self._encode(image, icc_profile, pixels=False)[0]
+
+    def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
+        # bitstream 2 at a quality: the search's own reconstructions, which the
+        # decoder rebuilds integer for integer (tests/test_perf_guards.py checks)
+        return self._encode(image, icc_profile, pixels=True)
+
+    def _encode(self, image, icc_profile, *, pixels):
         patch, chroma, bitstream = self._validate()
+        decoded = None
         # small matrices only: OpenBLAS threads cost far more than they save
         # (a 63x63 eigh takes 80 ms with 2 busy threads, 0.4 ms with one)
         with threadpool_limits(1):
@@ -183,11 +192,16 @@ class PCAPatchCodec(Codec):
                 if icc_profile:
                     budget -= len(icc_profile) + 8  # the profile's section counts too
                 sections = enc.fit_bytes(budget)
+            elif bitstream == 2:
+                best = enc.encode_full(quality_to_step(self.quality))
+                sections = best.sections
+                if pixels:
+                    decoded = best.pixels(image.shape)
             else:
                 sections = enc.encode(quality_to_step(self.quality))[0]
         if icc_profile:
             sections = sections + [(b"ICCP", bytes(icc_profile))]
-        return sections
+        return sections, decoded
 
     # -- decoder -------------------------------------------------------------
     @classmethod

@@ -138,7 +138,8 @@ def deblock_tree_bands(rows, height, size_map, step: float, strength: int, band:
     ``deblock_tree`` of the whole plane: a row's vertical edges depend on that
     row only, and a horizontal edge at row r changes rows r - 3 .. r + 2
     only, so after the edges above row y1 the rows above y1 - 3 are final;
-    the four rows above y1 are carried into the next band.
+    the four rows above y1 are carried into the next band. The bands are the
+    same for every strength (0 included), so several can be zipped.
     """
     if band % 4 or band <= 0:
         raise ValueError(f"band={band} should be a positive multiple of 4")
@@ -147,12 +148,11 @@ def deblock_tree_bands(rows, height, size_map, step: float, strength: int, band:
     for y0 in range(0, height, band):
         y1 = min(y0 + band, height)
         new = np.ascontiguousarray(rows(y0, y1), dtype=np.float64)
-        if strength <= 0:
-            yield new
-            continue
-        _tree_vertical(new, size_map, y0, a, b, t)
+        if strength > 0:
+            _tree_vertical(new, size_map, y0, a, b, t)
         buf = new if carry is None else np.concatenate([carry, new])
-        _tree_horizontal(buf, size_map, top, y0, y1, height, a, b, t)
+        if strength > 0:
+            _tree_horizontal(buf, size_map, top, y0, y1, height, a, b, t)
         if y1 == height:
             yield buf
             return

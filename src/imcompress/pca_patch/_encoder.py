@@ -61,26 +61,31 @@ class Config:
         return [(b"PPAR", pack_params(self.prm)), (b"PDAT", data)]
 
 
-def best_strength(filtered, ref):
-    """Deblocking strength whose ``filtered(s)`` is closest to ``ref`` (0 = off).
+def best_strength(errors):
+    """Deblocking strength with the smallest squared error (0 = off).
 
-    A coarse pass over every fourth strength, then the neighbours of the best.
+    ``errors(strengths)`` returns ``{strength: squared error}`` for a list of
+    strengths. A coarse pass over every fourth strength, then the neighbours
+    of the best.
     """
-    h, w = ref.shape
-    errors = {}
+    found = {}
 
-    def err(s):
-        if s not in errors:
-            errors[s] = float(np.sum((filtered(s)[:h, :w] - ref) ** 2))
-        return errors[s]
+    def best(candidates):
+        candidates = list(candidates)
+        missing = [s for s in candidates if s not in found]
+        if missing:
+            found.update(errors(missing))
+        return min(candidates, key=found.__getitem__)
 
-    coarse = min(range(0, MAX_STRENGTH + 1, 4), key=err)
-    return min((s for s in range(coarse - 2, coarse + 3) if 0 <= s <= MAX_STRENGTH), key=err)
+    coarse = best(range(0, MAX_STRENGTH + 1, 4))
+    return best(s for s in range(coarse - 2, coarse + 3) if 0 <= s <= MAX_STRENGTH)
 
 
 def _best_deblock(grid, model, step):
     h, w = model.shape
-    return best_strength(lambda s: deblock(grid, model.p, step, s), model.padded[:h, :w])
+    ref = model.padded[:h, :w]
+    return best_strength(lambda strengths: {s: float(np.sum((deblock(grid, model.p, step, s)[:h, :w] - ref) ** 2))
+                                            for s in strengths})
 
 
 class Encoder:

@@ -14,19 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import QualityError
-from ..entropy import enc_finish, enc_new, model_new, run_encoder
+from ..entropy import enc_finish, enc_new, enc_reserve, model_new
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
-from ._deblock import deblock_tree, deblock_tree_bands
+from ._deblock import deblock_tree_bands
 from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
-from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind, plane_shapes
+from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
-from ._output import RowWindow, band_rows, to_image
-from ._search import encode_plane
-from ._transform import downsample2, upsample2
-from ._tree import decode_planes, dct_stack
+from ._output import RowWindow, band_rows, chroma_rows, to_image
+from ._search import PlaneScratch, encode_rows
+from ._source import SourcePlane
+from ._tree import MAP_DTYPE, REC_DTYPE, decode_planes, dct_stack
 
-__all__ = ["IntraEncoder", "SearchSettings", "decode_intra", "padded_shapes"]
+__all__ = ["Encoding", "IntraEncoder", "SearchSettings", "decode_intra", "image_from_recs", "padded_shapes"]
 
 #: Lagrangian of the search, in step**2 per bit.
 LAMBDA = 0.12
@@ -81,46 +81,125 @@ class SearchSettings:
         return mask
 
 
-def _encode_planes(out, planes, luma_index, sub, params, settings, recs, maps):
+#: Output bytes reserved per sample of a row of root blocks before the search
+#: codes it (levels are bounded: this is far above what any image needs).
+_RESERVE_PER_SAMPLE = 8
+
+
+def _encode_planes(sources, luma_index, sub, params, settings, recs, maps, reserve):
+    """Search and code every plane, a row of root blocks at a time; the ``PDAT`` bytes."""
     st = enc_new()
+    out = np.empty(1 << 16, dtype=np.uint8)
     tab = cost_table()
     su, sv = scan_tables()
     dct = dct_stack()
     models = {}
     mask = settings.mode_mask()
-    for i, (src, (kind, step, pl)) in enumerate(zip(planes, params)):
+    for i, (src, (kind, step, pl)) in enumerate(zip(sources, params)):
         model = models.setdefault(kind, model_new(N_CONTEXTS2))
         chroma = kind == CHROMA
         luma = recs[luma_index] if chroma else recs[i]
-        encode_plane(st, out, model, src, recs[i], maps[i], pl.log2max, pl.log2min, step, pl.rho / 256.0,
-                     LAMBDA * step * step, chroma, luma, sub and chroma, settings.n_cand, settings.prune, tab, su, sv,
-                     dct, ROUND, mask, settings.cfl)
-    return enc_finish(st, out)
+        root = 1 << pl.log2max
+        sc = PlaneScratch.new(src.shape, root, st, MAP_DTYPE)
+        for top in range(0, src.shape[0], root):
+            out = enc_reserve(st, out, reserve * root * src.shape[1] + 64)
+            encode_rows(st, out, model, src.rows(top, top + root), top, recs[i], maps[i], sc.done, sc.cdone, sc.cmaps,
+                        sc.levp, sc.ref, sc.dst, sc.dout, pl.log2max, pl.log2min, step, pl.rho / 256.0,
+                        LAMBDA * step * step, chroma, luma, sub and chroma, settings.n_cand, settings.prune, tab,
+                        su, sv, dct, ROUND, mask, settings.cfl)
+    out = enc_reserve(st, out, 64)
+    n = enc_finish(st, out)
+    enc_reserve(st, out, 0)  # raises if a row outgrew its reservation
+    return out[:n].tobytes()
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What :meth:`IntraEncoder.search` produced: padded source planes, their
-    steps, reconstructions (1/SCALE units), unit maps (size, mode, alpha,
-    cbf) and the ``PDAT`` stream."""
+    """What :meth:`IntraEncoder.search` produced: the source planes (:class:`SourcePlane`),
+    their steps, reconstructions (1/SCALE units), unit maps (size, mode,
+    alpha, cbf) and the ``PDAT`` stream."""
 
-    planes: list
+    sources: list
     steps: list
     recs: list
     maps: list
     data: bytes
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """One file the encoder made: its sections, size, and what the decoder will rebuild."""
+
+    sections: list
+    nbytes: int
+    prm: IntraParams
+    result: SearchResult
+
+    def pixels(self, shape) -> np.ndarray:
+        """The (H, W, C) uint8 image every decoder of ``sections`` returns (from the search's own
+        reconstructions: the decoder rebuilds the same integers)."""
+        return image_from_recs(self.result.recs, [m[0] for m in self.result.maps], self.prm, shape)
+
+
+def _sse(a, b) -> float:
+    """Sum of squared differences of two uint8 images, exact (integers), in bands of rows."""
+    total = 0
+    step = band_rows(a.shape[1] * a.shape[2])
+    for y0 in range(0, a.shape[0], step):
+        d = a[y0:y0 + step].astype(np.int64) - b[y0:y0 + step]
+        total += int(np.sum(d * d))
+    return float(total)
+
+
+def subsampling_mse(image) -> float:
+    """Mean squared error per chroma sample of 4:2:0 alone (2 x 2 average, then :func:`upsample2`),
+    Cb and Cr averaged; computed in bands of rows."""
+    h, w = image.shape[:2]
+    shape = padded_shapes(h, w, 3, True)[1]
+    step = band_rows(w, 2)
+    errs = []
+    for i in (1, 2):
+        sub, full = SourcePlane(image, i, True, shape), SourcePlane(image, i, False, (h, w))
+        total = 0.0
+        for y0 in range(0, h, step):
+            y1 = min(y0 + step, h)
+            d = chroma_rows(sub.rows, y0, y1, h, w) - full.rows(y0, y1)
+            total += float(np.sum(d * d))
+        errs.append(total / (h * w))
+    return float(np.mean(errs))
+
+
+def deblock_errors(rec, size_map, step, strengths, source) -> dict:
+    """{strength: squared error against ``source``} of ``rec`` (1/SCALE units) deblocked at each
+    strength, cropped to the source's size; one banded pass for all strengths."""
+    h, w = source.size
+    band = band_rows(rec.shape[1], 4)
+    filtered = [deblock_tree_bands(lambda y0, y1: rec[y0:y1] / SCALE, rec.shape[0], size_map, step, s, band)
+                for s in strengths]
+    totals = [0.0] * len(strengths)
+    y0 = 0
+    for parts in zip(*filtered):  # the same rows from every strength
+        y1 = min(y0 + len(parts[0]), h)
+        if y1 > y0:
+            ref = source.rows(y0, y1)[:, :w]
+            for k, part in enumerate(parts):
+                d = part[: y1 - y0, :w] - ref
+                totals[k] += float(np.sum(d * d))
+        y0 += len(parts[0])
+    return dict(zip(strengths, totals))
+
+
 class IntraEncoder:
-    """Encoder of bitstream 2 (same interface as the version-1 encoder)."""
+    """Encoder of bitstream 2 (same interface as the version-1 encoder).
+
+    It keeps the uint8 image only: every float64 plane it works on is made
+    band by band (:class:`SourcePlane`), reconstructions are int16 and unit
+    maps int8, so its memory stays a few bytes per pixel on any image size.
+    """
 
     def __init__(self, image, *, chroma, speed, settings=None):
-        from ._transform import rgb_to_ycbcr
-
         self.image = image
         self.h, self.w, self.nch = image.shape
-        self.ycc = rgb_to_ycbcr(image[:, :, :3])
-        self.alpha = image[:, :, 3].astype(np.float64) - 128.0 if self.nch == 4 else None
         self.chroma = chroma
         self.speed = speed
         self.settings = settings or SearchSettings.for_speed(speed)
@@ -132,9 +211,7 @@ class IntraEncoder:
         if self.chroma != "auto":
             return [self.chroma == "420"]
         if self._sub_mse is None:
-            errs = [np.mean((upsample2(downsample2(self.ycc[i]), (self.h, self.w)) - self.ycc[i]) ** 2)
-                    for i in (1, 2)]
-            self._sub_mse = float(np.mean(errs))
+            self._sub_mse = subsampling_mse(self.image)
         ratio = self._sub_mse / (cstep * cstep / 12.0)
         if ratio < _SUBSAMPLE_BOTH[0]:
             return [True]
@@ -142,58 +219,61 @@ class IntraEncoder:
             return [False]
         return [True, False]
 
-    def _planes(self, subsample):
-        chroma = [downsample2(c) for c in self.ycc[1:]] if subsample else self.ycc[1:]
-        planes = [self.ycc[0]] + list(chroma) + ([self.alpha] if self.alpha is not None else [])
+    def sources(self, subsample):
+        """The coded planes (Y, Cb, Cr[, alpha]) as :class:`SourcePlane` objects."""
         shapes = padded_shapes(self.h, self.w, self.nch, subsample)
-        return [np.ascontiguousarray(np.pad(p, ((0, s[0] - p.shape[0]), (0, s[1] - p.shape[1])), mode="edge"))
-                for p, s in zip(planes, shapes)]
+        return [SourcePlane(self.image, i, subsample, s) for i, s in enumerate(shapes)]
 
     def encode(self, step):
         """(sections, nbytes) of the file at luma step ``step``."""
+        best = self.encode_full(step)
+        return best.sections, best.nbytes
+
+    def encode_full(self, step) -> Encoding:
+        """The :class:`Encoding` at luma step ``step`` (chroma layout chosen by D + lambda R)."""
         step32 = float(np.float32(step))
         cstep32 = float(np.float32(step * CHROMA_FACTOR))
         options = self._subsample_options(cstep32)
         best = None
         for subsample in options:
-            sections, nbytes = self._encode(step32, cstep32, subsample)
+            enc = self._encode(step32, cstep32, subsample)
             if len(options) == 1:
-                return sections, nbytes
-            prm = parse_params(sections[0][1], self.nch)
-            rec = decode_intra(sections[1][1], prm, self.image.shape)
-            sse = float(np.sum((rec.astype(np.float64) - self.image) ** 2))
-            j = sse + 3.0 * lagrangian(step32) * 8.0 * nbytes
+                return enc
+            sse = _sse(enc.pixels(self.image.shape), self.image)
+            j = sse + 3.0 * lagrangian(step32) * 8.0 * enc.nbytes
             if best is None or j < best[0]:
-                best = (j, sections, nbytes)
-        return best[1], best[2]
+                best = (j, enc)
+        return best[1]
 
     def search(self, step32, cstep32, subsample) -> SearchResult:
         """Run the search and the coder on every plane (the encoder's work, before deblocking)."""
-        planes = self._planes(subsample)
+        sources = self.sources(subsample)
         cfg = self.settings
-        steps = [cstep32 if plane_kind(i) == CHROMA else step32 for i in range(len(planes))]
+        steps = [cstep32 if plane_kind(i) == CHROMA else step32 for i in range(len(sources))]
         params = [(plane_kind(i), steps[i], IntraPlaneParams(cfg.log2max, cfg.log2min, RHO, 0))
-                  for i in range(len(planes))]
-        recs = [np.zeros(p.shape, dtype=np.int64) for p in planes]
-        maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=np.int64) for p in planes]
-        capacity = 8 * sum(p.size for p in planes) + 65536
-        data = run_encoder(_encode_planes, planes, 0, subsample, params, cfg, recs, maps, capacity=capacity)
-        return SearchResult(planes, steps, recs, maps, data)
+                  for i in range(len(sources))]
+        reserve = _RESERVE_PER_SAMPLE
+        while True:
+            recs = [np.zeros(p.shape, dtype=REC_DTYPE) for p in sources]
+            maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=MAP_DTYPE) for p in sources]
+            try:
+                data = _encode_planes(sources, 0, subsample, params, cfg, recs, maps, reserve)
+            except OverflowError:  # pragma: no cover - no image comes near the first reservation
+                reserve *= 4
+                continue
+            return SearchResult(sources, steps, recs, maps, data)
 
-    def _encode(self, step32, cstep32, subsample):
+    def _encode(self, step32, cstep32, subsample) -> Encoding:
         res = self.search(step32, cstep32, subsample)
-        shapes = plane_shapes(self.h, self.w, self.nch, subsample)
         final = []
-        for i, (rec, m, shape) in enumerate(zip(res.recs, res.maps, shapes)):
-            grid = rec / SCALE
-            ref = res.planes[i][: shape[0], : shape[1]]
+        for i, (rec, m, src) in enumerate(zip(res.recs, res.maps, res.sources)):
             strength = 0
             if self.settings.deblock:
-                strength = best_strength(lambda s: deblock_tree(grid, m[0], res.steps[i], s), ref)
+                strength = best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src))
             final.append(IntraPlaneParams(self.settings.log2max, self.settings.log2min, RHO, strength))
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
         sections = [(b"PPAR", pack_params(prm)), (b"PDAT", res.data)]
-        return sections, sum(len(x[1]) + 8 for x in sections)
+        return Encoding(sections, sum(len(x[1]) + 8 for x in sections), prm, res)
 
     def fit_bytes(self, budget):
         """Best file with section bytes + container overhead <= budget.
@@ -214,7 +294,7 @@ class IntraEncoder:
                     continue
                 raise
             rec = decode_intra(sections[1][1], parse_params(sections[0][1], self.nch), self.image.shape)
-            sse = float(np.sum((rec.astype(np.float64) - self.image) ** 2))
+            sse = _sse(rec, self.image)
             if best is None or sse < error:
                 best, error = sections, sse
         return best

@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import to_uint8
 from ._transform import upsample2, ycbcr_to_rgb
 
-__all__ = ["BAND_PIXELS", "RowWindow", "band_rows", "to_image"]
+__all__ = ["BAND_PIXELS", "RowWindow", "band_rows", "chroma_rows", "to_image"]
 
 #: Samples per band (about 128 K: a few MB of float64 temporaries per band).
 BAND_PIXELS = 1 << 17
@@ -53,6 +53,18 @@ class RowWindow:
         return self._buf[: y1 - y0]
 
 
+def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
+    """Rows ``y0 .. y1`` of ``upsample2(plane, (h, w))``, from ``rows(a, b)`` of the
+    ``ceil(h / 2) x ceil(w / 2)`` plane (which may be wider: padding is cropped).
+
+    Output row 2i reads rows i - 1 and i of the plane, row 2i + 1 rows i and
+    i + 1 (edges replicated): one row of overlap on each side.
+    """
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    lo, hi = max(y0 // 2 - 1, 0), min((y1 + 1) // 2 + 1, ch)
+    return upsample2(rows(lo, hi)[:, :cw], (2 * (hi - lo), w))[y0 - 2 * lo: y1 - 2 * lo]
+
+
 def to_image(windows, out_shape, subsample: bool) -> np.ndarray:
     """The (H, W, C) uint8 image from row windows of the final planes (Y, Cb, Cr[, alpha]).
 
@@ -62,17 +74,12 @@ def to_image(windows, out_shape, subsample: bool) -> np.ndarray:
     """
     h, w, nch = out_shape
     out = np.empty((h, w, nch), dtype=np.uint8)
-    ch, cw = ((h + 1) // 2, (w + 1) // 2) if subsample else (h, w)
     step = band_rows(w, 2)
     for y0 in range(0, h, step):
         y1 = min(y0 + step, h)
         luma = windows[0].rows(y0, y1)[:, :w]
         if subsample:
-            # output row 2i reads chroma rows i - 1 and i, row 2i + 1 rows i and
-            # i + 1 (edges replicated): one row of overlap on each side
-            lo, hi = max(y0 // 2 - 1, 0), min((y1 + 1) // 2 + 1, ch)
-            chroma = [upsample2(win.rows(lo, hi)[:, :cw], (2 * (hi - lo), w))[y0 - 2 * lo: y1 - 2 * lo]
-                      for win in windows[1:3]]
+            chroma = [chroma_rows(win.rows, y0, y1, h, w) for win in windows[1:3]]
         else:
             chroma = [win.rows(y0, y1)[:, :w] for win in windows[1:3]]
         out[y0:y1, :, :3] = ycbcr_to_rgb([luma] + chroma)

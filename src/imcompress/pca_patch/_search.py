@@ -13,6 +13,8 @@ probabilities the next root block's estimates use).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
@@ -20,7 +22,7 @@ from ._blockcoder import CFL_FLAG, MAX_ALPHA, SPLIT, code_alpha, code_block, cod
 from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, references
 from ._tree import cbf_context, mark_leaf, neighbour_modes, recon_block, split_context
 
-__all__ = ["encode_plane"]
+__all__ = ["PlaneScratch", "encode_rows"]
 
 
 @njit(cache=True)
@@ -80,7 +82,7 @@ def _alpha(o, pred_dc, lumac, n):
 
 
 @njit(cache=True)
-def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub, n_cand, tab, su, sv,
+def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub, n_cand, tab, su, sv,
           dct, ref, rnd, allowed, cfl_on, best_lev, best_rec):
     """Best single-leaf coding of the block; returns (J, mode, alpha)."""
     n = 1 << log2n
@@ -93,7 +95,7 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
     o = np.empty((n, n))
     for y in range(n):
         for x in range(n):
-            o[y, x] = src[y0 + y, x0 + x]
+            o[y, x] = src[y0 - top + y, x0 + x]
     pred = np.empty((n, n), dtype=np.int64)
     no_cfl = put_bit(dst, dout, model, CFL_FLAG + ncfl, 0, True, tab) if chroma else 0.0
     # rank every mode by SAD + sqrt(lambda) * its bits
@@ -160,7 +162,7 @@ def _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam,
 
 
 @njit(cache=True)
-def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, step, rho, lam, chroma, luma, sub, n_cand,
+def _node(dst, dout, model, src, top, rec, maps, done, levp, y0, x0, log2n, log2min, step, rho, lam, chroma, luma, sub, n_cand,
           prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on):
     n = 1 << log2n
     yu, xu = y0 >> 2, x0 >> 2
@@ -168,7 +170,7 @@ def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, 
     sctx = SPLIT + (log2n - 2) * 3 + split_context(maps[0], done, yu, xu, log2n)
     lev = np.zeros((n, n), dtype=np.int64)
     trec = np.empty((n, n), dtype=np.int64)
-    j_leaf, mode, alpha = _leaf(dst, dout, model, src, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub,
+    j_leaf, mode, alpha = _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub,
                                 n_cand, tab, su, sv, dct, ref, rnd, allowed, cfl_on, lev, trec)
     cbf = 0
     for u in range(n):
@@ -182,7 +184,7 @@ def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, 
             j_split = lam * put_bit(dst, dout, model, sctx, 1, True, tab)
             h = n >> 1
             for k in range(4):
-                j_split += _node(dst, dout, model, src, rec, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h,
+                j_split += _node(dst, dout, model, src, top, rec, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h,
                                  log2n - 1, log2min, step, rho, lam, chroma, luma, sub, n_cand, prune, tab,
                                  su, sv, dct, ref, rnd, allowed, cfl_on)
                 if j_split >= j_leaf:
@@ -191,14 +193,14 @@ def _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2n, log2min, 
         for y in range(n):
             for x in range(n):
                 rec[y0 + y, x0 + x] = trec[y, x]
-                levp[y0 + y, x0 + x] = lev[y, x]
+                levp[y0 - top + y, x0 + x] = lev[y, x]
         mark_leaf(maps, done, y0, x0, n, log2n, mode, alpha, cbf)
         return j_leaf
     return j_split
 
 
 @njit(cache=True)
-def _code_node(st, out, model, maps, done, levp, y0, x0, log2n, log2min, chroma, tab, su, sv, cmaps):
+def _code_node(st, out, model, maps, done, levp, top, y0, x0, log2n, log2min, chroma, tab, su, sv, cmaps):
     """Code the decided partition, modes and levels (``cmaps``: the decoder's view, filled as it goes)."""
     n = 1 << log2n
     yu, xu = y0 >> 2, x0 >> 2
@@ -209,7 +211,7 @@ def _code_node(st, out, model, maps, done, levp, y0, x0, log2n, log2min, chroma,
         if split:
             h = n >> 1
             for k in range(4):
-                _code_node(st, out, model, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h, log2n - 1,
+                _code_node(st, out, model, maps, done, levp, top, y0 + (k >> 1) * h, x0 + (k & 1) * h, log2n - 1,
                            log2min, chroma, tab, su, sv, cmaps)
             return
     s = log2n - 2
@@ -226,27 +228,51 @@ def _code_node(st, out, model, maps, done, levp, y0, x0, log2n, log2min, chroma,
     lev = np.empty((n, n), dtype=np.int64)
     for y in range(n):
         for x in range(n):
-            lev[y, x] = levp[y0 + y, x0 + x]
+            lev[y, x] = levp[y0 - top + y, x0 + x]
     code_block(st, out, model, lev, n, s, cbf_context(cmaps[3], done, yu, xu), False, tab, su, sv)
     mark_leaf(cmaps, done, y0, x0, n, log2n, mode, alpha, maps[3, yu, xu])
 
 
+@dataclass(frozen=True)
+class PlaneScratch:
+    """The search's working arrays for one plane (the reconstruction and unit maps are the caller's).
+
+    ``done`` / ``cdone``: units decided by the search / coded (the decoder's
+    view, whose maps are ``cmaps``); ``levp``: the levels of one row of root
+    blocks; ``dst``, ``dout``: a scratch coder state and buffer the search
+    only estimates bits with (never flushed).
+    """
+
+    done: np.ndarray
+    cdone: np.ndarray
+    cmaps: np.ndarray
+    levp: np.ndarray
+    ref: np.ndarray
+    dst: np.ndarray
+    dout: np.ndarray
+
+    @classmethod
+    def new(cls, shape, root, st, map_dtype):
+        h, w = shape
+        units = (h >> 2, w >> 2)
+        return cls(np.zeros(units, dtype=np.bool_), np.zeros(units, dtype=np.bool_),
+                   np.zeros((4,) + units, dtype=map_dtype), np.zeros((root, w), dtype=np.int64),
+                   np.empty(4 * 32 + 1, dtype=np.int64), st.copy(), np.empty(0, dtype=np.uint8))
+
+
 @njit(cache=True)
-def encode_plane(st, out, model, src, rec, maps, log2max, log2min, step, rho, lam, chroma, luma, sub, n_cand,
-                 prune, tab, su, sv, dct, rnd, allowed, cfl_on):
-    """Search and code one plane (``src`` float64 padded, pixel units); fills ``rec`` and ``maps``."""
-    h, w = src.shape
-    done = np.zeros((h >> 2, w >> 2), dtype=np.bool_)
-    cdone = np.zeros((h >> 2, w >> 2), dtype=np.bool_)
-    cmaps = np.zeros_like(maps)
-    levp = np.zeros((h, w), dtype=np.int64)
-    ref = np.empty(4 * 32 + 1, dtype=np.int64)
-    # the search only estimates bits: a scratch coder state it never flushes
-    dst = st.copy()
-    dout = np.empty(0, dtype=np.uint8)
+def encode_rows(st, out, model, src, top, rec, maps, done, cdone, cmaps, levp, ref, dst, dout, log2max, log2min,
+                step, rho, lam, chroma, luma, sub, n_cand, prune, tab, su, sv, dct, rnd, allowed, cfl_on):
+    """Search and code the root blocks of one row of a plane, at rows ``top .. top + 2**log2max``.
+
+    ``src`` holds those rows of the padded source plane (float64, pixel
+    units); ``rec`` and ``maps`` are the whole plane's reconstruction and unit
+    maps, filled as blocks are decided; the other arrays are a
+    :class:`PlaneScratch`'s, kept from one row to the next.
+    """
+    w = rec.shape[1]
     root = 1 << log2max
-    for y0 in range(0, h, root):
-        for x0 in range(0, w, root):
-            _node(dst, dout, model, src, rec, maps, done, levp, y0, x0, log2max, log2min, step, rho, lam, chroma, luma, sub,
-                  n_cand, prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on)
-            _code_node(st, out, model, maps, cdone, levp, y0, x0, log2max, log2min, chroma, tab, su, sv, cmaps)
+    for x0 in range(0, w, root):
+        _node(dst, dout, model, src, top, rec, maps, done, levp, top, x0, log2max, log2min, step, rho, lam, chroma, luma,
+              sub, n_cand, prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on)
+        _code_node(st, out, model, maps, cdone, levp, top, top, x0, log2max, log2min, chroma, tab, su, sv, cmaps)

@@ -14,6 +14,7 @@ from .._validation import to_uint8
 
 __all__ = [
     "rgb_to_ycbcr",
+    "ycbcr_plane",
     "ycbcr_to_rgb",
     "downsample2",
     "upsample2",
@@ -43,9 +44,14 @@ _YCC2RGB = np.rint(np.linalg.inv(_RGB2YCC) * _GRID) / _GRID
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> list:
     """(H, W, 3) uint8 RGB -> list of three float64 planes Y, Cb, Cr around 0."""
-    x = rgb.astype(np.float64) - 128.0
+    return [ycbcr_plane(rgb, i) for i in range(3)]
+
+
+def ycbcr_plane(rgb: np.ndarray, i: int) -> np.ndarray:
+    """Plane ``i`` (0 Y, 1 Cb, 2 Cr) of :func:`rgb_to_ycbcr`, float64, from (H, W, >= 3) uint8."""
     m = _RGB2YCC
-    return [m[i, 0] * x[..., 0] + m[i, 1] * x[..., 1] + m[i, 2] * x[..., 2] for i in range(3)]
+    x = [rgb[..., c].astype(np.float64) - 128.0 for c in range(3)]
+    return m[i, 0] * x[0] + m[i, 1] * x[1] + m[i, 2] * x[2]
 
 
 def ycbcr_to_rgb(planes) -> np.ndarray:

@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/e2e.py                      # everything (~15 min on 2 cores)
     .venv/bin/python benchmarks/e2e.py --sections startup,study --repeats 5
     .venv/bin/python benchmarks/e2e.py --sections big20     # 20 MP memory and speed only
+    .venv/bin/python benchmarks/e2e.py --sections big20,pcapatch --big20-methods pca-patch   # pca-patch at photo size
 
 Sections (``--sections``, comma list):
 
@@ -29,6 +30,10 @@ Sections (``--sections``, comma list):
     pca-patch as whole processes: time, peak RSS, and bytes per pixel above the decoded image
     ``(peak RSS - start-up RSS) / pixels - 3``, where the start-up RSS is the peak of the same
     command on a 16x16 image.
+``pcapatch``
+    pca-patch speed: the 12 MP photo compressed at each ``--pcapatch-speeds`` value and decompressed
+    (to PNG and to PPM) as whole processes (median wall and CPU time, peak RSS, bpp, PSNR), then
+    kodim01 (768x512) encoded and decoded in-process, median of 5.
 ``inproc``
     In-process: ``KMeansQuantizer(K).fit_predict(img)`` against libimagequant
     (``imagequant`` package, ``max_colors=K``, no dithering), faiss ``Kmeans`` and
@@ -66,15 +71,15 @@ DATA = next((p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if
 BIN = Path(sys.executable).parent
 IMCOMPRESS = str(BIN / "imcompress")
 PY = sys.executable
-SECTIONS = ("startup", "study", "12mp", "big20", "inproc")
+SECTIONS = ("startup", "study", "12mp", "big20", "pcapatch", "inproc")
 LOADED = 1.5  # load average above which a figure is "measured under load"
 
 
 # -- running a process ------------------------------------------------------------------------------
 
 
-def run_timed(cmd, *, env=None):
-    """Run ``cmd`` under /usr/bin/time -v; returns (wall seconds, peak RSS MB)."""
+def run_timed(cmd, *, env=None, cpu=False):
+    """Run ``cmd`` under /usr/bin/time -v; returns (wall seconds, peak RSS MB[, CPU seconds if ``cpu``])."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         t = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], capture_output=True, env=env)
@@ -84,6 +89,10 @@ def run_timed(cmd, *, env=None):
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}): "
                            f"{proc.stderr.decode(errors='replace').strip()[-400:]}")
     peak = next(int(line.split(":")[1]) for line in report.splitlines() if "Maximum resident" in line)
+    if cpu:
+        used = sum(float(line.split(":")[1]) for line in report.splitlines()
+                   if line.strip().startswith(("User time", "System time")))
+        return dt, peak / 1024.0, used
     return dt, peak / 1024.0
 
 
@@ -310,6 +319,72 @@ def section_big20(args, tmp):
     return lines, raw
 
 
+def _runs(cmd, repeats):
+    """Median wall time, CPU time and peak RSS of ``repeats`` runs of ``cmd``."""
+    runs = [run_timed(cmd, cpu=True) for _ in range(repeats)]
+    return {"time": statistics.median(r[0] for r in runs), "peak_mb": statistics.median(r[1] for r in runs),
+            "cpu": statistics.median(r[2] for r in runs), "runs": repeats, "all": [round(r[0], 3) for r in runs]}
+
+
+def section_pcapatch(args, tmp):
+    """pca-patch speed: 12 MP whole process per --speed, and kodim01 in-process (median of 5)."""
+    import imcompress
+    from imcompress import load_image
+
+    img = coffee(4000, 3000)
+    png, _ = write_inputs(img, tmp, "12mp-pp")
+    speeds = [int(s) for s in args.pcapatch_speeds.split(",") if s]
+    lines = ["## pca-patch speed (bitstream 2)", "",
+             "12 MP (coffee, Lanczos 4000x3000), whole process: `imcompress compress -m pca-patch --speed S` (the",
+             "default summary line included) and `imcompress decompress` to PNG (Pillow's zlib, level 6) and to PPM",
+             "(the decoder without PNG compression). Peak RSS from `/usr/bin/time -v`; CPU = user + sys.", ""]
+    lo = load()
+    rows, raw = [], {}
+    for speed in speeds:
+        out = tmp / f"12mp-s{speed}.imc"
+        comp = [IMCOMPRESS, "compress", str(png), "-m", "pca-patch", "--speed", str(speed), "-o", str(out), "-f"]
+        res = _runs(comp, args.big_repeats)
+        q = psnr_of(img, out)
+        rows.append(f"| compress --speed {speed} | {res['time']:.2f} | {res['cpu']:.2f} | {res['peak_mb']:.0f} | "
+                    f"{8.0 * out.stat().st_size / (img.shape[0] * img.shape[1]):.3f} | {q:.2f} | {res['runs']} |")
+        raw[f"compress|{speed}"] = {**res, "psnr": q, "bytes": out.stat().st_size}
+        if speed == speeds[0]:
+            for ext in ("png", "ppm"):
+                dec = [IMCOMPRESS, "decompress", str(out), "-o", str(tmp / f"12mp-pp.dec.{ext}"), "-f"]
+                r = _runs(dec, args.big_repeats)
+                rows.append(f"| decompress to {ext.upper()} | {r['time']:.2f} | {r['cpu']:.2f} | {r['peak_mb']:.0f} | | | "
+                            f"{r['runs']} |")
+                raw[f"decompress|{ext}"] = r
+    hi = load()
+    lines += [load_note(lo, hi), "", "| command | median s | CPU s | peak RSS MB | bpp | PSNR dB | runs |",
+              "|---|---|---|---|---|---|---|"] + rows + [""]
+    kodim = DATA / "kodak" / "kodim01.png"
+    if kodim.exists():
+        photo = load_image(kodim)
+        codec = imcompress.get_codec("pca-patch")()
+        data = codec.export(photo)  # warm-up: numba's cache, page cache
+        imcompress.decompress(data)
+        lo = load()
+        enc, dec = [], []
+        for _ in range(5):
+            t, c = time.perf_counter(), time.process_time()
+            data = codec.export(photo)
+            enc.append((time.perf_counter() - t, time.process_time() - c))
+            t, c = time.perf_counter(), time.process_time()
+            imcompress.decompress(data)
+            dec.append((time.perf_counter() - t, time.process_time() - c))
+        hi = load()
+        med = {name: (statistics.median(v[0] for v in runs), statistics.median(v[1] for v in runs))
+               for name, runs in (("encode", enc), ("decode", dec))}
+        lines += ["kodim01 (768x512), in-process: `get_codec(\"pca-patch\")().export(img)` (default speed 5) and",
+                  "`imcompress.decompress(data)`, median of 5 after a warm-up (targets < 2 s and < 0.15 s).", "",
+                  load_note(lo, hi), "", "| call | median s | median CPU s |", "|---|---|---|"]
+        lines += [f"| {name} | {w:.3f} | {c:.3f} |" for name, (w, c) in med.items()] + [""]
+        raw["kodim01"] = {"encode": enc, "decode": dec, "load": [lo, hi]}
+    raw["load"] = [lo, hi]
+    return lines, raw
+
+
 def section_inproc(args, tmp):
     sys.path.insert(0, str(Path(__file__).parent))
     import quantize as Q  # the peers' library calls live there
@@ -438,6 +513,7 @@ def main(argv=None):
     ap.add_argument("--big-repeats", type=int, default=3, help="runs per command on the 12 MP photo")
     ap.add_argument("--big20-repeats", type=int, default=1, help="runs per command on the 20 MP photo")
     ap.add_argument("--big20-methods", default="kmeans,pca-rows,pca-patch")
+    ap.add_argument("--pcapatch-speeds", default="5,7,9", help="--speed values of the pcapatch section (first: decoded)")
     ap.add_argument("--kodak-repeats", type=int, default=3)
     ap.add_argument("--inproc-ks", default="16,32,64,128,256")
     ap.add_argument("--inproc-images", default="study,kodak,12mp")

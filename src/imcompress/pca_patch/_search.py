@@ -38,12 +38,18 @@ def _forward(o, pred, n, c, coef):
             cu = c[u, y]
             for x in range(n):
                 tmp[u, x] += cu * r[y, x]
+    # coef[u, v] = sum over x (in order) of tmp[u, x] c[v, x], every v at once
+    ct = np.empty((n, n))
+    for v in range(n):
+        for x in range(n):
+            ct[x, v] = c[v, x]
     for u in range(n):
         for v in range(n):
-            a = 0.0
-            for x in range(n):
-                a += tmp[u, x] * c[v, x]
-            coef[u, v] = a
+            coef[u, v] = 0.0
+        for x in range(n):
+            t = tmp[u, x]
+            for v in range(n):
+                coef[u, v] += t * ct[x, v]
 
 
 @njit(cache=True)
@@ -98,18 +104,23 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
             o[y, x] = src[y0 - top + y, x0 + x]
     pred = np.empty((n, n), dtype=np.int64)
     no_cfl = put_bit(dst, dout, model, CFL_FLAG + ncfl, 0, True, tab) if chroma else 0.0
-    # rank every mode by SAD + sqrt(lambda) * its bits
+    # rank every mode by SAD + sqrt(lambda) * its bits; each mode's SAD sums
+    # its pixels in raster order, the modes side by side (independent sums)
     slam = np.sqrt(lam)
+    preds = np.zeros((N_MODES, n, n), dtype=np.int64)
+    for m in range(N_MODES):
+        if allowed[m]:
+            predict(ref, n, log2n, m, preds[m])
+    sads = np.zeros(N_MODES)
+    for y in range(n):
+        for x in range(n):
+            v = o[y, x] * SCALE
+            for m in range(N_MODES):
+                sads[m] += abs(v - preds[m, y, x])
     ranked = np.full(N_MODES, np.inf)
     for m in range(N_MODES):
-        if not allowed[m]:
-            continue
-        predict(ref, n, log2n, m, pred)
-        sad = 0.0
-        for y in range(n):
-            for x in range(n):
-                sad += abs(o[y, x] * SCALE - pred[y, x])
-        ranked[m] = sad / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
+        if allowed[m]:
+            ranked[m] = sads[m] / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
     order = np.argsort(ranked)
     cands = np.empty(n_cand + 4, dtype=np.int64)
     nc = 0
@@ -146,7 +157,7 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
             bits = put_bit(dst, dout, model, CFL_FLAG + ncfl, 1, True, tab)
             bits += code_alpha(dst, dout, model, alpha, True, tab)
         else:
-            predict(ref, n, log2n, m, pred)
+            pred[:, :] = preds[m]
             bits = no_cfl + code_mode(dst, dout, model, m, mpm, s, True, tab)
         _forward(o, pred, n, c, coef)
         d = _quantize(coef, n, step, rho, rnd, lev)

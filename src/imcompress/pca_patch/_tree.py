@@ -58,20 +58,32 @@ def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
     """Dequantize ``lev``, inverse DCT in a fixed order, add ``pred``, clip, write into ``rec``."""
     c = dct[s]
     tmp = np.zeros((n, n))
+    nonzero = False
     for u in range(n):
         for v in range(n):
             q = lev[u, v]
             if q == 0:
                 continue
+            nonzero = True
             a = (q - rho) * step if q > 0 else (q + rho) * step
             for x in range(n):
                 tmp[u, x] += a * c[v, x]
+    if not nonzero:  # no residual: the transform would add exact zeros
+        for y in range(n):
+            for x in range(n):
+                rec[y0 + y, x0 + x] = min(max(pred[y, x], -LIMIT), LIMIT)
+        return
+    acc = np.empty(n)
     for y in range(n):
+        # r[x] = sum over u (in order) of c[u, y] tmp[u, x], every x at once
         for x in range(n):
-            r = 0.0
-            for u in range(n):
-                r += c[u, y] * tmp[u, x]
-            r *= SCALE
+            acc[x] = 0.0
+        for u in range(n):
+            cu = c[u, y]
+            for x in range(n):
+                acc[x] += cu * tmp[u, x]
+        for x in range(n):
+            r = acc[x] * SCALE
             if r > 4.0 * LIMIT:
                 r = 4.0 * LIMIT
             elif r < -4.0 * LIMIT:

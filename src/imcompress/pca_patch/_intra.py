@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["N_MODES", "MODE_CFL", "MODE_DC", "MODE_PLANAR", "SCALE", "predict", "references"]
+__all__ = ["N_MODES", "MODE_CFL", "MODE_DC", "MODE_PLANAR", "SCALE", "predict", "predict_into", "references"]
 
 #: Reconstruction units per pixel value.
 SCALE = 8
@@ -87,6 +87,12 @@ def _dc_value(ref, n, log2n):
 @njit(cache=True)
 def predict(ref, n, log2n, mode, pred):
     """Prediction of mode 0..34 into ``pred`` (n x n int64) from ``ref``."""
+    predict_into(ref, n, log2n, mode, pred, np.empty(3 * n + 1, dtype=np.int64), np.empty((2, n), dtype=np.int64))
+
+
+@njit(cache=True)
+def predict_into(ref, n, log2n, mode, pred, main, steps):
+    """:func:`predict` with its scratch arrays given: ``main`` (3n + 1) and ``steps`` (2, n) int64."""
     c = 2 * n  # index of the corner
     if mode == MODE_DC:
         dc = _dc_value(ref, n, log2n)
@@ -106,7 +112,6 @@ def predict(ref, n, log2n, mode, pred):
     angle = _ANGLE[mode]
     vertical = mode >= 18
     # main reference main[k], k = -n..2n (offset n): k = 0 is the corner
-    main = np.empty(3 * n + 1, dtype=np.int64)
     for k in range(2 * n + 1):
         if vertical:
             main[n + k] = ref[c + k]
@@ -118,22 +123,30 @@ def predict(ref, n, log2n, mode, pred):
         for k in range(lo, 0):
             j = (k * inv + 128) >> 8  # index on the side reference (0 = corner)
             main[n + k] = ref[c - j] if vertical else ref[c + j]
-    for a in range(n):  # a: distance from the main reference - 1
+    # row a (distance from the main reference - 1) starts at main[n + idx + 1]
+    # with weight frac / 32 on the next sample
+    for a in range(n):
         pos = (a + 1) * angle
-        idx = pos >> 5
-        frac = pos & 31
-        for b in range(n):
-            k = n + b + idx + 1
+        steps[0, a] = n + (pos >> 5) + 1
+        steps[1, a] = pos & 31
+    if vertical:
+        for a in range(n):
+            k0, frac = steps[0, a], steps[1, a]
             if frac:
-                v = ((32 - frac) * main[k] + frac * main[k + 1] + 16) >> 5
+                for b in range(n):
+                    pred[a, b] = ((32 - frac) * main[k0 + b] + frac * main[k0 + b + 1] + 16) >> 5
             else:
-                v = main[k]
-            if vertical:
-                pred[a, b] = v
-            else:
-                pred[b, a] = v
-
-
+                for b in range(n):
+                    pred[a, b] = main[k0 + b]
+    elif angle & 31 == 0:  # whole-sample steps only
+        for b in range(n):
+            for a in range(n):
+                pred[b, a] = main[steps[0, a] + b]
+    else:  # the same along columns, written row by row (frac = 0 gives main[k] exactly)
+        for b in range(n):
+            for a in range(n):
+                k, frac = steps[0, a] + b, steps[1, a]
+                pred[b, a] = ((32 - frac) * main[k] + frac * main[k + 1] + 16) >> 5
 @njit(cache=True)
 def cfl_luma(luma, y0, x0, n, sub, out):
     """Co-located luma of a chroma block (2 x 2 averaged when ``sub``), minus its mean."""

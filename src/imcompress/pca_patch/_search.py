@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from ._blockcoder import CFL_FLAG, MAX_ALPHA, SPLIT, code_alpha, code_block, code_mode, put_bit
-from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, references
+from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, predict_into, references
 from ._tree import cbf_context, mark_leaf, neighbour_modes, recon_block, split_context
 
 __all__ = ["PlaneScratch", "encode_rows"]
@@ -108,9 +108,11 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
     # its pixels in raster order, the modes side by side (independent sums)
     slam = np.sqrt(lam)
     preds = np.zeros((N_MODES, n, n), dtype=np.int64)
+    main = np.empty(3 * n + 1, dtype=np.int64)
+    steps = np.empty((2, n), dtype=np.int64)
     for m in range(N_MODES):
         if allowed[m]:
-            predict(ref, n, log2n, m, preds[m])
+            predict_into(ref, n, log2n, m, preds[m], main, steps)
     sads = np.zeros(N_MODES)
     for y in range(n):
         for x in range(n):

@@ -71,11 +71,11 @@ def test_codecs_explain_their_files(explored):
 
 
 def test_peers_are_pillow_files(crop, explored):
-    from imcompress.rd import pillow_encode
+    from imcompress.rd import peer_encode
 
     assert "jpeg" in explored.peers
     for p in explored.peers["jpeg"][::4]:
-        nbytes, decoded = pillow_encode(crop, "jpeg", p.quality)
+        nbytes, decoded = peer_encode(crop, "jpeg", p.quality)
         assert p.nbytes == nbytes
         assert p.psnr == pytest.approx(peak_signal_noise_ratio(crop, decoded, data_range=255))
 
@@ -167,7 +167,7 @@ def _tiles(sample, n):
 def test_previews_fit_the_budget_at_one_megapixel(sample):
     """Opt-in (``pytest -m slow``, about a minute): 26 slider positions of a 1024 x 1024 photo (the sample tiled 2 x 2) within the 6 MB page."""
     from imcompress.pca_rows import RowPCA
-    from imcompress.rd import pillow_encode
+    from imcompress.rd import peer_encode
 
     big = _tiles(sample, 2)
     assert big.shape[0] * big.shape[1] == 1 << 20
@@ -175,7 +175,7 @@ def test_previews_fit_the_budget_at_one_megapixel(sample):
     images = [(big // (256 // k)) * (256 // k) for k in (2, 4, 8)] * 3 + [big[:, :, :1].repeat(3, 2)]
     images += [imcompress.to_uint8(pca.select(n).inverse_transform(pca.select(n).transform(big)))
                 for n in (2, 4, 8, 16, 32, 64)]
-    images += [pillow_encode(big, "jpeg", q)[1] for q in range(5, 96, 10)]
+    images += [peer_encode(big, "jpeg", q)[1] for q in range(5, 96, 10)]
     assert len(images) == 26
     budget = _previews.page_budget(big.shape[0] * big.shape[1]) - 700_000  # the figures of a report
     original, previews = _previews.encode_previews(big, images, budget)

@@ -391,10 +391,15 @@ def test_more_components_than_coded_is_detected(good_file):
         imcompress.decompress(_rebuild(good_file, edit))
 
 
+@pytest.fixture(scope="module", params=[{"basis": "pca"}, {"bitstream": 2}], ids=["bitstream1", "bitstream2"])
+def stream_file(crop, request):
+    return imcompress.compress(crop, "pca-patch", quality=50, **request.param)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pos=st.integers(0, 10**9), xor=st.integers(1, 255))
-def test_flipped_stream_bytes_never_crash(good_file, pos, xor):
-    c = unpack_container(good_file)
+def test_flipped_stream_bytes_never_crash(stream_file, pos, xor):
+    c = unpack_container(stream_file)
     payload = bytearray(c.sections[1][1])
     payload[pos % len(payload)] ^= xor
     bad = pack_container(c.method_id, c.height, c.width, c.channels, [c.sections[0], (b"PDAT", bytes(payload))])

@@ -39,7 +39,6 @@ __all__ = [
     "Peer",
     "method_facts",
     "make_codec",
-    "pillow_encode",
     "rd_curves",
     "curve_psnr_at",
     "psnr_at",
@@ -58,6 +57,7 @@ class Peer:
     e.g. ``avif``, with ``options``) or ``"pillow-heif"``. ``qualities`` is
     the ladder of :func:`rd_curves`, ``rate_ladder`` the report's shorter one
     (about 0.06..4 bpp on photos), ``rate_label`` what the knob is called.
+    ``knob`` is the keyword the encoder takes the ladder's values by.
     ``anchor`` peers come from the ``bench`` extra and are slow (libaom at
     speed 2); the report measures them only when asked.
     """
@@ -71,6 +71,7 @@ class Peer:
     library: str = "pillow"
     rate_label: str = "quality"
     anchor: bool = False
+    knob: str = "quality"
 
 
 #: The reference codecs, by method name: Pillow's, then the anchors of the
@@ -82,17 +83,18 @@ PEERS = {
                  "webp"),
     "avif": Peer("AVIF", "AVIF", {"speed": 6, "subsampling": "4:2:0"}, tuple(range(0, 101, 8)),
                  (0, 16, 32, 48, 64, 80, 96), "avif"),
-    "avif-aom-s2-444": Peer("AVIF libaom s2 4:4:4", "avif", {"speed": 2, "codec": "aom", "pixelformat": 444},
+    "avif-aom-s2-444": Peer("AVIF libaom s2 4:4:4", "avif", {"speed": 2, "codec": "aom", "pixelformat": "YUV444"},
                             (4, 10, 20, 32, 44, 56, 68, 80, 90, 95), (10, 44, 80, 95), "AVIF", "imagecodecs",
-                            anchor=True),
+                            anchor=True, knob="level"),
     "heic-x265-444": Peer("HEIC x265 4:4:4", "HEIF", {"chroma": 444}, (10, 20, 32, 44, 56, 68, 80, 90),
                           (10, 44, 68, 90), "heif", "pillow-heif", anchor=True),
     "jpegxl-e7": Peer("JPEG XL e7", "jpegxl", {"effort": 7}, (0.3, 0.45, 0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0, 13.0, 18.0),
-                      (0.45, 1.6, 6.0, 18.0), "JPEGXL", "imagecodecs", "distance", anchor=True),
+                      (0.45, 1.6, 6.0, 18.0), "JPEGXL", "imagecodecs", "distance", anchor=True,
+                      knob="distance"),
     # OpenJPEG's level is a target PSNR in dB
     "jpeg2000": Peer("JPEG 2000", "jpeg2k", {}, (21, 23.5, 26, 29, 32, 35, 38, 41, 44, 47, 50), (23.5, 32, 41, 50),
                      "JPEG2K",
-                     "imagecodecs", "target PSNR", anchor=True),
+                     "imagecodecs", "target PSNR", anchor=True, knob="level"),
 }
 
 
@@ -178,10 +180,9 @@ def peer_encode(img, method, quality):
         import imagecodecs
 
         opts = dict(peer.options)
-        if "pixelformat" in opts:
-            opts["pixelformat"] = getattr(imagecodecs.AVIF.PIXEL_FORMAT, f"YUV{opts['pixelformat']}")
-        level = {"distance": "distance"}.get(peer.rate_label, "level")
-        data = getattr(imagecodecs, f"{peer.pillow_format}_encode")(img, **{level: quality}, **opts)
+        if "pixelformat" in opts:  # named in the table, an enum member for the encoder
+            opts["pixelformat"] = getattr(imagecodecs.AVIF.PIXEL_FORMAT, opts["pixelformat"])
+        data = getattr(imagecodecs, f"{peer.pillow_format}_encode")(img, **{peer.knob: quality}, **opts)
         return len(data), np.asarray(getattr(imagecodecs, f"{peer.pillow_format}_decode")(data))[..., :3]
     if peer.library == "pillow-heif":
         import pillow_heif
@@ -193,10 +194,6 @@ def peer_encode(img, method, quality):
     with Image.open(io.BytesIO(data)) as im:
         out = np.asarray(im.convert("RGB"))
     return len(data), out
-
-
-#: The former name of :func:`peer_encode`.
-pillow_encode = peer_encode
 
 
 def _pick(candidates, n):

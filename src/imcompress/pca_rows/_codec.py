@@ -325,7 +325,9 @@ def rows_times_axes(scores, axes, mean, *, matmul=np.matmul):
     ``gamma_k = k u / (1 - k u)`` (Higham, *Accuracy and Stability of Numerical
     Algorithms*, 3.1), which only matters where a value is that close to a
     rounding boundary ``k + 1/2``; those few values are summed again in the
-    fixed order. So every value rounds (half to even) to the integer the fixed
+    fixed order. ``T`` is bounded by the outer product of the rows' sums of
+    ``|S|`` and the columns' maxima of ``|V|`` (plus ``|m|``), so the check
+    costs no second matrix product: a looser bound only re-sums a few more values. So every value rounds (half to even) to the integer the fixed
     order gives; values far from a boundary may differ from it in their last
     bits. ``matmul`` is there for the tests (any summation order).
 
@@ -348,8 +350,10 @@ def rows_times_axes(scores, axes, mean, *, matmul=np.matmul):
     """
     x = matmul(scores, axes) + mean
     n = scores.shape[1]
-    # the bound, computed with a margin of 2 for its own rounding
-    bound = (matmul(np.abs(scores), np.abs(axes)) + np.abs(mean)) * (4.0 * (n + 2) * _U)
+    # T_ij <= (sum_k |S_ik|) (max_k |V_kj|) + |m_j|, with a margin of 2 for the bound's own rounding
+    row_sums = np.abs(scores).sum(axis=1)
+    col_max = np.abs(axes).max(axis=0)
+    bound = (np.multiply.outer(row_sums, col_max) + np.abs(mean)) * (4.0 * (n + 2) * _U)
     i, j = np.nonzero(np.abs(x - np.floor(x) - 0.5) <= bound)
     if i.size:
         acc = scores[i, 0] * axes[0, j]

@@ -10,7 +10,8 @@ from sklearn.cluster import KMeans
 
 from imcompress import UsageError
 from imcompress.kmeans import KMeansQuantizer, color_table, find_elbow, kmeans_sweep
-from imcompress.kmeans._kernels import kmeanspp, lloyd, nearest, nearest_brute
+from imcompress.kmeans._kernels import kmeanspp, nearest, nearest_brute
+from imcompress.kmeans._lloyd import lloyd
 from imcompress.metrics import psnr
 
 

@@ -170,7 +170,7 @@ def test_png_level_option(photo, capsys, tmp_path, crop):
         assert run(capsys, "compress", photo, "-k", "16", "--png-level", level, "-o", out, "-q")[0] == 0
         sizes[level] = out.stat().st_size
         np.testing.assert_array_equal(decoded(out.read_bytes()), decoded((tmp_path / "l0.png").read_bytes()))
-    # level 0 is exactly Pillow's writer on the same quantization
+    # level 0 is exactly palette_png's plain zlib writer on the same quantization
     palette, indices, _ = KMeansCodec(16).quantize(crop)
     assert (tmp_path / "l0.png").read_bytes() == palette_png(palette, indices, level=0)
     assert sizes[2] < sizes[0]

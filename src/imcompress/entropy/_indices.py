@@ -209,7 +209,9 @@ def encode_indices(indices: np.ndarray, palette: np.ndarray) -> bytes:
         raise UsageError(f"indices of shape {idx.shape} should be a non-empty (H, W) array")
     if int(idx.max()) >= pal.shape[0]:
         raise UsageError(f"index {int(idx.max())} is outside the palette of {pal.shape[0]} colours")
-    return run_encoder(_encode_kernel, idx, pal, capacity=idx.size // 2 + 1024)
+    # room for 8 bits per pixel: photos at K = 256 take about 5, and a buffer too
+    # small runs the whole encoder again (np.empty: untouched pages cost no memory)
+    return run_encoder(_encode_kernel, idx, pal, capacity=idx.size + 1024)
 
 
 def decode_indices(data: bytes, palette: np.ndarray, height: int, width: int) -> np.ndarray:

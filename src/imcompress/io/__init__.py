@@ -9,6 +9,7 @@ from ._load import (
     sample_image,
     sample_image_path,
 )
+from ._png import png_bytes
 from ._write import atomic_write, check_writable
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "check_writable",
     "load_image",
     "max_pixels_default",
+    "png_bytes",
     "read_image",
     "sample_image",
     "sample_image_path",

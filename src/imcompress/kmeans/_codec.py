@@ -86,7 +86,7 @@ class KMeansCodec(Codec):
         ``#RRGGBB`` / ``#RRGGBBAA`` hex colours (the CLI's ``--fixed-colors``).
     random_state : int, default=0
     png_level : int, optional
-        Effort of the palette-PNG writer: 0 is Pillow's writer, 1..6 oxipng's
+        Effort of the palette-PNG writer: 0 is plain zlib level 9 on every core, 1..6 oxipng's
         levels; not given: 2 up to 4 MP, 0 above
         (:func:`~imcompress.kmeans.palette_png`).
     map_palette : str, path-like or array-like of shape (K, 3|4), optional
@@ -120,7 +120,7 @@ class KMeansCodec(Codec):
                "colours kept exactly in the palette, comma list of #RRGGBB[AA]", metavar="LIST"),
         Option("random_state", ("--seed",), "int", "random seed of K-means", default=0, metavar="N"),
         Option("png_level", ("--png-level",), "int",
-               "PNG optimizer effort 0..6 (0: Pillow's writer; 1..6: oxipng)", default="2 up to 4 MP, 0 above",
+               "PNG optimizer effort 0..6 (0: zlib level 9; 1..6: oxipng)", default="2 up to 4 MP, 0 above",
                metavar="0..6"),
         Option("map_palette", ("--map",), "str",
                "quantize to the colours of this palette image (as pngquant --map) instead of K-means",
@@ -181,7 +181,7 @@ class KMeansCodec(Codec):
             parse_colors(self.fixed_colors)
         lv = self.png_level
         if lv is not None and (isinstance(lv, bool) or not isinstance(lv, (int, np.integer)) or not 0 <= lv <= 6):
-            raise UsageError(f"png_level={lv!r} should be an integer 0..6 (0: Pillow's writer, 1..6: oxipng)")
+            raise UsageError(f"png_level={lv!r} should be an integer 0..6 (0: zlib level 9, 1..6: oxipng)")
         if self.quality is None:
             return None
         from ._quality import parse_quality

@@ -9,9 +9,10 @@ Distances to the nearest centre are found with "sort-means" pruning: the
 centres are sorted, per centre ``a``, by their distance to ``a``; a point whose
 guess is ``a`` at distance ``u`` only needs the centres ``j`` with
 ``|c_a - c_j| <= 2u`` (any other is farther than ``a`` by the triangle
-inequality). Lloyd adds Hamerly's bounds (an upper bound on the distance to the
-own centre, a lower bound on the distance to any other) so points whose
-bounds prove they keep their centre are skipped without computing a distance.
+inequality). Lloyd's steps (driven by :mod:`._lloyd`) add Hamerly's bounds (an
+upper bound on the distance to the own centre, a lower bound on the distance to
+any other) so points whose bounds prove they keep their centre are skipped
+without computing a distance.
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def kmeanspp(X, w, k, init, rand):
 
 
 @njit(cache=True)
-def _half_gaps(C):
+def half_gaps(C):
     """Half the distance from each centre to its nearest other centre."""
     k = C.shape[0]
     half = np.full(k, np.inf)
@@ -224,6 +225,9 @@ def _half_gaps(C):
 #: Candidate centres remembered per point, each with its own lower bound (4 measured
 #: 7-23 % faster than 8 on the study photo and kodim05 at K = 16..256, same labels).
 N_CAND = 4
+
+#: Points per block of :func:`lloyd_assign`'s parts.
+LLOYD_BLOCK = 4096
 
 
 @njit(cache=True)
@@ -272,9 +276,15 @@ def _nearest_one_with_candidates(X, i, C, a, cc, order, slack, cand, cand_lb, to
     return topj[0], np.sqrt(topd[0]), lower
 
 
-@njit(cache=True)
-def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
-    """Weighted Lloyd iterations with bounds, so few points are looked at twice.
+@njit(cache=True, nogil=True)
+def lloyd_assign(X, w, C, labels, upper, lower, cand, cand_lb, shift, max_shift, half, cc, order, slack,
+                 margin, first, part, n_parts, sums, wsum):
+    """The assignment step of :func:`imcompress.kmeans._lloyd.lloyd` for part ``part`` of ``n_parts``.
+
+    The points are cut in blocks of LLOYD_BLOCK; part ``p`` takes the blocks
+    ``p, p + n_parts, p + 2 n_parts, ...`` (one part: every point in order),
+    so the parts get similar mixes of colours and never write to the same
+    cache line but at block edges.
 
     Every point keeps an upper bound on the distance to its centre, exact lower
     bounds on its N_CAND next-nearest centres (each loosened only by that
@@ -284,45 +294,20 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
     rivals are its candidates costs N_CAND + 1 distances; otherwise a
     sort-means scan re-derives everything.
 
-    The first ``n_fixed`` centres never move. Stops when no label changes, when
-    the sum of squared centre shifts is <= tol, or after max_iter iterations;
-    labels are then exact for the returned centres (lowest index on ties). The
-    neighbour order of the centres is re-sorted only once they drifted by
-    ``resort`` since the last sort (in between, the scan widens its pruning by
-    the drift).
+    Each point reads the shared centres and writes only its own entries, so
+    different parts can run at once (the GIL is released). A point that
+    changes centre moves its weight between the ``sums``/``wsum`` accumulators
+    (except on the ``first`` pass, after which the caller sums from scratch).
 
-    Returns (centers, labels, inertia, n_iter).
+    Returns the number of points of the part whose label changed.
     """
-    n, dim = X.shape
-    k = centers0.shape[0]
-    C = centers0.copy()
-    labels = guess.copy()
-    upper = np.empty(n)
-    lower = np.zeros(n)
-    cand = np.full((n, N_CAND), -1, dtype=np.int64)
-    cand_lb = np.full((n, N_CAND), np.inf)
+    dim = X.shape[1]
     topj = np.empty(N_CAND + 1, dtype=np.int64)
     topd = np.empty(N_CAND + 1)
-    sums = np.zeros((k, dim))
-    wsum = np.zeros(k)
-    shift = np.zeros(k)
-    max_shift = 0.0
-    n_iter = 0
-    first = True
-    cc, order, half = center_geometry(C)
-    drift = 0.0
-    stop = False
-    it = -1
-    while True:
-        it += 1
-        if drift > resort:
-            cc, order, half = center_geometry(C)
-            drift = 0.0
-        elif not first:
-            half = _half_gaps(C)
-        slack = 2.0 * drift
-        changed = 0
-        for i in range(n):
+    changed = 0
+    n = X.shape[0]
+    for block in range(part, (n + LLOYD_BLOCK - 1) // LLOYD_BLOCK, n_parts):
+        for i in range(block * LLOYD_BLOCK, min(n, (block + 1) * LLOYD_BLOCK)):
             a = labels[i]
             if not first:
                 # bring the bounds up to date with the last centre shifts
@@ -361,11 +346,11 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
                             cand_lb[i, q] = upper[i]
                     upper[i] = bd
             else:
-                b, bd, lo = _nearest_one_with_candidates(
+                b, bd, lo_bound = _nearest_one_with_candidates(
                     X, i, C, a, cc, order, slack, cand, cand_lb, topj, topd, margin
                 )
                 upper[i] = bd
-                lower[i] = lo
+                lower[i] = lo_bound
             if b != a:
                 labels[i] = b
                 changed += 1
@@ -375,65 +360,78 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin):
                     for q in range(dim):
                         sums[a, q] -= w[i] * X[i, q]
                         sums[b, q] += w[i] * X[i, q]
-        if (not first and changed == 0) or stop:
-            # labels are now exact for C (the last pass ran after the last update)
-            break
-        n_iter += 1
-        if first or it % 16 == 0:
-            # M-step sums from scratch now and then; incremental in between
-            sums[:] = 0.0
-            wsum[:] = 0.0
+    return changed
+
+
+@njit(cache=True, nogil=True)
+def lloyd_update(X, w, C, labels, upper, lower, cand_lb, sums, wsum, shift, n_fixed, recompute):
+    """The update step: move the centres ``n_fixed..k-1`` to their points' weighted means.
+
+    ``recompute`` sums the points from scratch first (the assignment step
+    keeps ``sums``/``wsum`` up to date incrementally in between). An empty
+    cluster moves to the point farthest from its centre. Fills ``shift`` (how
+    far each centre moved).
+
+    Returns (sum of squared shifts, largest shift).
+    """
+    n, dim = X.shape
+    k = C.shape[0]
+    if recompute:
+        sums[:] = 0.0
+        wsum[:] = 0.0
+        for i in range(n):
+            a = labels[i]
+            wsum[a] += w[i]
+            for q in range(dim):
+                sums[a, q] += w[i] * X[i, q]
+    total_shift = 0.0
+    max_shift = 0.0
+    for j in range(n_fixed, k):
+        if wsum[j] > 1e-9:
+            s2 = 0.0
+            for q in range(dim):
+                nv = sums[j, q] / wsum[j]
+                t = nv - C[j, q]
+                s2 += t * t
+                C[j, q] = nv
+        else:
+            # empty cluster: move it to the point farthest from its centre
+            far = 0
+            fd = -1.0
             for i in range(n):
-                a = labels[i]
-                wsum[a] += w[i]
-                for q in range(dim):
-                    sums[a, q] += w[i] * X[i, q]
-        first = False
-        total_shift = 0.0
-        max_shift = 0.0
-        for j in range(n_fixed, k):
-            if wsum[j] > 1e-9:
-                s2 = 0.0
-                for q in range(dim):
-                    nv = sums[j, q] / wsum[j]
-                    t = nv - C[j, q]
-                    s2 += t * t
-                    C[j, q] = nv
-            else:
-                # empty cluster: move it to the point farthest from its centre
-                far = 0
-                fd = -1.0
-                for i in range(n):
-                    if upper[i] > fd:
-                        fd = upper[i]
-                        far = i
-                s2 = 0.0
-                for q in range(dim):
-                    t = X[far, q] - C[j, q]
-                    s2 += t * t
-                    C[j, q] = X[far, q]
-                old = labels[far]
-                wsum[old] -= w[far]
-                wsum[j] = w[far]
-                for q in range(dim):
-                    sums[old, q] -= w[far] * X[far, q]
-                    sums[j, q] = w[far] * X[far, q]
-                upper[far] = 0.0
-                lower[far] = 0.0
-                for q in range(N_CAND):
-                    cand_lb[far, q] = 0.0
-                labels[far] = j
-            shift[j] = np.sqrt(s2)
-            total_shift += s2
-            if shift[j] > max_shift:
-                max_shift = shift[j]
-        drift += max_shift
-        if total_shift <= tol or n_iter >= max_iter:
-            stop = True  # one more assignment pass, then stop
+                if upper[i] > fd:
+                    fd = upper[i]
+                    far = i
+            s2 = 0.0
+            for q in range(dim):
+                t = X[far, q] - C[j, q]
+                s2 += t * t
+                C[j, q] = X[far, q]
+            old = labels[far]
+            wsum[old] -= w[far]
+            wsum[j] = w[far]
+            for q in range(dim):
+                sums[old, q] -= w[far] * X[far, q]
+                sums[j, q] = w[far] * X[far, q]
+            upper[far] = 0.0
+            lower[far] = 0.0
+            for q in range(N_CAND):
+                cand_lb[far, q] = 0.0
+            labels[far] = j
+        shift[j] = np.sqrt(s2)
+        total_shift += s2
+        if shift[j] > max_shift:
+            max_shift = shift[j]
+    return total_shift, max_shift
+
+
+@njit(cache=True)
+def weighted_inertia(X, w, C, labels):
+    """Sum of w * squared distance of every point to its centre."""
     inertia = 0.0
-    for i in range(n):
+    for i in range(X.shape[0]):
         inertia += w[i] * _sqdist(X, i, C, labels[i])
-    return C, labels, inertia, n_iter
+    return inertia
 
 
 @njit(cache=True)

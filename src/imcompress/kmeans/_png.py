@@ -1,4 +1,4 @@
-"""Palette PNGs: Pillow's writer, or oxipng for the smallest file.
+"""Palette PNGs: a plain zlib writer on every core, or oxipng for the smallest file.
 
 The pixels of a palette PNG are fixed by the quantization; what is left to
 choose is how they are stored: the order of the palette entries, the bit depth
@@ -22,30 +22,29 @@ Every candidate stores the same pixels: decoding any of them gives
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 
 from .._errors import UsageError
 
 __all__ = ["AUTO_LEVEL_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "PNG_LEVELS", "cooccurrence_order", "palette_png"]
 
-#: ``png_level`` values: 0 is Pillow's writer (zlib level 9, no filter trials),
+#: ``png_level`` values: 0 is :func:`imcompress.io.png_bytes` (what Pillow's writer
+#: with ``optimize=True`` does: zlib level 9, no filter trials, bytes within 0.02 %
+#: of Pillow's, but DEFLATE on every core),
 #: 1..6 are oxipng's presets (more filter and palette-order trials, stronger
 #: DEFLATE).
 PNG_LEVELS = range(0, 7)
 
 #: The level used when none is given (``level=None``), for images of at most
 #: :data:`AUTO_LEVEL_MAX_PIXELS` pixels. Chosen by ``benchmarks/png.py``: the
-#: study photo at K = 256 costs about 0.07 s more than Pillow's writer (idle)
+#: study photo at K = 256 costs about 0.07 s more than level 0 (idle)
 #: for a file 7 % smaller.
 DEFAULT_PNG_LEVEL = 2
 
-#: Above this many pixels ``level=None`` means Pillow's writer (level 0):
-#: oxipng's trials grow with the pixels (12 MP, K = 256: 1.2 CPU-seconds for
-#: Pillow, 3.9 for level 1, about 8 for level 2) while the 12 MP photo's
-#: Pillow file is already 8-17 % smaller than pngquant's.
+#: Above this many pixels ``level=None`` means level 0: oxipng's trials grow
+#: with the pixels (12 MP, K = 256: 1.2 CPU-seconds for zlib level 9, 3.9 for
+#: level 1, about 8 for level 2) while the 12 MP photo's level-0 file is
+#: already 8-17 % smaller than pngquant's.
 AUTO_LEVEL_MAX_PIXELS = 4_000_000
 
 #: Palettes up to this size also get the co-occurrence candidate.
@@ -63,7 +62,7 @@ def palette_png(palette, indices, *, icc_profile=None, level=None) -> bytes:
     icc_profile : bytes, optional
         Stored as an iCCP chunk.
     level : int or None, default=None
-        0: Pillow's writer with ``optimize=True``; 1..6: oxipng's preset of
+        0: :func:`imcompress.io.png_bytes` (zlib level 9); 1..6: oxipng's preset of
         that level (see the module notes). None: :data:`DEFAULT_PNG_LEVEL` up
         to :data:`AUTO_LEVEL_MAX_PIXELS` pixels, 0 above.
 
@@ -87,7 +86,7 @@ def palette_png(palette, indices, *, icc_profile=None, level=None) -> bytes:
     if level is None:
         level = auto_level(idx.size)
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level not in PNG_LEVELS:
-        raise UsageError(f"png_level={level!r} should be an integer 0..6 (0: Pillow's writer)")
+        raise UsageError(f"png_level={level!r} should be an integer 0..6 (0: plain zlib)")
     if pal.ndim != 2 or pal.shape[1] not in (3, 4) or not 1 <= pal.shape[0] <= 256:
         raise UsageError(f"palette of shape {pal.shape} should be (K, 3|4) with 1 <= K <= 256")
     if idx.ndim != 2 or idx.size == 0:
@@ -95,7 +94,9 @@ def palette_png(palette, indices, *, icc_profile=None, level=None) -> bytes:
     if int(idx.max()) >= pal.shape[0]:
         raise UsageError(f"index {int(idx.max())} is outside the palette of {pal.shape[0]} colours")
     if level == 0:
-        return _pillow_png(pal, idx, icc_profile)
+        from ..io import png_bytes
+
+        return png_bytes(idx, palette=pal, icc_profile=icc_profile, level=9)
     best = _oxipng(pal, idx, icc_profile, level=int(level))
     if pal.shape[0] <= _COOCCURRENCE_MAX_K and pal.shape[0] > 2:
         order = cooccurrence_order(idx, pal.shape[0])
@@ -108,23 +109,8 @@ def palette_png(palette, indices, *, icc_profile=None, level=None) -> bytes:
 
 
 def auto_level(n_pixels: int) -> int:
-    """The level ``level=None`` stands for: 2 up to 4 MP, 0 (Pillow's writer) above."""
+    """The level ``level=None`` stands for: 2 up to 4 MP, 0 (plain zlib) above."""
     return DEFAULT_PNG_LEVEL if n_pixels <= AUTO_LEVEL_MAX_PIXELS else 0
-
-
-def _pillow_png(pal, idx, icc_profile) -> bytes:
-    from PIL import Image
-
-    img = Image.fromarray(idx, mode="P")
-    img.putpalette(pal.tobytes(), rawmode="RGBA" if pal.shape[1] == 4 else "RGB")
-    buf = io.BytesIO()
-    kwargs = {"optimize": True}
-    if icc_profile:
-        kwargs["icc_profile"] = bytes(icc_profile)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        img.save(buf, format="PNG", **kwargs)
-    return buf.getvalue()
 
 
 def _oxipng(pal, idx, icc_profile, *, level, keep_order=False) -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
+from ._lloyd import lloyd
 from ._spaces import to_space
 
 
@@ -137,13 +138,13 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
         rand = rng.random((k, _n_trials(k)))
         C0 = seeds.copy() if seeds.shape[0] == k else _kernels.kmeanspp(PX, Pw, k, seeds, rand)
         guess = _kernels.nearest_brute(PX, C0)
-        C, labels, inertia, n_iter = _kernels.lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
+        C, labels, inertia, n_iter = lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
         if best is None or inertia < best.inertia:
             best = Solution(C, labels, inertia, n_iter, from_init=seeds is not fixed)
     if use_bins:
         guess = best.labels[bin_of]
         if refine_iter > 0:
-            C, labels, inertia, n_iter = _kernels.lloyd(
+            C, labels, inertia, n_iter = lloyd(
                 problem.X, problem.w, best.centers, guess, m, refine_iter, tol_abs, resort, margin
             )
         else:

@@ -23,8 +23,10 @@ Sections (``--sections``, comma list):
     around it, peak RSS from it): ``imcompress compress`` (palette PNG and ``.imc``) against
     ``pngquant --nofs`` at the same K, both reading the same PNG and writing a file;
     ``imcompress compress -m pca-patch`` against ``cwebp`` and ``cjpeg`` (libjpeg-turbo).
-    Runs are interleaved (ours, peer, ours, peer, ...); medians are reported, and PSNR of
-    every output file is computed afterwards, outside the timing.
+    Runs are interleaved (ours, peer, ours, peer, ...); medians of wall time and of CPU time
+    (user + sys: above the wall time when a command uses several cores, and the figure to
+    compare under load) are reported, and PSNR of every output file is computed afterwards,
+    outside the timing.
 ``big20``
     A 20 MP photo (5472x3648): ``compress`` and ``decompress`` of kmeans, pca-rows and
     pca-patch as whole processes: time, peak RSS, and bytes per pixel above the decoded image
@@ -103,13 +105,16 @@ def interleaved(commands: dict, repeats: int, *, warmup=True):
             run_timed(cmd)
     times = {name: [] for name in commands}
     peaks = {name: [] for name in commands}
+    cpus = {name: [] for name in commands}
     for _ in range(repeats):
         for name, cmd in commands.items():
-            dt, peak = run_timed(cmd)
+            dt, peak, used = run_timed(cmd, cpu=True)
             times[name].append(dt)
             peaks[name].append(peak)
+            cpus[name].append(used)
     return {name: {"time": statistics.median(times[name]), "peak_mb": statistics.median(peaks[name]),
-                   "runs": repeats, "all": [round(t, 3) for t in times[name]]} for name in commands}
+                   "cpu": statistics.median(cpus[name]), "runs": repeats,
+                   "all": [round(t, 3) for t in times[name]]} for name in commands}
 
 
 def load():
@@ -187,8 +192,8 @@ def section_startup(args, tmp):
     res = interleaved(cmds, args.repeats)
     hi = load()
     lines = ["## Start-up (whole process)", "", load_note(lo, hi), "",
-             "| command | median s | peak RSS MB | runs |", "|---|---|---|---|"]
-    lines += [f"| `{n}` | {r['time']:.3f} | {r['peak_mb']:.0f} | {r['runs']} |" for n, r in res.items()]
+             "| command | median s | CPU s | peak RSS MB | runs |", "|---|---|---|---|---|"]
+    lines += [f"| `{n}` | {r['time']:.3f} | {r['cpu']:.2f} | {r['peak_mb']:.0f} | {r['runs']} |" for n, r in res.items()]
     return lines + [""], {"startup": res, "load": [lo, hi]}
 
 
@@ -217,11 +222,12 @@ def quantizer_rows(img, stem, ks, repeats, tmp, lossy: bool):
         res = interleaved(cmds, repeats, warmup=small)
         hi = load()
         lines += [f"### {stem}, K = {k}", "", load_note(lo, hi), "",
-                  "| command | median s | peak RSS MB | bytes | PSNR dB | runs |", "|---|---|---|---|---|---|"]
+                  "| command | median s | CPU s | peak RSS MB | bytes | PSNR dB | runs |", "|---|---|---|---|---|---|---|"]
         for name, r in res.items():
             r["bytes"] = outs[name].stat().st_size
             r["psnr"] = psnr_of(img, outs[name])
-            lines.append(f"| {name} | {r['time']:.3f} | {r['peak_mb']:.0f} | {r['bytes']:,} | {r['psnr']:.2f} | {r['runs']} |")
+            lines.append(f"| {name} | {r['time']:.3f} | {r['cpu']:.2f} | {r['peak_mb']:.0f} | {r['bytes']:,} | "
+                         f"{r['psnr']:.2f} | {r['runs']} |")
         ours, pq = res["imcompress compress (palette PNG)"], res.get("pngquant --nofs")
         if pq:
             lines += ["", f"pngquant time / our time (palette PNG, same run): {pq['time'] / ours['time']:.2f}x; "

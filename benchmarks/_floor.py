@@ -2,20 +2,22 @@
 cached kernel (numba initialises its compiler context on the first call, which also
 imports scipy.linalg for its BLAS check and cffi). benchmarks/e2e.py runs this as a process.
 
-``python benchmarks/_floor.py --lean`` sets numba up the way the imcompress command does
-first (``imcompress.cli._startup.set_up_numba``: without the scipy.linalg and cffi imports,
-which its kernels do not need); that imports the light ``imcompress`` package too.
+``python benchmarks/_floor.py --lean`` imports and sets numba up the way the imcompress
+command does first (``imcompress.cli._startup.import_numba`` and ``set_up_numba``: without
+the scipy, PyYAML, scipy.linalg and cffi imports, which its kernels do not need); that
+imports the light ``imcompress`` package too.
 """
 
 import sys
 
+if "--lean" in sys.argv[1:]:
+    from imcompress.cli._startup import import_numba, set_up_numba
+
+    import_numba()
+    set_up_numba()
+
 import numba
 import numpy as np
-
-if "--lean" in sys.argv[1:]:
-    from imcompress.cli._startup import set_up_numba
-
-    set_up_numba()
 
 
 @numba.njit(cache=True)

@@ -103,3 +103,22 @@ def test_scipy_imports_normally_after_numba_is_set_up():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert proc.stdout.split() == ["5.0", "False"]
 
+
+
+def test_compress_imports_neither_scipy_nor_yaml(small_png, tmp_path):
+    # numba imports them for a version check and a config file; the command refuses both while it imports
+    modules = _modules("compress", str(small_png), "-k", "8", "-o", str(tmp_path / "o.png"))
+    assert "numba" in modules and not {m for m in modules if m.split(".")[0] in ("scipy", "yaml")}
+
+
+def test_numba_reads_its_config_file_when_there_is_one(tmp_path):
+    (tmp_path / ".numba_config.yaml").write_text("DEBUG_CACHE: 0\n")
+    code = ("import sys\nfrom imcompress.cli._startup import import_numba\nimport_numba()\n"
+            "from numba.core import config\nimport scipy.linalg\n"
+            "print(config._HAVE_YAML, 'yaml' in sys.modules, scipy.linalg.norm([3.0, 4.0]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.stdout.split() == ["True", "True", "5.0"]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                          cwd=tmp_path / "..")
+    assert proc.stdout.split() == ["False", "False", "5.0"]

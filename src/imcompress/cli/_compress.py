@@ -26,7 +26,7 @@ from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
 from ._main import cli, echo_error, flag_names, short_help
-from ._startup import set_up_numba
+from ._startup import import_numba, set_up_numba
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
 
@@ -81,6 +81,7 @@ def _convert(key: str, value, opt):
         raise UsageError(f"{key} {value!r} should be a number for this method") from None
 
 
+import_numba()  # the method packages below import it: without the imports it does not need
 _METHOD_OPTIONS = _collect_options()
 
 

@@ -8,7 +8,8 @@ Run from the repository root::
 Tools, each a whole process timed by ``/usr/bin/time`` (wall seconds, peak RSS), no dithering:
 
 * ``ours`` -- ``imcompress compress IN -k K -o OUT.png`` at the default ``--png-level``;
-* ``ours-L<n>`` -- the same at ``--png-level n`` (``ours-L0`` is Pillow's writer: no oxipng);
+* ``ours-L<n>`` -- the same at ``--png-level n`` (``ours-L0`` is plain zlib level 9 on every
+  core, as Pillow's writer: no oxipng);
 * ``pngquant`` -- ``pngquant --nofs K IN`` (Debian's, as ``make bench`` installs it);
 * ``liq+pillow`` -- libimagequant (the ``imagequant`` package) quantizing, Pillow writing
   (``save(optimize=True)``), in one ``python`` process.

@@ -13,11 +13,19 @@ For each method, interleaved and repeated:
   decode and measure, write atomically: :func:`imcompress.batch.compress_job`, the very
   function the workers run), after compiling the numba kernels once (not timed);
 - ``batch 1w`` / ``batch 2w``: :func:`imcompress.batch.run_batch` with a local cluster of 1 or
-  2 worker processes (1 thread each), into a fresh DST. ``start-up`` is the time to start
+  2 worker processes (1 thread each), into a fresh DST; ``batch 1w, Dask defaults``: the same
+  without the settings the command gives its local cluster (``LOCAL_CLUSTER_CONFIG``: Dask's
+  own ``MALLOC_TRIM_THRESHOLD_`` and profiler), to show what they change in the same run. ``start-up`` is the time to start
   the cluster and set up its workers (numba kernels loaded); ``work`` runs from then to the
   last result; ``total`` is the whole call (planning and stopping the cluster included).
 
 Speed-up = sequential time / batch work time (and / total time, start-up included).
+CPU times (user+sys) change far less than wall times with the load of other programs:
+``files CPU`` is the sum of the manifest's ``cpu_seconds`` (each file's compute, in the thread
+that ran it), ``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up,
+imports, warm-up and Dask's own threads included), ``client CPU`` that of the benchmark's process
+(the sequential loop; or the client, scheduler and nannies of a batch);
+``worker RSS`` is the largest RSS of one worker process seen during the run (psutil, every 0.05 s).
 Client memory: the batch client's peak RSS (a sampling thread, psutil) for N tiny inputs
 (24x24 PNGs, kmeans K=4: the cheapest work, so that the client's share shows), each N in
 its own process. Workers are other processes and not counted.
@@ -29,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,27 +89,70 @@ def _load():
     return os.getloadavg()[0]
 
 
+def _cpu():
+    """user+sys seconds of this process, and of its finished (waited-for) descendants."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return np.array([me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime])
+
+
 def sequential(src: Path, dst: Path, settings):
     from imcompress.batch import compress_job, plan_batch
 
     plan = plan_batch([src], dst, settings, recursive=True)
     dst.mkdir(parents=True)
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
+    files_cpu = 0.0
     for job in plan.jobs:
         rec = compress_job(job, settings, str(dst))
         assert rec["status"] == "ok", rec
+        files_cpu += rec["cpu_seconds"]
     total = time.perf_counter() - t0
-    return {"total": total, "startup": 0.0, "work": total}
+    own, _ = _cpu() - c0
+    return {"total": total, "startup": 0.0, "work": total, "files_cpu": files_cpu, "client_cpu": own,
+            "workers_cpu": None, "rss": None}
 
 
-def batch(src: Path, dst: Path, settings, workers: int):
-    from imcompress.batch import run_batch
+class _PeakRSS:
+    """The largest RSS of any one child process, sampled by a thread while the block runs."""
 
-    t0 = time.perf_counter()
-    summary = run_batch([src], dst, settings, recursive=True, workers=workers, threads_per_worker=1)
+    def __enter__(self):
+        import psutil
+
+        me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+
+        def sample():
+            while not self._stop.wait(0.05):
+                for child in me.children(recursive=True):
+                    try:
+                        self.peak = max(self.peak, child.memory_info().rss)
+                    except psutil.Error:
+                        pass
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def batch(src: Path, dst: Path, settings, workers: int, *, dask_defaults=False):
+    from unittest import mock
+
+    from imcompress.batch import _run, run_batch
+
+    config = {} if dask_defaults else _run.LOCAL_CLUSTER_CONFIG
+    c0, t0 = _cpu(), time.perf_counter()
+    with _PeakRSS() as rss, mock.patch.dict(_run.LOCAL_CLUSTER_CONFIG, config, clear=True):
+        summary = run_batch([src], dst, settings, recursive=True, workers=workers, threads_per_worker=1)
     total = time.perf_counter() - t0
     assert summary.counts["ok"] == summary.total and summary.n_failures == 0, summary.as_dict()
-    return {"total": total, "startup": summary.startup_seconds, "work": summary.work_seconds}
+    own, workers = _cpu() - c0
+    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    return {"total": total, "startup": summary.startup_seconds, "work": summary.work_seconds,
+            "files_cpu": sum(r["cpu_seconds"] for r in records), "client_cpu": own, "workers_cpu": workers,
+            "rss": rss.peak / 2**20}
 
 
 def client_memory(n: int) -> dict:
@@ -152,7 +204,9 @@ def _versions():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of each configuration")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each configuration")
+    ap.add_argument("--no-dask-defaults", dest="dask_defaults", action="store_false",
+                    help="skip the 'batch 1w, Dask defaults' run (the local cluster without LOCAL_CLUSTER_CONFIG)")
     ap.add_argument("--methods", default="kmeans,pca-patch")
     ap.add_argument("--memory", default="200,5000", help="input counts of the client-memory runs ('' to skip)")
     ap.add_argument("--client-memory", type=int, help=argparse.SUPPRESS)  # the child process of one memory run
@@ -177,30 +231,38 @@ def main(argv=None):
             settings = BatchSettings(method, METHODS[method])
             warm_up(settings)  # the sequential loop compiles once too, untimed
             runs = {"sequential": [], "batch 1w": [], "batch 2w": []}
+            if args.dask_defaults:
+                runs["batch 1w, Dask defaults"] = []
             for r in range(args.repeats):
                 for name in runs:
-                    dst = Path(tmp) / f"dst-{method}-{name.replace(' ', '')}-{r}"
+                    dst = Path(tmp) / f"dst-{method}-{name.replace(' ', '').replace(',', '')}-{r}"
                     loads.append(_load())
                     if name == "sequential":
                         res = sequential(src, dst, settings)
                     else:
-                        res = batch(src, dst, settings, int(name[-2]))
+                        res = batch(src, dst, settings, int(name[6]), dask_defaults="defaults" in name)
                     runs[name].append(res)
                     shutil.rmtree(dst)
                     print(f"{method} {name} run {r}: total {res['total']:.1f} s, start-up {res['startup']:.1f} s, "
-                          f"work {res['work']:.1f} s, load {loads[-1]:.1f}", flush=True)
+                          f"work {res['work']:.1f} s, files CPU {res['files_cpu']:.1f} s, load {loads[-1]:.1f}",
+                          flush=True)
             seq = statistics.median(x["total"] for x in runs["sequential"])
             for name, res in runs.items():
-                total = statistics.median(x["total"] for x in res)
-                startup = statistics.median(x["startup"] for x in res)
-                work = statistics.median(x["work"] for x in res)
-                rows.append((method, name, total, startup, work, args.images / work, src_bytes / 1e6 / work,
-                             seq / work, seq / total))
+                med = {k: statistics.median(x[k] for x in res) if res[0][k] is not None else None for k in res[0]}
+                rows.append((method, name, med, args.images / med["work"], src_bytes / 1e6 / med["work"],
+                             seq / med["work"], seq / med["total"]))
         loads.append(_load())
-        lines += ["| method | run | total s | start-up s | work s | images/s | MB/s | speed-up (work) | speed-up (total) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {m} | {n} | {t:.1f} | {s:.1f} | {w:.1f} | {ips:.1f} | {mbs:.2f} | {su:.2f}x | {sut:.2f}x |"
-                  for m, n, t, s, w, ips, mbs, su, sut in rows]
+        lines += ["| method | run | total s | start-up s | work s | images/s | MB/s | speed-up (work) | "
+                  "speed-up (total) | files CPU s | workers CPU s | client CPU s | worker RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+        def fmt(value, spec):
+            return "—" if value is None else format(value, spec)
+
+        for m, n, d, ips, mbs, su, sut in rows:
+            lines.append(f"| {m} | {n} | {d['total']:.1f} | {d['startup']:.1f} | {d['work']:.1f} | {ips:.1f} "
+                         f"| {mbs:.2f} | {su:.2f}x | {sut:.2f}x | {d['files_cpu']:.1f} | {fmt(d['workers_cpu'], '.1f')} "
+                         f"| {d['client_cpu']:.1f} | {fmt(d['rss'], '.0f')} |")
     lines += ["", f"Medians of {args.repeats} interleaved runs. Load average during the runs: "
               f"{min(loads):.1f}-{max(loads):.1f} (1-minute; the machine has {os.cpu_count()} cores)."]
     if args.memory:

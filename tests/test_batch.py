@@ -146,6 +146,8 @@ def test_compress_job_record_matches_the_file(tmp_path, sample):
     assert data == imcompress.compress(sample[:64, :80], "kmeans", n_colors=8, random_state=0)
     journal = list((dst / ".imcompress-journal").iterdir())
     assert len(journal) == 1 and json.loads(journal[0].read_text())["output_sha256"] == rec["output_sha256"]
+    # one thread's CPU time cannot exceed the wall time it was measured in
+    assert 0 < rec["cpu_seconds"] <= rec["seconds"] + 1e-3
 
 
 @pytest.mark.parametrize("policy, status, written", [("write", "ok", "g.imc"), ("skip", "skipped", None),
@@ -274,6 +276,66 @@ def test_batch_command_starts_and_stops_its_own_cluster(tmp_path, capsys):
     assert summary["bytes_in"] == sum(p.stat().st_size for p in src.iterdir())
     assert children() <= before  # the local cluster's processes are gone
     assert {c.laddr for c in me.net_connections("tcp") if c.status == psutil.CONN_LISTEN} <= listening
+
+
+_PAGE_FAULT_PROBE = """
+import resource
+import numpy as np
+
+def page_faults_of_big_temporaries(dask_worker=None):
+    # 40 temporaries of 4 MiB, allocated, touched and freed, as a kernel's scratch arrays are
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(40):
+        a = np.ones(1 << 19)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+"""
+
+
+def _probe():
+    namespace = {}
+    exec(_PAGE_FAULT_PROBE, namespace)
+    return namespace["page_faults_of_big_temporaries"]
+
+
+def _worker_state(dask_worker):
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks,
+            _probe()(dask_worker))
+
+
+@pytest.mark.xdist_group("batch-local-cluster")
+def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch):
+    """Dask's MALLOC_TRIM_THRESHOLD_ makes every big temporary a fresh mmap; our workers run without it."""
+    import subprocess
+    import sys
+
+    import dask
+
+    from imcompress.batch._run import _Cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    # the reference: the probe in a plain process with Dask's default setting, and without it
+    script = _PAGE_FAULT_PROBE + "\nprint(page_faults_of_big_temporaries())"
+    faults = {}
+    for label, extra in (("dask default", {"MALLOC_TRIM_THRESHOLD_": "65536"}), ("unset", {})):
+        out = subprocess.run([sys.executable, "-c", script], env={**os.environ, **extra}, capture_output=True,
+                             text=True, check=True)
+        faults[label] = int(out.stdout)
+    assert faults["dask default"] > 4 * faults["unset"], faults  # the probe tells them apart
+
+    cluster = _Cluster(None, 1, 1, 30.0)
+    try:
+        for when in ("started", "restarted by its nanny"):
+            (state,) = cluster.client.run(_worker_state).values()
+            trim, profiling, worker_faults = state
+            assert trim is None and not profiling, (when, state)
+            assert worker_faults < faults["dask default"] / 4, (when, worker_faults, faults)
+            cluster.client.restart()
+    finally:
+        cluster.close()
+    # only the cluster the command starts: Dask's own configuration is left as it was
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+    assert dask.config.get("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_") == 65536
 
 
 def test_journal_recovers_work_finished_after_the_client_died(tmp_path, sample):

@@ -74,7 +74,7 @@ def make_inputs(root: Path, n: int, seed=0):
     total = 0
     for i in range(n):
         img = photos[i % len(photos)]
-        h, w = SIZES[i % len(SIZES)]
+        h, w = (min(a, b) for a, b in zip(SIZES[i % len(SIZES)], img.shape))  # the fallback photos are smaller
         y = int(rng.integers(0, img.shape[0] - h + 1))
         x = int(rng.integers(0, img.shape[1] - w + 1))
         folder = root / f"set{i % 4}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,3 +175,54 @@ def test_kill_the_batch_command_then_rerun(tmp_path, cluster):
     _check_complete(dst, inputs)
     lines = (dst / "manifest.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])  # no torn line
+
+
+# defined outside any importable module, so Dask sends it by value to a worker that cannot import this file
+_PROBE = {"__name__": "imcompress_test_probe"}
+exec("""
+import os
+
+def probe(dask_worker):
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks
+""", _PROBE)
+_probe_worker = _PROBE["probe"]
+
+
+def _docs_worker_config() -> str:
+    """The Dask configuration docs/batch.md recommends for the workers of a --scheduler cluster."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "batch.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    (block,) = [b for b in blocks if "MALLOC_TRIM_THRESHOLD_" in b]
+    return block
+
+
+def test_the_documented_worker_settings_reach_a_dask_worker_with_its_nanny(tmp_path, cluster):
+    """docs/batch.md's YAML, given to a `dask worker` (with its nanny, Dask's default), does what it says."""
+    from distributed import Client
+
+    config = tmp_path / "imcompress.yaml"
+    config.write_text(_docs_worker_config())
+    env = {k: v for k, v in _ENV.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    states = {}
+    with Client(cluster.address, timeout=60) as client:
+        before = set(client.scheduler_info()["workers"])
+        for label, extra in (("documented", {"DASK_CONFIG": str(config)}), ("dask default", {})):
+            exe = Path(sys.executable).with_name("dask")
+            cmd = [str(exe), "worker", "--scheduler-file", str(cluster.file), "--host", "127.0.0.1", "--nthreads",
+                   "1", "--no-dashboard", "--local-directory", str(tmp_path / label), "--name", f"nanny-{label}"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                    env={**env, **extra}, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 90
+                while not (new := set(client.scheduler_info()["workers"]) - before):
+                    assert proc.poll() is None and time.monotonic() < deadline, "the dask worker did not join"
+                    time.sleep(0.2)
+                (address,) = new
+                states[label] = client.run(_probe_worker, workers=[address])[address]
+            finally:
+                _stop(proc)
+            deadline = time.monotonic() + 30
+            while set(client.scheduler_info()["workers"]) - before and time.monotonic() < deadline:
+                time.sleep(0.2)
+    assert states["dask default"] == ("65536", True)  # what the documented settings are there to change
+    assert states["documented"] == (None, False)

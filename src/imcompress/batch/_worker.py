@@ -74,11 +74,17 @@ def warm_up(settings: BatchSettings) -> float:
     Serialized across the processes of this machine by a lock file, so that
     numba's cache is written by one process and read by the others.
     """
+    from PIL import Image
+
     from ..codecs import compress_to_target, get_codec
+    from ..io import read_image
 
     start = time.perf_counter()
     get_codec(settings.method)  # the imports, outside the lock: they run in parallel
-    image = _warm_image()
+    # through the reading path a task takes too (Pillow loads its PNG plugin on first use)
+    png = io.BytesIO()
+    Image.fromarray(_warm_image()).save(png, format="PNG")
+    image = read_image(io.BytesIO(png.getvalue()), alpha="keep").pixels
     lock, ready = _warm_files(settings)
     with open(lock, "a+b") as fh:
         # Loading a cache written in full is safe in parallel; the lock is for the

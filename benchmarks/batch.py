@@ -15,12 +15,14 @@ For each method, interleaved and repeated:
 - ``batch 1w`` / ``batch 2w``: :func:`imcompress.batch.run_batch` with a local cluster of 1 or
   2 worker processes (1 thread each), into a fresh DST; ``batch 1w, Dask defaults``: the same
   without the settings the command gives its local cluster (``LOCAL_CLUSTER_CONFIG``: Dask's
-  own ``MALLOC_TRIM_THRESHOLD_`` and profiler), to show what they change in the same run. ``start-up`` is the time to start
-  the cluster and set up its workers (numba kernels loaded); ``work`` runs from then to the
-  last result; ``total`` is the whole call (planning and stopping the cluster included).
+  own ``MALLOC_TRIM_THRESHOLD_`` and profiler), to show what they change in the same run.
+  ``start-up`` is the time to start the cluster and set up its workers (numba kernels
+  loaded); ``work`` runs from then to the last result; ``total`` is the whole call
+  (planning and stopping the cluster included).
 
 Speed-up = sequential time / batch work time (and / total time, start-up included).
-CPU times (user+sys) change far less than wall times with the load of other programs:
+CPU times (user+sys) change less than wall times with the load of other programs (on this
+machine a loaded core still inflates them by up to ~40 %, so compare rows of one run):
 ``files CPU`` is the sum of the manifest's ``cpu_seconds`` (each file's compute, in the thread
 that ran it), ``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up,
 imports, warm-up and Dask's own threads included), ``client CPU`` that of the benchmark's process
@@ -261,8 +263,8 @@ def main(argv=None):
 
         for m, n, d, ips, mbs, su, sut in rows:
             lines.append(f"| {m} | {n} | {d['total']:.1f} | {d['startup']:.1f} | {d['work']:.1f} | {ips:.1f} "
-                         f"| {mbs:.2f} | {su:.2f}x | {sut:.2f}x | {d['files_cpu']:.1f} | {fmt(d['workers_cpu'], '.1f')} "
-                         f"| {d['client_cpu']:.1f} | {fmt(d['rss'], '.0f')} |")
+                         f"| {mbs:.2f} | {su:.2f}x | {sut:.2f}x | {d['files_cpu']:.1f} "
+                         f"| {fmt(d['workers_cpu'], '.1f')} | {d['client_cpu']:.1f} | {fmt(d['rss'], '.0f')} |")
     lines += ["", f"Medians of {args.repeats} interleaved runs. Load average during the runs: "
               f"{min(loads):.1f}-{max(loads):.1f} (1-minute; the machine has {os.cpu_count()} cores)."]
     if args.memory:

@@ -49,7 +49,7 @@ LOCAL_CLUSTER_CONFIG = {
     # environment. Setting any of glibc's malloc thresholds also switches off
     # its dynamic mmap threshold, so every temporary array above 128 KiB is
     # then a fresh mmap, page-faulted in and unmapped again: 7-14x the page
-    # faults and 15-25 % more CPU per file (measured, docs/batch.md). A task
+    # faults and 15-25 % more CPU on pca-patch (measured, docs/batch.md). A task
     # keeps nothing in worker memory between files, so there is nothing for
     # the trim to return. A MALLOC_TRIM_THRESHOLD_ in the user's own
     # environment still wins (Dask's precedence).

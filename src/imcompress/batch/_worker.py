@@ -71,8 +71,9 @@ def _warm_image() -> np.ndarray:
 def warm_up(settings: BatchSettings) -> float:
     """Compile the kernels the settings use (encode, decode, measure); returns seconds.
 
-    Serialized across the processes of this machine by a lock file, so that
-    numba's cache is written by one process and read by the others.
+    Serialized across the processes of this machine by a lock file until one
+    warm-up of these settings has finished, so that numba's cache is written
+    by one process and read by the others; after that, without the lock.
     """
     from PIL import Image
 
@@ -116,7 +117,10 @@ def _warm_files(settings: BatchSettings) -> tuple[Path, Path]:
 
     from .. import __version__
 
-    key = hashlib.sha256(f"{settings.digest()} {__version__} {numba.__version__} {sys.version}".encode()).hexdigest()
+    # numba's cache lives beside the sources (or in NUMBA_CACHE_DIR): one marker per copy of them
+    where = f"{Path(__file__).resolve().parents[1]} {os.environ.get('NUMBA_CACHE_DIR', '')}"
+    key = f"{settings.digest()} {__version__} {numba.__version__} {sys.version} {where}"
+    key = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
     tmp = Path(tempfile.gettempdir())
     return tmp / f"imcompress-numba-{os.getuid()}.lock", tmp / f"imcompress-numba-{os.getuid()}-{key[:16]}.ready"
 

@@ -34,7 +34,7 @@ def _sqdist(X, i, C, j):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def center_geometry(C):
     """Centre-centre distances, each row's neighbour order, and half the nearest gap."""
     k = C.shape[0]
@@ -106,7 +106,7 @@ def nearest(X, C, guess):
     return labels, d2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def nearest_brute(X, C):
     """Brute-force nearest centre (used for small point sets and as a guess)."""
     n = X.shape[0]
@@ -124,7 +124,7 @@ def nearest_brute(X, C):
     return labels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def kmeanspp(X, w, k, init, rand):
     """Greedy weighted k-means++ (as scikit-learn: several candidates per step).
 
@@ -207,7 +207,7 @@ def kmeanspp(X, w, k, init, rand):
     return centers
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def half_gaps(C):
     """Half the distance from each centre to its nearest other centre."""
     k = C.shape[0]
@@ -425,7 +425,7 @@ def lloyd_update(X, w, C, labels, upper, lower, cand_lb, sums, wsum, shift, n_fi
     return total_shift, max_shift
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def weighted_inertia(X, w, C, labels):
     """Sum of w * squared distance of every point to its centre."""
     inertia = 0.0

@@ -12,12 +12,14 @@ over all pixels.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels
-from ._lloyd import lloyd
+from .._threads import max_threads
+from ._lloyd import THREAD_MIN_POINTS, lloyd
 from ._spaces import to_space
 
 
@@ -133,12 +135,24 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     hist = None if exact else problem.bins_for(k)
     use_bins = hist is not None
     PX, Pw, bin_of = hist if use_bins else (problem.X, problem.w, None)
-    best = None
-    for seeds in starts:
-        rand = rng.random((k, _n_trials(k)))
-        C0 = seeds.copy() if seeds.shape[0] == k else _kernels.kmeanspp(PX, Pw, k, seeds, rand)
+    rands = [rng.random((k, _n_trials(k))) for _ in starts]  # in order: the draws of one run after another
+
+    def run(i):
+        seeds = starts[i]
+        C0 = seeds.copy() if seeds.shape[0] == k else _kernels.kmeanspp(PX, Pw, k, seeds, rands[i])
         guess = _kernels.nearest_brute(PX, C0)
-        C, labels, inertia, n_iter = lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
+        return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, resort, margin)
+
+    threads = min(len(starts), max_threads())
+    if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS:
+        # the runs are independent (each from its own draws, the kernels release the GIL):
+        # side by side, then compared in order as one after another would be
+        with ThreadPoolExecutor(threads) as pool:
+            runs = list(pool.map(run, range(len(starts))))
+    else:  # one run at a time; on many points Lloyd itself uses the threads
+        runs = map(run, range(len(starts)))
+    best = None
+    for seeds, (C, labels, inertia, n_iter) in zip(starts, runs):
         if best is None or inertia < best.inertia:
             best = Solution(C, labels, inertia, n_iter, from_init=seeds is not fixed)
     if use_bins:

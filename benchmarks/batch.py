@@ -11,7 +11,10 @@ For each method, interleaved and repeated:
 
 - ``sequential``: one process, a loop calling the library for each file (read, compress,
   decode and measure, write atomically: :func:`imcompress.batch.compress_job`, the very
-  function the workers run), after compiling the numba kernels once (not timed);
+  function the workers run), after compiling the numba kernels once (not timed), with
+  imcompress's own thread pools at one thread (``IMCOMPRESS_NUM_THREADS=1``) as in a worker:
+  the baseline of the speed-ups; ``sequential, all cores``: the same loop with the library's
+  default threads (K-means' assignment step threads large colour tables), for reference;
 - ``batch 1w`` / ``batch 2w``: :func:`imcompress.batch.run_batch` with a local cluster of 1 or
   2 worker processes (1 thread each), into a fresh DST; ``batch 1w, Dask defaults``: the same
   without the settings the command gives its local cluster (``LOCAL_CLUSTER_CONFIG``: Dask's
@@ -24,7 +27,7 @@ Speed-up = sequential time / batch work time (and / total time, start-up include
 CPU times (user+sys) change less than wall times with the load of other programs (on this
 machine a loaded core still inflates them by up to ~40 %, so compare rows of one run):
 ``files CPU`` is the sum of the manifest's ``cpu_seconds`` (each file's compute, in the thread
-that ran it), ``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up,
+that ran it; the helper threads of ``sequential, all cores`` count in its ``client CPU`` only), ``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up,
 imports, warm-up and Dask's own threads included), ``client CPU`` that of the benchmark's process
 (the sequential loop; or the client, scheduler and nannies of a batch);
 ``worker RSS`` is the largest RSS of one worker process seen during the run (psutil, every 0.05 s).
@@ -97,18 +100,25 @@ def _cpu():
     return np.array([me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime])
 
 
-def sequential(src: Path, dst: Path, settings):
+def sequential(src: Path, dst: Path, settings, *, threads=1):
+    """The loop in this process; ``threads=1`` caps imcompress's own thread pools as a worker's are."""
+    from unittest import mock
+
     from imcompress.batch import compress_job, plan_batch
 
     plan = plan_batch([src], dst, settings, recursive=True)
     dst.mkdir(parents=True)
-    c0, t0 = _cpu(), time.perf_counter()
-    files_cpu = 0.0
-    for job in plan.jobs:
-        rec = compress_job(job, settings, str(dst))
-        assert rec["status"] == "ok", rec
-        files_cpu += rec["cpu_seconds"]
-    total = time.perf_counter() - t0
+    with mock.patch.dict(os.environ):  # restored on exit
+        os.environ.pop("IMCOMPRESS_NUM_THREADS", None)
+        if threads:
+            os.environ["IMCOMPRESS_NUM_THREADS"] = str(threads)
+        c0, t0 = _cpu(), time.perf_counter()
+        files_cpu = 0.0
+        for job in plan.jobs:
+            rec = compress_job(job, settings, str(dst))
+            assert rec["status"] == "ok", rec
+            files_cpu += rec["cpu_seconds"]
+        total = time.perf_counter() - t0
     own, _ = _cpu() - c0
     return {"total": total, "startup": 0.0, "work": total, "files_cpu": files_cpu, "client_cpu": own,
             "workers_cpu": None, "rss": None}
@@ -232,15 +242,15 @@ def main(argv=None):
         for method in args.methods.split(","):
             settings = BatchSettings(method, METHODS[method])
             warm_up(settings)  # the sequential loop compiles once too, untimed
-            runs = {"sequential": [], "batch 1w": [], "batch 2w": []}
+            runs = {"sequential": [], "sequential, all cores": [], "batch 1w": [], "batch 2w": []}
             if args.dask_defaults:
                 runs["batch 1w, Dask defaults"] = []
             for r in range(args.repeats):
                 for name in runs:
                     dst = Path(tmp) / f"dst-{method}-{name.replace(' ', '').replace(',', '')}-{r}"
                     loads.append(_load())
-                    if name == "sequential":
-                        res = sequential(src, dst, settings)
+                    if name.startswith("sequential"):
+                        res = sequential(src, dst, settings, threads=None if "all cores" in name else 1)
                     else:
                         res = batch(src, dst, settings, int(name[6]), dask_defaults="defaults" in name)
                     runs[name].append(res)

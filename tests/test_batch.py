@@ -336,7 +336,10 @@ def _from_heap():
 
 
 def _worker_state(dask_worker):
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks, _from_heap()
+    from imcompress._threads import max_threads
+
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks, _from_heap(),
+            max_threads())
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/self/maps")
@@ -360,11 +363,18 @@ def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch
         reference[label] = out.stdout.strip()
     assert reference == {"dask default": "False", "unset": "True"}  # the probe tells them apart
 
+    from imcompress._threads import max_threads
+    from imcompress.batch._plugin import BatchWorkerPlugin
+
+    monkeypatch.delenv("IMCOMPRESS_NUM_THREADS", raising=False)
     cluster = _Cluster(None, 1, 1, 30.0)
     try:
+        plugin = BatchWorkerPlugin(SETTINGS)
+        cluster.client.register_plugin(plugin, name=plugin.name)
         for when in ("started", "restarted by its nanny"):
             (state,) = cluster.client.run(_worker_state).values()
-            assert state == (None, False, True), when  # no trim variable, no profiler, heap reuse
+            # no trim variable, no profiler, heap reuse; imcompress's own pools at the worker's one thread
+            assert state == (None, False, True, 1), (when, state, max_threads())
             cluster.client.restart()
     finally:
         cluster.close()

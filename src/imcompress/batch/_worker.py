@@ -46,6 +46,9 @@ def plugin_name(settings: BatchSettings) -> str:
 
 
 def cap_threads(n: int) -> None:
+    """At most ``n`` threads per call: imcompress's own pools, BLAS/OpenMP, numba."""
+    # read by imcompress._threads.max_threads at each call (K-means assignment, PNG writing)
+    os.environ["IMCOMPRESS_NUM_THREADS"] = str(n)
     from threadpoolctl import threadpool_limits
 
     import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that the cap reaches it)

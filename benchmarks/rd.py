@@ -46,10 +46,7 @@ _PARTS = {
 
 def _ablation(images, n_points, progress=None):
     """rd_curves-shaped results of bitstream 2 with each part off alone, each on alone, all, none."""
-    from imcompress import metrics
-    from imcompress.format import pack_container
-    from imcompress.pca_patch._intra_codec import IntraEncoder, SearchSettings
-    from imcompress.pca_patch._quantize import quality_to_step
+    from imcompress.pca_patch._intra_codec import SearchSettings
 
     base = SearchSettings.for_speed(5)
     none = {k: v for part in _PARTS.values() for k, v in part.items()}
@@ -57,10 +54,21 @@ def _ablation(images, n_points, progress=None):
     for name, off in _PARTS.items():
         variants[f"all but {name}"] = off
         variants[f"only {name}"] = {k: v for k, v in none.items() if k not in off}
+    return _variant_curves(images, {label: dataclasses.replace(base, **fields) for label, fields in variants.items()},
+                           n_points, progress)
+
+
+def _variant_curves(images, variants, n_points, progress=None):
+    """rd_curves-shaped results of bitstream 2 with each ``SearchSettings`` of ``variants`` ({label: settings});
+    ``seconds`` holds each variant's encoder CPU time (process time, every image and point)."""
+    from imcompress import metrics
+    from imcompress.format import pack_container
+    from imcompress.pca_patch._intra_codec import IntraEncoder
+    from imcompress.pca_patch._quantize import quality_to_step
+
     result = {"methods": {}, "seconds": {}}
-    for label, fields in variants.items():
-        settings = dataclasses.replace(base, **fields)
-        t0 = time.perf_counter()
+    for label, settings in variants.items():
+        cpu = 0.0
         per = {}
         for name, img in images:
             if progress is not None:
@@ -68,15 +76,58 @@ def _ablation(images, n_points, progress=None):
             enc = IntraEncoder(img, chroma="auto", speed=5, settings=settings)
             rows = []
             for q in np.linspace(6, 72, n_points):
+                c0 = time.process_time()
                 sections, _ = enc.encode(quality_to_step(q))
+                cpu += time.process_time() - c0
                 data = pack_container(3, img.shape[0], img.shape[1], 3, sections)
                 out = imcompress.decompress(data)
                 rows.append((8.0 * len(data) / (img.shape[0] * img.shape[1]), metrics.psnr(img, out), np.nan,
                              len(data)))
             per[name] = np.array(sorted(rows), dtype=np.float64)
         result["methods"][label] = per
-        result["seconds"][label] = time.perf_counter() - t0
+        result["seconds"][label] = cpu
     return result
+
+
+def _speed_levels_main(args, kodak, points, progress):
+    """BD-rate and encoder CPU time of each ``--speed`` level against the default (speed 5)."""
+    from imcompress.pca_patch._intra_codec import SearchSettings
+
+    levels = [int(s) for s in args.speed_levels.split(",")]
+    if 5 not in levels:
+        levels = [5] + levels
+    t0 = time.time()
+    load0 = os.getloadavg()
+    images = [(p.stem, _crop(imcompress.load_image(p), args.crop)) for p in kodak]
+    data = _variant_curves(images, {f"speed {s}": SearchSettings.for_speed(s) for s in levels}, points, progress)
+    load1 = os.getloadavg()
+    names = [n for n, _ in images]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    ref = data["methods"]["speed 5"]
+    lines = ["# pca-patch speed levels: rate-distortion cost against the default (speed 5)", "",
+             f"Run {now}, {time.time() - t0:.0f} s, load average {load0[0]:.1f} at the start, {load1[0]:.1f} at "
+             f"the end ({os.cpu_count()} cores). {_versions()}.", "",
+             f"Command: `.venv/bin/python benchmarks/rd.py {' '.join(sys.argv[1:])}`"
+             + (f" (centre {args.crop} crops)" if args.crop else "") + f". {points} qualities from 6 to 72 per "
+             "photo, every file decoded. BD-rate: Bjøntegaard delta rate against speed 5 over 0.25–2 bpp "
+             "(positive = more bytes at equal PSNR), mean of the per-photo values. CPU: the encoder's process "
+             "time over every photo and quality, relative to speed 5 (one thread).", "",
+             "| level | BD-rate vs speed 5 | worst photo | encoder CPU s | CPU vs speed 5 |", "|---|---|---|---|---|"]
+    for s in levels:
+        label = f"speed {s}"
+        vals = [bd_rate(ref[n], data["methods"][label][n]) for n in names]
+        cpu = data["seconds"][label]
+        lines.append(f"| {s} | {np.mean(vals):+.2f} % | {max(vals):+.2f} % | {cpu:.1f} | "
+                     f"{cpu / data['seconds']['speed 5']:.2f} |")
+    lines += ["", "Per photo (BD-rate vs speed 5):", "", "| level | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+    for s in levels:
+        vals = [bd_rate(ref[n], data["methods"][f"speed {s}"][n]) for n in names]
+        lines.append(f"| {s} | " + " | ".join(f"{v:+.1f}" for v in vals) + " |")
+    out = Path(args.out or ROOT / "benchmarks" / "results" / "rd_speed_levels.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def _against(data, ours, peer, rates):
@@ -240,6 +291,9 @@ def main(argv=None):
                     help="use the centre WxH crop of each Kodak photo (for quicker ablations)")
     ap.add_argument("--ablation", action="store_true",
                     help="only the ablation of pca-patch bitstream 2 (with JPEG and bitstream 1 for reference)")
+    ap.add_argument("--speed-levels", default=None, metavar="S,S,...",
+                    help="only pca-patch's --speed levels: BD-rate and encoder CPU time against speed 5 "
+                         "(results/rd_speed_levels.md)")
     ap.add_argument("--out", default=None, help="markdown output (default: benchmarks/results/rd.md, "
                     "or ablation.md with --ablation)")
     args = ap.parse_args(argv)
@@ -252,6 +306,8 @@ def main(argv=None):
     points = args.points or (8 if args.quick else 14)
     ssim = not (args.no_ssim or args.quick)
     avail = imcompress.available_methods()
+    if args.speed_levels:
+        return _speed_levels_main(args, kodak, points, progress=lambda m, n: print(f"  {m} {n}", file=sys.stderr))
     if args.ablation:
         return _ablation_main(args, kodak, points, progress=lambda m, n: print(f"  {m} {n}", file=sys.stderr))
     anchors = [m for m in rd.available_peers(anchors=True) if rd.PEERS[m].anchor]

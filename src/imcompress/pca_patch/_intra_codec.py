@@ -22,7 +22,8 @@ from ._intra import SCALE
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
 from ._output import RowWindow, band_rows, chroma_rows, to_image
-from ._search import PlaneScratch, encode_rows
+from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, N_KNOBS, PlaneScratch,
+                      encode_rows)
 from ._source import SourcePlane
 from ._tree import MAP_DTYPE, REC_DTYPE, decode_planes, dct_stack
 
@@ -51,6 +52,16 @@ def padded_shapes(h, w, nch, subsample):
     return shapes
 
 
+#: Speed levels 6..9: coarse-to-fine mode ranking, fewer modes in full, early stop of the
+#: partition search on cheap leaves, analyses on one strip of rows in four (SearchSettings).
+_FAST_LEVELS = (
+    {"n_cand": 2, "coarse": True, "split_floor": 8},
+    {"n_cand": 2, "coarse": True, "split_floor": 16, "analysis_stride": 4},
+    {"n_cand": 1, "coarse": True, "split_floor": 16, "analysis_stride": 4, "sad_rows": 2},
+    {"n_cand": 1, "coarse": True, "split_floor": 32, "analysis_stride": 4, "sad_rows": 2, "log2min": 3},
+)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """What the encoder may use; the defaults follow ``speed``, the rest serve ablations.
@@ -68,10 +79,25 @@ class SearchSettings:
     log2max: int = 5
     log2min: int = 2
     deblock: bool = True
+    coarse: bool = False
+    mpm_full: bool = True
+    sad_rows: int = 1
+    split_floor: int = 0
+    analysis_stride: int = 1
 
     @classmethod
     def for_speed(cls, speed: int) -> "SearchSettings":
-        return cls(n_cand=(8, 6, 5, 4, 3, 3, 2, 2, 1, 1)[speed], prune=speed >= 4, log2min=3 if speed >= 9 else 2)
+        """The preset of speed level 0..9 (docs/pca-patch.md has each level's time and BD-rate)."""
+        if speed <= 5:
+            return cls(n_cand=(8, 6, 5, 4, 3, 3)[speed], prune=speed >= 4)
+        return cls(**_FAST_LEVELS[speed - 6])
+
+    def knobs(self):
+        """The speed knobs as the search's int64 array (indices ``KNOB_*`` of ``_search``)."""
+        k = np.zeros(N_KNOBS, dtype=np.int64)
+        k[KNOB_COARSE], k[KNOB_MPM_FULL] = self.coarse, self.mpm_full
+        k[KNOB_SAD_ROWS], k[KNOB_SPLIT_FLOOR] = self.sad_rows, self.split_floor
+        return k
 
     def mode_mask(self):
         mask = np.ones(35, dtype=np.bool_)
@@ -95,6 +121,7 @@ def _encode_planes(sources, luma_index, sub, params, settings, recs, maps, reser
     dct = dct_stack()
     models = {}
     mask = settings.mode_mask()
+    knobs = settings.knobs()
     for i, (src, (kind, step, pl)) in enumerate(zip(sources, params)):
         model = models.setdefault(kind, model_new(N_CONTEXTS2))
         chroma = kind == CHROMA
@@ -106,7 +133,7 @@ def _encode_planes(sources, luma_index, sub, params, settings, recs, maps, reser
             encode_rows(st, out, model, src.rows(top, top + root), top, recs[i], maps[i], sc.done, sc.cdone, sc.cmaps,
                         sc.levp, sc.ref, sc.dst, sc.dout, pl.log2max, pl.log2min, step, pl.rho / 256.0,
                         LAMBDA * step * step, chroma, luma, sub and chroma, settings.n_cand, settings.prune, tab,
-                        su, sv, dct, ROUND, mask, settings.cfl)
+                        su, sv, dct, ROUND, mask, settings.cfl, knobs)
     out = enc_reserve(st, out, 64)
     n = enc_finish(st, out)
     enc_reserve(st, out, 0)  # raises if a row outgrew its reservation
@@ -151,33 +178,55 @@ def _sse(a, b) -> float:
     return float(total)
 
 
-def subsampling_mse(image) -> float:
+def subsampling_mse(image, stride=1) -> float:
     """Mean squared error per chroma sample of 4:2:0 alone (2 x 2 average, then :func:`upsample2`),
-    Cb and Cr averaged; computed in bands of rows."""
+    Cb and Cr averaged; computed in bands of rows (with ``stride`` k > 1, on one band in k when
+    that leaves four bands or more)."""
     h, w = image.shape[:2]
     shape = padded_shapes(h, w, 3, True)[1]
     step = band_rows(w, 2)
     errs = []
     for i in (1, 2):
         sub, full = SourcePlane(image, i, True, shape), SourcePlane(image, i, False, (h, w))
-        total = 0.0
-        for y0 in range(0, h, step):
+        total, rows = 0.0, 0
+        for y0 in range(0, h, step * (stride if h >= 4 * step * stride else 1)):
             y1 = min(y0 + step, h)
             d = chroma_rows(sub.rows, y0, y1, h, w) - full.rows(y0, y1)
             total += float(np.sum(d * d))
-        errs.append(total / (h * w))
+            rows += y1 - y0
+        errs.append(total / (rows * w))
     return float(np.mean(errs))
 
 
-def deblock_errors(rec, size_map, step, strengths, source) -> dict:
+def deblock_errors(rec, size_map, step, strengths, source, stride=1) -> dict:
     """{strength: squared error against ``source``} of ``rec`` (1/SCALE units) deblocked at each
-    strength, cropped to the source's size; one banded pass for all strengths."""
+    strength, cropped to the source's size; one banded pass for all strengths.
+
+    With ``stride`` k > 1 only one strip of ``_STRIP`` rows in every k is filtered and measured
+    (each strip on its own: an estimate for the fast speed levels, not the decoder's exact planes), when
+    the plane has four strips or more.
+    """
+    if stride <= 1 or rec.shape[0] < 4 * _STRIP * stride:  # fewer than four strips: measure it all
+        return _strip_errors(rec, size_map, step, strengths, source, 0, rec.shape[0])
+    totals = dict.fromkeys(strengths, 0.0)
+    for y0 in range(0, min(rec.shape[0], source.size[0]), _STRIP * stride):
+        part = _strip_errors(rec, size_map, step, strengths, source, y0, min(y0 + _STRIP, rec.shape[0]))
+        for k, v in part.items():
+            totals[k] += v
+    return totals
+
+
+#: Rows of each strip the fast levels' analyses look at (a multiple of the 64-row luma root row of 4:2:0).
+_STRIP = 64
+
+
+def _strip_errors(rec, size_map, step, strengths, source, top, bottom) -> dict:
     h, w = source.size
     band = band_rows(rec.shape[1], 4)
-    filtered = [deblock_tree_bands(lambda y0, y1: rec[y0:y1] / SCALE, rec.shape[0], size_map, step, s, band)
-                for s in strengths]
+    filtered = [deblock_tree_bands(lambda y0, y1: rec[top + y0:top + y1] / SCALE, bottom - top,
+                                   size_map[top >> 2:], step, s, band) for s in strengths]
     totals = [0.0] * len(strengths)
-    y0 = 0
+    y0 = top
     for parts in zip(*filtered):  # the same rows from every strength
         y1 = min(y0 + len(parts[0]), h)
         if y1 > y0:
@@ -211,7 +260,7 @@ class IntraEncoder:
         if self.chroma != "auto":
             return [self.chroma == "420"]
         if self._sub_mse is None:
-            self._sub_mse = subsampling_mse(self.image)
+            self._sub_mse = subsampling_mse(self.image, self.settings.analysis_stride)
         ratio = self._sub_mse / (cstep * cstep / 12.0)
         if ratio < _SUBSAMPLE_BOTH[0]:
             return [True]
@@ -269,7 +318,8 @@ class IntraEncoder:
         for i, (rec, m, src) in enumerate(zip(res.recs, res.maps, res.sources)):
             strength = 0
             if self.settings.deblock:
-                strength = best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src))
+                strength = best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src,
+                                                                   self.settings.analysis_stride))
             final.append(IntraPlaneParams(self.settings.log2max, self.settings.log2min, RHO, strength))
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
         sections = [(b"PPAR", pack_params(prm)), (b"PDAT", res.data)]

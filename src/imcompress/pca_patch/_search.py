@@ -87,9 +87,52 @@ def _alpha(o, pred_dc, lumac, n):
     return max(-MAX_ALPHA, min(MAX_ALPHA, a))
 
 
+#: Indices of the search's speed knobs (an int64 array, see ``SearchSettings``):
+#: rank a coarse set of modes and refine around the best angle instead of all 35;
+#: try the most probable modes in full whatever their rank; the SAD's row step
+#: when ranking blocks of 16 and more (1: every row); skip splitting a leaf whose
+#: squared error is below ``KNOB_SPLIT_FLOOR`` / 64 of lambda times its samples.
+KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR = 0, 1, 2, 3
+N_KNOBS = 4
+#: Planar, DC and every fourth angle: the coarse pass of ``KNOB_COARSE`` (x265's fast intra search).
+_COARSE = np.array([0, 1, 2, 6, 10, 14, 18, 22, 26, 30, 34], dtype=np.int64)
+
+
+@njit(cache=True)
+def _rank_one(o, ref, n, log2n, s, m, preds, main, steps, ranked, dst, dout, model, mpm, tab, slam, no_cfl, rows):
+    predict_into(ref, n, log2n, m, preds[m], main, steps)
+    ystep = rows if n >= 16 else 1
+    sad = 0.0
+    for y in range(0, n, ystep):
+        for x in range(n):
+            sad += abs(o[y, x] * SCALE - preds[m, y, x])
+    ranked[m] = sad * ystep / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
+
+
+@njit(cache=True)
+def _rank_coarse(o, ref, n, log2n, s, preds, main, steps, ranked, dst, dout, model, mpm, tab, slam, no_cfl, allowed,
+                 rows):
+    """Rank planar, DC, every fourth angle and the most probable modes, then the angles
+    two and one away from the best one (modes not ranked stay at +inf)."""
+    for i in range(_COARSE.size + 3):
+        m = _COARSE[i] if i < _COARSE.size else mpm[i - _COARSE.size]
+        if allowed[m] and ranked[m] == np.inf:
+            _rank_one(o, ref, n, log2n, s, m, preds, main, steps, ranked, dst, dout, model, mpm, tab, slam, no_cfl,
+                      rows)
+    for d in (2, 1):
+        best = 2
+        for m in range(3, N_MODES):
+            if ranked[m] < ranked[best]:
+                best = m
+        for m in (best - d, best + d):
+            if 2 <= m < N_MODES and allowed[m] and ranked[m] == np.inf:
+                _rank_one(o, ref, n, log2n, s, m, preds, main, steps, ranked, dst, dout, model, mpm, tab, slam,
+                          no_cfl, rows)
+
+
 @njit(cache=True)
 def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub, n_cand, tab, su, sv,
-          dct, ref, rnd, allowed, cfl_on, best_lev, best_rec):
+          dct, ref, preds, rnd, allowed, cfl_on, knobs, best_lev, best_rec):
     """Best single-leaf coding of the block; returns (J, mode, alpha)."""
     n = 1 << log2n
     s = log2n - 2
@@ -104,33 +147,36 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
             o[y, x] = src[y0 - top + y, x0 + x]
     pred = np.empty((n, n), dtype=np.int64)
     no_cfl = put_bit(dst, dout, model, CFL_FLAG + ncfl, 0, True, tab) if chroma else 0.0
-    # rank every mode by SAD + sqrt(lambda) * its bits; each mode's SAD sums
-    # its pixels in raster order, the modes side by side (independent sums)
     slam = np.sqrt(lam)
-    preds = np.zeros((N_MODES, n, n), dtype=np.int64)
     main = np.empty(3 * n + 1, dtype=np.int64)
     steps = np.empty((2, n), dtype=np.int64)
-    for m in range(N_MODES):
-        if allowed[m]:
-            predict_into(ref, n, log2n, m, preds[m], main, steps)
-    sads = np.zeros(N_MODES)
-    for y in range(n):
-        for x in range(n):
-            v = o[y, x] * SCALE
-            for m in range(N_MODES):
-                sads[m] += abs(v - preds[m, y, x])
     ranked = np.full(N_MODES, np.inf)
-    for m in range(N_MODES):
-        if allowed[m]:
-            ranked[m] = sads[m] / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
+    if knobs[KNOB_COARSE]:
+        _rank_coarse(o, ref, n, log2n, s, preds, main, steps, ranked, dst, dout, model, mpm, tab, slam, no_cfl,
+                     allowed, knobs[KNOB_SAD_ROWS])
+    else:
+        # rank every mode by SAD + sqrt(lambda) * its bits; each mode's SAD sums
+        # its pixels in raster order, the modes side by side (independent sums)
+        for m in range(N_MODES):
+            if allowed[m]:
+                predict_into(ref, n, log2n, m, preds[m], main, steps)
+        sads = np.zeros(N_MODES)
+        for y in range(n):
+            for x in range(n):
+                v = o[y, x] * SCALE
+                for m in range(N_MODES):
+                    sads[m] += abs(v - preds[m, y, x])
+        for m in range(N_MODES):
+            if allowed[m]:
+                ranked[m] = sads[m] / SCALE + slam * (code_mode(dst, dout, model, m, mpm, s, True, tab) + no_cfl)
     order = np.argsort(ranked)
     cands = np.empty(n_cand + 4, dtype=np.int64)
     nc = 0
     for i in range(min(n_cand, N_MODES)):
-        if allowed[order[i]]:
+        if allowed[order[i]] and ranked[order[i]] < np.inf:
             cands[nc] = order[i]
             nc += 1
-    for i in range(3):
+    for i in range(3 if knobs[KNOB_MPM_FULL] else 0):
         seen = not allowed[mpm[i]]
         for j in range(nc):
             if cands[j] == mpm[i]:
@@ -159,7 +205,7 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
             bits = put_bit(dst, dout, model, CFL_FLAG + ncfl, 1, True, tab)
             bits += code_alpha(dst, dout, model, alpha, True, tab)
         else:
-            pred[:, :] = preds[m]
+            pred[:, :] = preds[m, :n, :n]
             bits = no_cfl + code_mode(dst, dout, model, m, mpm, s, True, tab)
         _forward(o, pred, n, c, coef)
         d = _quantize(coef, n, step, rho, rnd, lev)
@@ -176,7 +222,7 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
 
 @njit(cache=True)
 def _node(dst, dout, model, src, top, rec, maps, done, levp, y0, x0, log2n, log2min, step, rho, lam, chroma, luma, sub, n_cand,
-          prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on):
+          prune, tab, su, sv, dct, ref, preds, rnd, allowed, cfl_on, knobs):
     n = 1 << log2n
     yu, xu = y0 >> 2, x0 >> 2
     can_split = log2n > log2min
@@ -184,7 +230,7 @@ def _node(dst, dout, model, src, top, rec, maps, done, levp, y0, x0, log2n, log2
     lev = np.zeros((n, n), dtype=np.int64)
     trec = np.empty((n, n), dtype=np.int64)
     j_leaf, mode, alpha = _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho, lam, chroma, luma, sub,
-                                n_cand, tab, su, sv, dct, ref, rnd, allowed, cfl_on, lev, trec)
+                                n_cand, tab, su, sv, dct, ref, preds, rnd, allowed, cfl_on, knobs, lev, trec)
     cbf = 0
     for u in range(n):
         for v in range(n):
@@ -193,13 +239,14 @@ def _node(dst, dout, model, src, top, rec, maps, done, levp, y0, x0, log2n, log2
     j_split = np.inf
     if can_split:
         j_leaf += lam * put_bit(dst, dout, model, sctx, 0, True, tab)
-        if not (prune and cbf == 0):
+        floor = knobs[KNOB_SPLIT_FLOOR] * lam * n * n / 64.0
+        if not (prune and cbf == 0) and not (floor > 0 and j_leaf < floor):
             j_split = lam * put_bit(dst, dout, model, sctx, 1, True, tab)
             h = n >> 1
             for k in range(4):
                 j_split += _node(dst, dout, model, src, top, rec, maps, done, levp, y0 + (k >> 1) * h, x0 + (k & 1) * h,
                                  log2n - 1, log2min, step, rho, lam, chroma, luma, sub, n_cand, prune, tab,
-                                 su, sv, dct, ref, rnd, allowed, cfl_on)
+                                 su, sv, dct, ref, preds, rnd, allowed, cfl_on, knobs)
                 if j_split >= j_leaf:
                     break
     if j_leaf <= j_split:
@@ -275,7 +322,7 @@ class PlaneScratch:
 
 @njit(cache=True)
 def encode_rows(st, out, model, src, top, rec, maps, done, cdone, cmaps, levp, ref, dst, dout, log2max, log2min,
-                step, rho, lam, chroma, luma, sub, n_cand, prune, tab, su, sv, dct, rnd, allowed, cfl_on):
+                step, rho, lam, chroma, luma, sub, n_cand, prune, tab, su, sv, dct, rnd, allowed, cfl_on, knobs):
     """Search and code the root blocks of one row of a plane, at rows ``top .. top + 2**log2max``.
 
     ``src`` holds those rows of the padded source plane (float64, pixel
@@ -285,7 +332,8 @@ def encode_rows(st, out, model, src, top, rec, maps, done, cdone, cmaps, levp, r
     """
     w = rec.shape[1]
     root = 1 << log2max
+    preds = np.empty((N_MODES, root, root), dtype=np.int64)  # every mode's prediction of the block ranked
     for x0 in range(0, w, root):
         _node(dst, dout, model, src, top, rec, maps, done, levp, top, x0, log2max, log2min, step, rho, lam, chroma, luma,
-              sub, n_cand, prune, tab, su, sv, dct, ref, rnd, allowed, cfl_on)
+              sub, n_cand, prune, tab, su, sv, dct, ref, preds, rnd, allowed, cfl_on, knobs)
         _code_node(st, out, model, maps, cdone, levp, top, top, x0, log2max, log2min, chroma, tab, su, sv, cmaps)

@@ -50,25 +50,60 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> list:
 def ycbcr_plane(rgb: np.ndarray, i: int) -> np.ndarray:
     """Plane ``i`` (0 Y, 1 Cb, 2 Cr) of :func:`rgb_to_ycbcr`, float64, from (H, W, >= 3) uint8."""
     m = _RGB2YCC
-    x = [rgb[..., c].astype(np.float64) - 128.0 for c in range(3)]
-    return m[i, 0] * x[0] + m[i, 1] * x[1] + m[i, 2] * x[2]
+    out = np.empty(rgb.shape[:2], dtype=np.float64)
+    _ycc_rows(rgb, m[i, 0], m[i, 1], m[i, 2], out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _ycc_rows(rgb, m0, m1, m2, out):
+    # (m0 x0 + m1 x1) + m2 x2 with x = value - 128, in this order: the same
+    # float64 operations as NumPy's elementwise expression on whole planes
+    h, w = out.shape
+    for y in range(h):
+        for x in range(w):
+            a = m0 * (np.float64(rgb[y, x, 0]) - 128.0)
+            b = m1 * (np.float64(rgb[y, x, 1]) - 128.0)
+            c = m2 * (np.float64(rgb[y, x, 2]) - 128.0)
+            out[y, x] = (a + b) + c
 
 
 def ycbcr_to_rgb(planes) -> np.ndarray:
     """Inverse of :func:`rgb_to_ycbcr`: three float64 planes -> (H, W, 3) uint8."""
-    m = _YCC2RGB
-    y, cb, cr = planes
+    y, cb, cr = (np.asarray(p, dtype=np.float64) for p in planes)
     out = np.empty(y.shape + (3,), dtype=np.float64)
-    for i in range(3):
-        out[..., i] = m[i, 0] * y + m[i, 1] * cb + m[i, 2] * cr + 128.0
+    _rgb_rows(y.reshape(-1, y.shape[-1]), cb.reshape(-1, y.shape[-1]), cr.reshape(-1, y.shape[-1]), _YCC2RGB,
+              out.reshape(-1, y.shape[-1], 3))
     return to_uint8(out)
+
+
+@njit(cache=True, nogil=True)
+def _rgb_rows(y, cb, cr, m, out):
+    # ((m0 y + m1 cb) + m2 cr) + 128, the order of the elementwise NumPy expression
+    for r in range(y.shape[0]):
+        for x in range(y.shape[1]):
+            for i in range(3):
+                out[r, x, i] = ((m[i, 0] * y[r, x] + m[i, 1] * cb[r, x]) + m[i, 2] * cr[r, x]) + 128.0
 
 
 def downsample2(plane: np.ndarray) -> np.ndarray:
     """2x2 box average (edge replicated for odd sides): (H, W) -> (ceil(H/2), ceil(W/2))."""
     h, w = plane.shape
-    p = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
-    return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
+    out = np.empty(((h + 1) // 2, (w + 1) // 2), dtype=np.float64)
+    _down_rows(np.ascontiguousarray(plane, dtype=np.float64), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _down_rows(plane, out):
+    # 0.25 * (((top-left + bottom-left) + top-right) + bottom-right), edges
+    # replicated: the order of the NumPy expression on the padded plane
+    h, w = plane.shape
+    for i in range(out.shape[0]):
+        y0, y1 = 2 * i, min(2 * i + 1, h - 1)
+        for j in range(out.shape[1]):
+            x0, x1 = 2 * j, min(2 * j + 1, w - 1)
+            out[i, j] = 0.25 * (((plane[y0, x0] + plane[y1, x0]) + plane[y0, x1]) + plane[y1, x1])
 
 
 def _up1(c: np.ndarray, n: int, axis: int) -> np.ndarray:
@@ -85,7 +120,30 @@ def _up1(c: np.ndarray, n: int, axis: int) -> np.ndarray:
 
 def upsample2(plane: np.ndarray, shape) -> np.ndarray:
     """Inverse of :func:`downsample2` by centred bilinear interpolation to ``shape``."""
-    return _up1(_up1(plane, shape[0], 0), shape[1], 1)
+    plane = np.asarray(plane, dtype=np.float64)
+    if plane.ndim != 2 or plane.size == 0 or shape[0] > 2 * plane.shape[0] or shape[1] > 2 * plane.shape[1]:
+        return _up1(_up1(plane, shape[0], 0), shape[1], 1)
+    out = np.empty(tuple(shape), dtype=np.float64)
+    _up_rows(plane, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _up_rows(c, out):
+    # _up1 along rows then along columns, the same float64 operations:
+    # 0.75 * sample + 0.25 * neighbour (edges replicated)
+    h, w = c.shape
+    n, m = out.shape
+    row = np.empty(w)
+    for i in range(n):
+        k = i >> 1
+        o = max(k - 1, 0) if i & 1 == 0 else min(k + 1, h - 1)
+        for x in range(w):
+            row[x] = 0.75 * c[k, x] + 0.25 * c[o, x]
+        for j in range(m):
+            k = j >> 1
+            o = max(k - 1, 0) if j & 1 == 0 else min(k + 1, w - 1)
+            out[i, j] = 0.75 * row[k] + 0.25 * row[o]
 
 
 def to_patches(plane: np.ndarray, p: int) -> np.ndarray:

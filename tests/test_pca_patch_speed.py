@@ -1,0 +1,129 @@
+"""pca-patch's speed levels and its fast colour/resampling kernels.
+
+The kernels replaced NumPy expressions on whole arrays; they must give the
+same float64 values bit for bit (the decoder's pixels and the default
+level's bytes depend on them), so each is checked against the NumPy
+expression it replaced. Every speed level must make files that decode to
+the encoder's own reconstruction, and the fast levels (6..9, an encoder-only
+search change) may cost only a bounded amount of rate-distortion on an image
+they were not tuned on.
+"""
+
+import numpy as np
+import pytest
+
+import imcompress
+from imcompress._validation import to_uint8
+from imcompress.metrics import psnr
+from imcompress.pca_patch import _transform as T
+from imcompress.pca_patch._intra_codec import SearchSettings
+
+
+def _same(a, b):
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def _numpy_ycbcr(rgb, i):
+    m = T._RGB2YCC
+    x = [rgb[..., c].astype(np.float64) - 128.0 for c in range(3)]
+    return m[i, 0] * x[0] + m[i, 1] * x[1] + m[i, 2] * x[2]
+
+
+def _numpy_downsample(plane):
+    h, w = plane.shape
+    p = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
+
+
+def _numpy_rgb(planes):
+    m = T._YCC2RGB
+    y, cb, cr = planes
+    out = np.empty(y.shape + (3,), dtype=np.float64)
+    for i in range(3):
+        out[..., i] = m[i, 0] * y + m[i, 1] * cb + m[i, 2] * cr + 128.0
+    return to_uint8(out)
+
+
+def test_ycbcr_kernel_matches_numpy_on_random_and_extreme_colours():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (512, 1024, 4), dtype=np.uint8)  # 4 channels: alpha ignored
+    rgb[0, :8, :3] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128],
+                      [1, 254, 127], [254, 1, 128]]
+    for i in range(3):
+        assert _same(T.ycbcr_plane(rgb, i), _numpy_ycbcr(rgb, i))
+        assert _same(T.ycbcr_plane(rgb[3:40], i), _numpy_ycbcr(rgb[3:40], i))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 1), (3, 5), (64, 64), (101, 77)])
+def test_downsample_kernel_matches_numpy(shape):
+    x = (np.random.default_rng(shape[0] * 131 + shape[1]).random(shape) - 0.5) * 255
+    assert _same(T.downsample2(x), _numpy_downsample(x))
+
+
+@pytest.mark.parametrize("src, out", [((1, 1), (1, 1)), ((1, 1), (2, 2)), ((1, 3), (2, 5)), ((5, 4), (9, 8)),
+                                      ((5, 4), (10, 7)), ((33, 65), (66, 129))])
+def test_upsample_kernel_matches_numpy(src, out):
+    x = (np.random.default_rng(src[0] * 7 + src[1]).random(src) - 0.5) * 255
+    # against the NumPy version (still the fallback for other shapes)
+    assert _same(T.upsample2(x, out), T._up1(T._up1(x, out[0], 0), out[1], 1))
+
+
+@pytest.mark.parametrize("grid", [None, 2, 8])  # half-integers and eighths: rounding ties
+def test_inverse_colour_kernel_matches_numpy(grid):
+    rng = np.random.default_rng(5)
+    planes = [(rng.random((60, 81)) - 0.5) * 320 for _ in range(3)]
+    if grid:
+        planes = [np.round(p * grid) / grid for p in planes]
+    assert _same(T.ycbcr_to_rgb(planes), _numpy_rgb(planes))
+    views = [p[5:50, 3:70] for p in planes]  # non-contiguous inputs
+    assert _same(T.ycbcr_to_rgb(views), _numpy_rgb(views))
+
+
+@pytest.fixture(scope="module")
+def photo(sample):
+    return np.ascontiguousarray(sample[100:292, 60:316])
+
+
+@pytest.mark.parametrize("speed", [0, 5, 6, 7, 8, 9])
+def test_every_speed_level_decodes_to_the_encoders_reconstruction(photo, speed):
+    codec = imcompress.get_codec("pca-patch")(quality=50, speed=speed)
+    sections, pixels = codec.encode_sections_with_pixels(photo)
+    data = codec.export(photo)
+    out = imcompress.decompress(data)
+    assert np.array_equal(out, pixels)
+    assert psnr(photo, out) > 34
+
+
+def test_default_and_slow_presets_are_unchanged():
+    # speeds 0..5 keep the presets their pinned bytes were made with (test_pca_patch_bands.py)
+    for speed, n_cand in zip(range(6), (8, 6, 5, 4, 3, 3)):
+        s = SearchSettings.for_speed(speed)
+        assert (s.n_cand, s.prune, s.log2min, s.coarse, s.mpm_full, s.sad_rows, s.split_floor,
+                s.analysis_stride) == (n_cand, speed >= 4, 2, False, True, 1, 0, 1)
+
+
+@pytest.mark.parametrize("quality", [30, 50])
+def test_fast_levels_cost_bounded_rate_distortion(sample, quality):
+    image = np.ascontiguousarray(sample[96:416, 64:448])
+    """Against speed 5 on a crop of the sample photo: each level's file is at most a
+    few per cent larger and its PSNR at most a few tenths lower, and level 9 (8 x 8 blocks and up, the
+    partition search stopped early) stays within 20 % in D + lambda R (J, with the codec's own rate
+    weight); level 6 is not worse than level 9."""
+    from imcompress.pca_patch._quantize import lagrangian, quality_to_step
+
+    lam = lagrangian(quality_to_step(quality)) * 8.0
+    costs = {}
+    for speed in (5, 6, 7, 8, 9):
+        data = imcompress.compress(image, "pca-patch", quality=quality, speed=speed)
+        out = imcompress.decompress(data).astype(np.float64)
+        sse = float(np.sum((out - image) ** 2))
+        costs[speed] = (len(data), psnr(image, out.astype(np.uint8)), sse + lam * len(data))
+    nbytes5, psnr5, j5 = costs[5]
+    for speed in (6, 7, 8):
+        nbytes, p, j = costs[speed]
+        assert nbytes <= 1.05 * nbytes5 and p >= psnr5 - 0.3, (speed, costs)
+        assert j <= 1.05 * j5, (speed, costs)
+    nbytes, p, j = costs[9]
+    assert nbytes <= 1.2 * nbytes5 and p >= psnr5 - 1.0 and j <= 1.2 * j5, costs
+    assert costs[6][2] <= costs[9][2]

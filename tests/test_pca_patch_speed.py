@@ -127,3 +127,39 @@ def test_fast_levels_cost_bounded_rate_distortion(sample, quality):
     nbytes, p, j = costs[9]
     assert nbytes <= 1.2 * nbytes5 and p >= psnr5 - 1.0 and j <= 1.2 * j5, costs
     assert costs[6][2] <= costs[9][2]
+
+
+@pytest.mark.parametrize("speed, chroma, rgba", [(5, "420", False), (9, "420", False), (5, "420", True),
+                                                 (7, "444", False)])
+def test_chroma_thread_gives_the_sequential_bytes_and_planes(photo, speed, chroma, rgba, monkeypatch):
+    """Cb and Cr searched in a second thread (4:2:0) must code exactly what the one-thread order codes,
+    and leave the same reconstructions and unit maps; 4:4:4 and alpha take the sequential path."""
+    import dataclasses
+
+    from imcompress.pca_patch import _intra_codec
+    from imcompress.pca_patch._intra_codec import IntraEncoder
+    from imcompress.pca_patch._quantize import CHROMA_FACTOR, quality_to_step
+
+    started = []
+
+    class Counted(_intra_codec.threading.Thread):
+        def start(self):
+            started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(_intra_codec.threading, "Thread", Counted)
+
+    img = photo
+    if rgba:
+        img = np.concatenate([photo, (np.arange(photo.shape[0] * photo.shape[1]) % 253).astype(np.uint8)
+                              .reshape(photo.shape[0], photo.shape[1], 1)], axis=2)
+    base = SearchSettings.for_speed(speed)
+    step = quality_to_step(45)
+    runs = [IntraEncoder(img, chroma=chroma, speed=speed, settings=dataclasses.replace(base, threads=t))
+            .search(float(np.float32(step)), float(np.float32(step * CHROMA_FACTOR)), chroma == "420")
+            for t in (1, 2, 2)]
+    assert len(started) == (2 if chroma == "420" else 0)  # the two-thread runs did use the second thread
+    for other in runs[1:]:
+        assert other.data == runs[0].data
+        assert all(np.array_equal(a, b) for a, b in zip(other.recs, runs[0].recs))
+        assert all(np.array_equal(a, b) for a, b in zip(other.maps, runs[0].maps))

@@ -86,9 +86,12 @@ class PCAPatchCodec(Codec):
         None: 2, or 1 when ``patch_size`` or ``basis`` is given (they
         belong to bitstream 1).
     speed : int, default=5
-        Encoder effort of bitstream 2, 0 (slowest, best) .. 9 (fastest):
-        how many prediction modes are tried in full, whether blocks that
-        code no levels are split further, and (9) no 4 x 4 blocks.
+        Encoder effort of bitstream 2, 0 (slowest, best) .. 9 (fastest).
+        0..5: how many prediction modes are tried in full (8 .. 3) and,
+        from 4, no further split of blocks that code no level; 6..9 also
+        rank the modes coarse to fine, stop the partition search early on
+        cheap blocks and (9) use no 4 x 4 blocks. docs/pca-patch.md gives
+        each level's time and rate-distortion cost.
 
     Examples
     --------

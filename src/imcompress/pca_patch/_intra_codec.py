@@ -9,7 +9,8 @@ one context model per plane kind. Layout in docs/FORMAT.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_p
 from ._quantize import CHROMA_FACTOR, lagrangian
 from ._output import RowWindow, band_rows, chroma_rows, to_image
 from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, N_KNOBS, PlaneScratch,
-                      encode_rows)
+                      code_rows, encode_rows)
 from ._source import SourcePlane
 from ._tree import MAP_DTYPE, REC_DTYPE, decode_planes, dct_stack
 
@@ -84,6 +85,7 @@ class SearchSettings:
     sad_rows: int = 1
     split_floor: int = 0
     analysis_stride: int = 1
+    threads: int = 2
 
     @classmethod
     def for_speed(cls, speed: int) -> "SearchSettings":
@@ -112,32 +114,123 @@ class SearchSettings:
 _RESERVE_PER_SAMPLE = 8
 
 
-def _encode_planes(sources, luma_index, sub, params, settings, recs, maps, reserve):
-    """Search and code every plane, a row of root blocks at a time; the ``PDAT`` bytes."""
-    st = enc_new()
-    out = np.empty(1 << 16, dtype=np.uint8)
-    tab = cost_table()
-    su, sv = scan_tables()
-    dct = dct_stack()
-    models = {}
-    mask = settings.mode_mask()
-    knobs = settings.knobs()
-    for i, (src, (kind, step, pl)) in enumerate(zip(sources, params)):
-        model = models.setdefault(kind, model_new(N_CONTEXTS2))
+@dataclass(frozen=True)
+class _Search:
+    """What every row of every plane's search reads (tables, settings, planes), shared by the threads."""
+
+    sources: list
+    params: list
+    settings: SearchSettings
+    recs: list
+    maps: list
+    sub: bool
+    reserve: int
+    tab: np.ndarray = field(default_factory=cost_table)
+    scans: tuple = field(default_factory=scan_tables)
+    dct: np.ndarray = field(default_factory=dct_stack)
+
+    def plane(self, i, st, out, model, levels=None, before_row=None, after_row=None):
+        """Search and code plane ``i`` a row of root blocks at a time into ``st``/``out`` (returned, grown
+        as needed; an empty ``out`` codes nothing but still adapts ``model``). ``levels``: a whole-plane
+        level array to keep the decisions in (for :meth:`replay`); ``before_row(top)`` /
+        ``after_row(bottom)``: called around each row."""
+        src, (kind, step, pl) = self.sources[i], self.params[i]
         chroma = kind == CHROMA
-        luma = recs[luma_index] if chroma else recs[i]
+        luma = self.recs[0] if chroma else self.recs[i]
         root = 1 << pl.log2max
         sc = PlaneScratch.new(src.shape, root, st, MAP_DTYPE)
+        cfg = self.settings
         for top in range(0, src.shape[0], root):
-            out = enc_reserve(st, out, reserve * root * src.shape[1] + 64)
-            encode_rows(st, out, model, src.rows(top, top + root), top, recs[i], maps[i], sc.done, sc.cdone, sc.cmaps,
-                        sc.levp, sc.ref, sc.dst, sc.dout, pl.log2max, pl.log2min, step, pl.rho / 256.0,
-                        LAMBDA * step * step, chroma, luma, sub and chroma, settings.n_cand, settings.prune, tab,
-                        su, sv, dct, ROUND, mask, settings.cfl, knobs)
+            if before_row is not None:
+                before_row(top)
+            if len(out):
+                out = enc_reserve(st, out, self.reserve * root * src.shape[1] + 64)
+            levp = sc.levp if levels is None else levels[top:top + root]
+            encode_rows(st, out, model, src.rows(top, top + root), top, self.recs[i], self.maps[i], sc.done, sc.cdone,
+                        sc.cmaps, levp, sc.ref, sc.dst, sc.dout, pl.log2max, pl.log2min, step, pl.rho / 256.0,
+                        LAMBDA * step * step, chroma, luma, self.sub and chroma, cfg.n_cand, cfg.prune, self.tab,
+                        *self.scans, self.dct, ROUND, cfg.mode_mask(), cfg.cfl, cfg.knobs())
+            if after_row is not None:
+                after_row(top + root)
+        return out
+
+    def replay(self, i, st, out, model, levels):
+        """Code plane ``i``'s decisions (its maps and ``levels``, left by :meth:`plane`) as :meth:`plane`
+        coded them: the same calls of the coder, so the same bytes."""
+        shape, (kind, _, pl) = self.sources[i].shape, self.params[i]
+        root = 1 << pl.log2max
+        units = (shape[0] >> 2, shape[1] >> 2)
+        cdone, cmaps = np.zeros(units, dtype=np.bool_), np.zeros((4,) + units, dtype=MAP_DTYPE)
+        for top in range(0, shape[0], root):
+            out = enc_reserve(st, out, self.reserve * root * shape[1] + 64)
+            code_rows(st, out, model, self.maps[i], cdone, cmaps, levels[top:top + root], top, pl.log2max, pl.log2min,
+                      kind == CHROMA, self.tab, *self.scans)
+        return out
+
+
+def _encode_planes(search: _Search, threads: int):
+    """Search and code every plane; the ``PDAT`` bytes.
+
+    With ``threads`` > 1 and 4:2:0 chroma, Cb and Cr are searched in a second thread while luma is,
+    each chroma row once the luma rows its chroma-from-luma prediction reads are final; the chroma
+    model adapts there exactly as in the sequential order (it starts fresh at Cb either way), and
+    the decisions are then coded into the stream after luma. The bytes are the sequential ones.
+    """
+    st = enc_new()
+    out = np.empty(1 << 16, dtype=np.uint8)
+    models = {}
+    n = len(search.sources)
+    kinds = [search.params[i][0] for i in range(n)]
+    if threads > 1 and search.sub and n >= 3:
+        levels = {i: np.zeros(search.sources[i].shape, dtype=np.int64) for i in (1, 2)}
+        luma_h = search.sources[0].shape[0]
+        progress = threading.Condition()
+        state = {"luma": 0, "error": None}
+
+        def luma_done(bottom):
+            with progress:
+                state["luma"] = bottom
+                progress.notify_all()
+
+        def wait_luma(top):  # chroma rows top .. top + root read luma rows < 2 (top + root)
+            need = min(2 * (top + (1 << search.params[1][2].log2max)), luma_h)
+            with progress:
+                progress.wait_for(lambda: state["luma"] >= need or state["error"] is not None)
+            if state["error"] is not None:
+                raise RuntimeError("luma search failed")
+
+        def chroma():
+            try:
+                model = model_new(N_CONTEXTS2)
+                for i in (1, 2):
+                    search.plane(i, enc_new(), np.empty(0, dtype=np.uint8), model, levels[i], before_row=wait_luma)
+            except BaseException as exc:  # re-raised in the caller's thread
+                state["error"] = exc
+
+        worker = threading.Thread(target=chroma, name="pca-patch chroma search")
+        worker.start()
+        try:
+            out = search.plane(0, st, out, models.setdefault(kinds[0], model_new(N_CONTEXTS2)), after_row=luma_done)
+        except BaseException:
+            with progress:
+                state["error"] = state["error"] or RuntimeError("luma search failed")
+                progress.notify_all()
+            worker.join()
+            raise
+        worker.join()
+        if state["error"] is not None:
+            raise state["error"]
+        for i in (1, 2):
+            out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels[i])
+        rest = range(3, n)
+    else:
+        rest = range(n)
+    for i in rest:
+        out = search.plane(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)))
     out = enc_reserve(st, out, 64)
-    n = enc_finish(st, out)
+    size = enc_finish(st, out)
     enc_reserve(st, out, 0)  # raises if a row outgrew its reservation
-    return out[:n].tobytes()
+    return out[:size].tobytes()
 
 
 @dataclass(frozen=True)
@@ -306,7 +399,7 @@ class IntraEncoder:
             recs = [np.zeros(p.shape, dtype=REC_DTYPE) for p in sources]
             maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=MAP_DTYPE) for p in sources]
             try:
-                data = _encode_planes(sources, 0, subsample, params, cfg, recs, maps, reserve)
+                data = _encode_planes(_Search(sources, params, cfg, recs, maps, subsample, reserve), cfg.threads)
             except OverflowError:  # pragma: no cover - no image comes near the first reservation
                 reserve *= 4
                 continue

@@ -22,7 +22,7 @@ from ._blockcoder import CFL_FLAG, MAX_ALPHA, SPLIT, code_alpha, code_block, cod
 from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, predict_into, references
 from ._tree import cbf_context, mark_leaf, neighbour_modes, recon_block, split_context
 
-__all__ = ["PlaneScratch", "encode_rows"]
+__all__ = ["PlaneScratch", "code_rows", "encode_rows"]
 
 
 @njit(cache=True)
@@ -320,7 +320,7 @@ class PlaneScratch:
                    np.empty(4 * 32 + 1, dtype=np.int64), st.copy(), np.empty(0, dtype=np.uint8))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_rows(st, out, model, src, top, rec, maps, done, cdone, cmaps, levp, ref, dst, dout, log2max, log2min,
                 step, rho, lam, chroma, luma, sub, n_cand, prune, tab, su, sv, dct, rnd, allowed, cfl_on, knobs):
     """Search and code the root blocks of one row of a plane, at rows ``top .. top + 2**log2max``.
@@ -336,4 +336,13 @@ def encode_rows(st, out, model, src, top, rec, maps, done, cdone, cmaps, levp, r
     for x0 in range(0, w, root):
         _node(dst, dout, model, src, top, rec, maps, done, levp, top, x0, log2max, log2min, step, rho, lam, chroma, luma,
               sub, n_cand, prune, tab, su, sv, dct, ref, preds, rnd, allowed, cfl_on, knobs)
+        _code_node(st, out, model, maps, cdone, levp, top, top, x0, log2max, log2min, chroma, tab, su, sv, cmaps)
+
+
+@njit(cache=True, nogil=True)
+def code_rows(st, out, model, maps, cdone, cmaps, levp, top, log2max, log2min, chroma, tab, su, sv):
+    """Code the decisions :func:`encode_rows` left in ``maps`` and ``levp`` for the root blocks of one row
+    (``cdone``, ``cmaps``: the decoder's view, as in :func:`encode_rows`)."""
+    root = 1 << log2max
+    for x0 in range(0, maps.shape[2] << 2, root):
         _code_node(st, out, model, maps, cdone, levp, top, top, x0, log2max, log2min, chroma, tab, su, sv, cmaps)

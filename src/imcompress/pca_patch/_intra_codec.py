@@ -71,6 +71,15 @@ class SearchSettings:
     leaves that code no level are not split further; ``modes``: the allowed
     prediction modes (None: all 35); ``cfl``: chroma from luma; block sides
     ``2**log2min .. 2**log2max``; ``deblock``: let the filter be chosen.
+    The speed levels' shortcuts (off by default): ``coarse``: rank planar,
+    DC, every fourth angle and the most probable modes, then refine around
+    the best angle; ``mpm_full``: try the most probable modes in full
+    whatever their rank; ``sad_rows``: the ranking's SAD reads every
+    ``sad_rows``-th row of blocks of 16 and up; ``split_floor`` f > 0: a leaf
+    whose J is below f / 64 of lambda per sample is not split;
+    ``analysis_stride`` k > 1: the deblocking-strength search and the 4:2:0
+    test read one strip of rows in k on large planes. ``threads``: 2 lets
+    Cb and Cr be searched beside luma (same bytes as 1).
     """
 
     n_cand: int = 3

@@ -159,6 +159,10 @@ def test_chroma_thread_gives_the_sequential_bytes_and_planes(photo, speed, chrom
             .search(float(np.float32(step)), float(np.float32(step * CHROMA_FACTOR)), chroma == "420")
             for t in (1, 2, 2)]
     assert len(started) == (2 if chroma == "420" else 0)  # the two-thread runs did use the second thread
+    monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", "1")  # the cap batch workers set: no second thread
+    capped = IntraEncoder(img, chroma=chroma, speed=speed, settings=base).search(
+        float(np.float32(step)), float(np.float32(step * CHROMA_FACTOR)), chroma == "420")
+    assert len(started) == (2 if chroma == "420" else 0) and capped.data == runs[0].data
     for other in runs[1:]:
         assert other.data == runs[0].data
         assert all(np.array_equal(a, b) for a, b in zip(other.recs, runs[0].recs))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import QualityError
+from .._threads import max_threads
 from ..entropy import enc_finish, enc_new, enc_reserve, model_new
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
 from ._deblock import deblock_tree_bands
@@ -408,7 +409,8 @@ class IntraEncoder:
             recs = [np.zeros(p.shape, dtype=REC_DTYPE) for p in sources]
             maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=MAP_DTYPE) for p in sources]
             try:
-                data = _encode_planes(_Search(sources, params, cfg, recs, maps, subsample, reserve), cfg.threads)
+                threads = min(cfg.threads, max_threads())  # IMCOMPRESS_NUM_THREADS=1 (batch workers): one
+                data = _encode_planes(_Search(sources, params, cfg, recs, maps, subsample, reserve), threads)
             except OverflowError:  # pragma: no cover - no image comes near the first reservation
                 reserve *= 4
                 continue

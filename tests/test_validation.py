@@ -110,9 +110,19 @@ def test_to_uint8_bad_range(kwargs, match):
         to_uint8(np.zeros(3), **kwargs)
 
 
-def test_to_uint8_refuses_nan():
+@pytest.mark.parametrize("values", [[1.0, np.nan], [np.nan, 1.0], [np.inf, np.nan, -np.inf], [[np.nan]]])
+def test_to_uint8_refuses_nan(values):
     with pytest.raises(UsageError, match="values contain NaN"):
-        to_uint8(np.array([1.0, np.nan]))
+        to_uint8(np.array(values))
+
+
+def test_to_uint8_infinities_empty_and_the_callers_array():
+    values = np.array([-np.inf, -0.5, 0.5, 2.5, 254.5, 255.5, np.inf])
+    kept = values.copy()
+    # round half to even, then clip
+    assert to_uint8(values).tolist() == [0, 0, 0, 2, 254, 255, 255]
+    np.testing.assert_array_equal(values, kept)
+    assert to_uint8(np.empty((0, 3))).shape == (0, 3)
 
 
 # -- one definition of bpp and ratio ------------------------------------------------------

@@ -200,14 +200,17 @@ def to_uint8(values, *, in_range=(0.0, 255.0), channel_axis=-1) -> np.ndarray:
     """
     in_range = _check_range(in_range)
     x = np.asarray(values, dtype=np.float64)
-    if np.isnan(x).any():
+    # min propagates NaN: one pass, no boolean temporary (decoders call this on every band)
+    if x.size and np.isnan(x.min()):
         raise UsageError("values contain NaN; a reconstruction went wrong before the conversion to uint8")
     if in_range == "image":
         x = _stretch(x, channel_axis)
     elif in_range != (0.0, 255.0):
         lo, hi = in_range
         x = (x - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    r = np.rint(x)  # a new array: the caller's values are never changed
+    np.clip(r, 0, 255, out=r)
+    return r.astype(np.uint8)
 
 
 def _stretch(x, channel_axis):

@@ -81,6 +81,9 @@ def test_compress_kmeans_imports_no_scipy_subpackage(small_png, tmp_path, fmt):
     assert "numba" in modules  # the kernels ran
     assert not _scipy_subpackages(modules), "numba's BLAS check imports scipy.linalg; see cli/_startup.py"
     assert not _heavy(modules)
+    # another method's codec is imported only to list its options, not its encoder or decoders
+    assert {m for m in modules if m.startswith("imcompress.pca_patch.")} <= {
+        "imcompress.pca_patch._codec", "imcompress.pca_patch._quantize"}
 
 
 def test_decompress_kmeans_imports_no_scipy_subpackage(small_png, tmp_path):

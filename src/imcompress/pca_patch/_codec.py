@@ -24,16 +24,19 @@ basis coding), ``_deblock`` (filter), ``_params`` (the PPAR section),
 
 from __future__ import annotations
 
-from threadpoolctl import threadpool_limits
+from typing import TYPE_CHECKING
 
 from .._errors import UsageError
 from ..codecs import Codec, register_codec
 from ..codecs._base import Option, Slider
-from ._decoder import decode
-from ._encoder import Encoder
-from ._intra_codec import IntraEncoder, decode_intra
-from ._params import IntraParams, Params, parse_params
 from ._quantize import quality_to_step
+
+if TYPE_CHECKING:
+    from ._params import IntraParams, Params
+
+# The encoder, the decoders and the PPAR parser are imported where they are
+# used: listing the codec's options (every ``imcompress compress``, whatever the
+# method) then costs no numba kernel definitions (about 0.1 s of imports).
 
 __all__ = ["PCAPatchCodec", "quality_to_step"]
 
@@ -185,10 +188,16 @@ class PCAPatchCodec(Codec):
         decoded = None
         # small matrices only: OpenBLAS threads cost far more than they save
         # (a 63x63 eigh takes 80 ms with 2 busy threads, 0.4 ms with one)
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1):
             if bitstream == 2:
+                from ._intra_codec import IntraEncoder
+
                 enc = IntraEncoder(image, chroma=chroma, speed=self.speed)
             else:
+                from ._encoder import Encoder
+
                 enc = Encoder(image, patch=patch, chroma=chroma, basis=self.basis)
             if self.bpp is not None:
                 budget = int(self.bpp * image.shape[0] * image.shape[1] / 8.0)
@@ -209,10 +218,14 @@ class PCAPatchCodec(Codec):
     # -- decoder -------------------------------------------------------------
     @classmethod
     def _params(cls, container) -> Params | IntraParams:
+        from ._params import parse_params
+
         return parse_params(container.section(b"PPAR"), container.channels)
 
     @classmethod
     def describe(cls, container):
+        from ._params import IntraParams
+
         prm = cls._params(container)
         if isinstance(prm, IntraParams):
             return {
@@ -237,8 +250,14 @@ class PCAPatchCodec(Codec):
 
     @classmethod
     def decode(cls, container):
+        from ._params import IntraParams
+
         prm = cls._params(container)
         shape = (container.height, container.width, container.channels)
         if isinstance(prm, IntraParams):
+            from ._intra_codec import decode_intra
+
             return decode_intra(container.section(b"PDAT"), prm, shape)
+        from ._decoder import decode
+
         return decode(container.section(b"PDAT"), prm, shape)

@@ -376,3 +376,43 @@ def test_click_output_into_closed_pipe_is_a_write_error(args):
     err = proc.stderr.read().decode()
     assert proc.wait() == ExitCode.WRITE
     assert err.count("\n") == 1 and err.startswith("imcompress: error: broken pipe")
+
+
+# -- the console script's exit ------------------------------------------------------
+def test_console_script_flushes_its_output_and_keeps_the_exit_code(tmp_path):
+    # run() ends the process with os._exit: a large stdout must still arrive whole,
+    # and the exit code of an error must still be the documented one
+    img = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    src = tmp_path / "a.png"
+    Image.fromarray(img).save(src)
+    imc = tmp_path / "a.imc"
+    assert main(["compress", str(src), "-o", str(imc), "-m", "pca-rows", "-q"]) == ExitCode.OK
+    proc = subprocess.run([sys.executable, "-m", "imcompress", "decompress", str(imc), "-o", "-"],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    decoded = np.asarray(Image.open(io.BytesIO(proc.stdout)))
+    np.testing.assert_array_equal(decoded, imcompress.decompress(imc.read_bytes()))
+    proc = subprocess.run([sys.executable, "-m", "imcompress", "info", str(tmp_path / "missing.imc")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == ExitCode.INPUT
+    assert proc.stderr.count("\n") == 1 and "missing.imc" in proc.stderr
+
+
+def test_console_script_exits_normally_while_another_thread_runs(monkeypatch):
+    # a live non-daemon thread is waited for by an ordinary exit, so run() must not os._exit
+    import threading
+
+    import imcompress.cli._main as cli_main
+
+    monkeypatch.setattr(cli_main, "main", lambda: 3)
+    monkeypatch.setattr("os._exit", lambda code: pytest.fail("os._exit called with a thread alive"))
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli_main.run()
+        assert info.value.code == 3
+    finally:
+        release.set()
+        worker.join()

@@ -122,10 +122,14 @@ def _whole_plane_decode(data):
 @pytest.mark.parametrize("name, options", [("crop", {"quality": 50}), ("rgba", {"quality": 70}),
                                            ("odd", {"quality": 60}), ("tall", {"quality": 40}),
                                            ("crop", {"quality": 15, "chroma": "444"})])
-def test_banded_decoder_matches_whole_planes(encoded, monkeypatch, band_pixels, name, options):
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_banded_decoder_matches_whole_planes(encoded, monkeypatch, band_pixels, name, options, threads):
+    # threads "2": every image is pipelined (colour conversion in a second thread, one band behind)
     data = encoded(name, options)
     reference = _whole_plane_decode(data)
     monkeypatch.setattr(_output, "BAND_PIXELS", band_pixels)
+    monkeypatch.setattr(_output, "PIPELINE_MIN_PIXELS", 0)
+    monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", threads)
     out = imcompress.decompress(data)
     assert out.dtype == np.uint8 and out.shape == reference.shape
     np.testing.assert_array_equal(out, reference)

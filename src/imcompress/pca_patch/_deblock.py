@@ -21,7 +21,7 @@ MAX_STRENGTH = 15
 _ALPHA, _BETA, _TC = 1.2, 0.3, 0.3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _edge(x, i0, di, alpha, beta, tc):
     # i0: index of q0 in the flat array; di: stride across the border
     p2 = x[i0 - 3 * di]
@@ -82,7 +82,7 @@ def deblock(plane: np.ndarray, p: int, step: float, strength: int) -> np.ndarray
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tree_vertical(x, size_map, y0, alpha, beta, tc):
     # the vertical leaf edges (bitstream 2) of rows y0 .. y0 + len(x) of the
     # plane, held in x: a 4-aligned column c is a leaf's left edge where c is
@@ -96,7 +96,7 @@ def _tree_vertical(x, size_map, y0, alpha, beta, tc):
                 _edge(flat, r * w + c, 1, alpha, beta, tc)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tree_horizontal(x, size_map, y0, r0, r1, h, alpha, beta, tc):
     # the horizontal leaf edges at rows r0 <= r < r1 (r0 a multiple of 4) of a
     # plane of height h whose rows y0 .. y0 + len(x) are held in x; each edge

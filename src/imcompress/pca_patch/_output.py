@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import to_uint8
 from ._transform import upsample2, ycbcr_to_rgb
 
-__all__ = ["BAND_PIXELS", "RowWindow", "band_rows", "chroma_rows", "to_image"]
+__all__ = ["BAND_PIXELS", "PIPELINE_MIN_PIXELS", "RowWindow", "band_rows", "chroma_rows", "to_image"]
 
 #: Samples per band (about 128 K: a few MB of float64 temporaries per band).
 BAND_PIXELS = 1 << 17
@@ -65,24 +65,59 @@ def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
     return upsample2(rows(lo, hi)[:, :cw], (2 * (hi - lo), w))[y0 - 2 * lo: y1 - 2 * lo]
 
 
+#: Images of fewer pixels convert on the calling thread: a second thread's start
+#: and hand-offs cost more than it saves on small crops.
+PIPELINE_MIN_PIXELS = 1 << 20
+
+
 def to_image(windows, out_shape, subsample: bool) -> np.ndarray:
     """The (H, W, C) uint8 image from row windows of the final planes (Y, Cb, Cr[, alpha]).
 
     Planes may be wider than the image (padding is cropped); with
     ``subsample`` the chroma planes are ``ceil(H / 2) x ceil(W / 2)`` and are
     upsampled as :func:`upsample2` does on the whole plane.
+
+    On a large image with a second core (:func:`imcompress._threads.max_threads`)
+    the inverse colour transform and the conversion to uint8 of one band run
+    in a second thread while the calling thread deblocks and upsamples the
+    next band: the same operations on the same values, so the same pixels,
+    with at most one band in flight.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .._threads import max_threads
+
     h, w, nch = out_shape
     out = np.empty((h, w, nch), dtype=np.uint8)
-    step = band_rows(w, 2)
-    for y0 in range(0, h, step):
-        y1 = min(y0 + step, h)
-        luma = windows[0].rows(y0, y1)[:, :w]
-        if subsample:
-            chroma = [chroma_rows(win.rows, y0, y1, h, w) for win in windows[1:3]]
-        else:
-            chroma = [win.rows(y0, y1)[:, :w] for win in windows[1:3]]
-        out[y0:y1, :, :3] = ycbcr_to_rgb([luma] + chroma)
-        if nch == 4:
-            out[y0:y1, :, 3] = to_uint8(windows[3].rows(y0, y1)[:, :w] + 128.0)
+
+    def finish(y0, y1, planes, alpha):
+        out[y0:y1, :, :3] = ycbcr_to_rgb(planes)
+        if alpha is not None:
+            out[y0:y1, :, 3] = to_uint8(alpha + 128.0)
+
+    pool = ThreadPoolExecutor(1) if h * w >= PIPELINE_MIN_PIXELS and max_threads() > 1 else None
+    pending = None
+    try:
+        step = band_rows(w, 2)
+        for y0 in range(0, h, step):
+            y1 = min(y0 + step, h)
+            # the windows' rows are never written once returned, so a band can be
+            # read by the other thread while this one asks for the next
+            luma = windows[0].rows(y0, y1)[:, :w]
+            if subsample:
+                chroma = [chroma_rows(win.rows, y0, y1, h, w) for win in windows[1:3]]
+            else:
+                chroma = [win.rows(y0, y1)[:, :w] for win in windows[1:3]]
+            alpha = windows[3].rows(y0, y1)[:, :w] if nch == 4 else None
+            if pool is None:
+                finish(y0, y1, [luma] + chroma, alpha)
+                continue
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(finish, y0, y1, [luma] + chroma, alpha)
+        if pending is not None:
+            pending.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return out

@@ -6,19 +6,24 @@ from numba import njit
 
 from imcompress import CorruptFileError
 from imcompress.entropy import (
+    EG_CONTEXTS,
     dec_direct,
     dec_new,
     dec_overrun,
     dec_tree,
     decode_bits,
     decode_uints,
+    enc_bit,
+    enc_decisions,
     enc_direct,
+    enc_expgolomb,
     enc_finish,
     enc_new,
     enc_tree,
     encode_bits,
     encode_uints,
     model_new,
+    queue_expgolomb,
     run_encoder,
 )
 
@@ -126,3 +131,71 @@ def test_encode_bits_rejects_bad_input():
         encode_bits(np.array([0, 2]))
     with pytest.raises(ValueError, match="contexts should be"):
         encode_bits(np.array([0, 1]), np.array([0, 5]), n_contexts=2)
+
+
+@njit(cache=True)
+def _enc_one_by_one(out, ctx, val, n_contexts):
+    st = enc_new()
+    model = model_new(n_contexts)
+    for i in range(ctx.shape[0]):
+        if ctx[i] >= 0:
+            enc_bit(st, out, model, ctx[i], val[i])
+        else:
+            enc_direct(st, out, val[i], -ctx[i])
+    return enc_finish(st, out)
+
+
+@njit(cache=True)
+def _enc_queued(out, ctx, val, n_contexts, piece):
+    st = enc_new()
+    model = model_new(n_contexts)
+    for start in range(0, ctx.shape[0], piece):
+        stop = min(ctx.shape[0], start + piece)
+        enc_decisions(st, out, model, ctx[start:stop], val[start:stop], stop - start)
+    return enc_finish(st, out)
+
+
+@pytest.mark.parametrize("capacity", [16, 1 << 16])
+def test_queued_decisions_give_the_stream_of_one_call_each(rng, capacity):
+    """enc_decisions (the index coder's fast path) against enc_bit / enc_direct, bit for bit,
+    skewed and even bits, direct runs of 1..29 bits, and a buffer too small (overflow)."""
+    n = 20000
+    ctx = rng.integers(0, 40, n).astype(np.int32)
+    val = (rng.random(n) < np.where(ctx < 20, 0.05, 0.6)).astype(np.int32)
+    direct = rng.random(n) < 0.1
+    widths = rng.integers(1, 30, n)
+    ctx[direct] = -widths[direct]
+    val[direct] = rng.integers(0, 2**30, n)[direct] & ((1 << widths[direct]) - 1)
+    want = run_encoder(_enc_one_by_one, ctx, val, 40, capacity=capacity)
+    assert len(want) > 1000
+    for piece in (1, 7, n):
+        assert run_encoder(_enc_queued, ctx, val, 40, piece, capacity=capacity) == want
+
+
+@njit(cache=True)
+def _eg_one_by_one(out, values, bases):
+    st = enc_new()
+    model = model_new(4 * EG_CONTEXTS)
+    for i in range(values.shape[0]):
+        enc_expgolomb(st, out, model, bases[i], values[i])
+    return enc_finish(st, out)
+
+
+@njit(cache=True)
+def _eg_queued(out, values, bases):
+    st = enc_new()
+    model = model_new(4 * EG_CONTEXTS)
+    ctx = np.empty(64, dtype=np.int32)
+    val = np.empty(64, dtype=np.int32)
+    for i in range(values.shape[0]):
+        n = queue_expgolomb(ctx, val, 0, bases[i], values[i])
+        enc_decisions(st, out, model, ctx, val, n)
+    return enc_finish(st, out)
+
+
+def test_queued_expgolomb_is_enc_expgolomb(rng):
+    values = np.concatenate([rng.geometric(0.3, 3000) - 1, rng.integers(0, 2**29, 200), [0, 1, 2, 255, 256]])
+    bases = rng.integers(0, 4, values.size) * EG_CONTEXTS
+    want = run_encoder(_eg_one_by_one, values, bases, capacity=64)
+    assert run_encoder(_eg_queued, values, bases, capacity=64) == want
+    assert (decode_uints(encode_uints(values), values.size) == values).all()

@@ -59,3 +59,30 @@ def test_both_codecs_use_the_shared_coder(rng):
     palette, indices, _ = codec.quantize(img)
     idxs = dict(unpack_container(codec.encode(img)).sections)[b"IDXS"]
     assert idxs == encode_indices(indices, palette)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ties_and_repeated_entries_follow_the_spec(seed):
+    """Palettes with repeated entries and equal distances (the rank's tie rule: lower
+    index first), coded by the library, decoded by the spec decoder written from
+    docs/FORMAT.md alone (tools/spec_decoder)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tools.spec_decoder import decode
+
+    from imcompress.format import pack_container
+    from imcompress.kmeans._codec import KMeansCodec
+
+    rng = np.random.default_rng(seed)
+    k, c = int(rng.integers(3, 257)), int(rng.choice([3, 4]))
+    pal = rng.integers(0, 4, (k, c), dtype=np.uint8) * 85  # few levels: many equal distances
+    pal[: k // 3] = pal[k // 3]  # repeated entries
+    idx = rng.integers(0, k, (23, 31)).astype(np.uint8)
+    idx[:, 10:20] = idx[:, 9:10]  # runs, so the flags and the ranks both occur
+    image = pal[idx]
+    sections = KMeansCodec(k)._sections(image, pal, idx, {}, None)
+    data = pack_container(KMeansCodec.method_id, 23, 31, c, sections)
+    assert np.array_equal(decode(data), image)
+    assert np.array_equal(decode_indices(encode_indices(idx, pal), pal, 23, 31), idx)

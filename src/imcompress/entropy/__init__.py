@@ -7,6 +7,11 @@ primitives below (see ``_rangecoder`` for the stream and model conventions)::
     enc_bit(st, out, model, ctx, bit)
     n = enc_finish(st, out)                           # n > len(out): retry larger
 
+An encoder whose contexts do not depend on the coder can queue its decisions
+(``queue_expgolomb`` and plain ``ctx[n], val[n] = c, bit``) and code them with
+``enc_decisions``: the same stream, several times faster under numba than one
+call per decision.
+
     st = dec_new(data); bit = dec_bit(st, data, model, ctx)
     if dec_overrun(st): corrupt
 
@@ -39,6 +44,7 @@ from ._rangecoder import (
     max_decisions,
     model_new,
 )
+from ._queued import enc_decisions, queue_expgolomb
 from ._indices import decode_indices, encode_indices
 from ._streams import decode_bits, decode_uints, encode_bits, encode_uints, run_encoder
 
@@ -58,6 +64,7 @@ __all__ = [
     "decode_indices",
     "decode_uints",
     "enc_bit",
+    "enc_decisions",
     "enc_direct",
     "enc_expgolomb",
     "enc_finish",
@@ -69,5 +76,6 @@ __all__ = [
     "encode_uints",
     "max_decisions",
     "model_new",
+    "queue_expgolomb",
     "run_encoder",
 ]

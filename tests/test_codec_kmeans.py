@@ -33,7 +33,7 @@ def test_roundtrip_on_photo(small):
     assert out1.shape == small.shape and out1.dtype == np.uint8
     np.testing.assert_array_equal(out1, palette[indices])
     np.testing.assert_array_equal(out1, out2)
-    assert info == {"exact": False, "dithered": False, "n_colors": 16}
+    assert info == {"exact": False, "dithered": False, "n_colors": 16, "mse": imcompress.metrics.mse(small, out1)}
     assert imcompress.metrics.unique_colors(out1) == 16
     meta = imcompress.inspect(data)
     assert meta["method"] == "kmeans" and meta["bytes"] == len(data)
@@ -204,3 +204,34 @@ def test_fixed_colors_are_kept_exactly_in_the_palette(sample):
         parse_colors("#gg0000")
     with pytest.raises(imcompress.UsageError, match="is empty"):
         parse_colors(" , ")
+
+
+@pytest.mark.parametrize("options", [
+    {"n_colors": 2}, {"n_colors": 16}, {"n_colors": 256}, {"n_colors": 64, "speed": 1}, {"n_colors": 64, "speed": 10},
+    {"n_colors": 32, "color_space": "lab"}, {"n_colors": 32, "color_space": "oklab"},
+    {"n_colors": 8, "fixed_colors": "#ff0000,#000000"}, {"n_colors": 256, "random_state": 7},
+])
+@pytest.mark.parametrize("fmt", ["imc", "png"])
+def test_the_codecs_error_is_the_pixels_error_bit_for_bit(sample, options, fmt):
+    """Compressed.mse (from the colour table, no pass over the pixels) is exactly
+    metrics.mse of the input against the file decoded again, so the summary line's
+    PSNR does not depend on which one the CLI uses."""
+    img = np.ascontiguousarray(sample[40:300, 90:410])
+    out = KMeansCodec(**options).compress(img, format=fmt)
+    decoded = imcompress.decompress(out.data) if fmt == "imc" else png_pixels(out.data)[2]
+    assert out.mse is not None
+    assert out.mse == imcompress.metrics.mse(img, decoded)  # equal, not close
+    assert imcompress.compress_to_target(img, KMeansCodec(**options), format=fmt).psnr == imcompress.metrics.psnr(img, decoded)
+
+
+def test_the_codecs_error_on_the_study_photo_and_when_it_is_not_known(elephant, rng):
+    out = KMeansCodec(256).compress(elephant, format="png")
+    assert out.mse == imcompress.metrics.mse(elephant, png_pixels(out.data)[2])
+    colours = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    few = colours[rng.integers(0, 5, (20, 30))]
+    assert KMeansCodec(8).compress(few).mse == 0.0  # exact colours: lossless
+    # dithered, RGBA (clustered premultiplied), a fixed palette: the CLI measures the pixels
+    assert KMeansCodec(8, dither=1.0).compress(elephant[:64, :64]).mse is None
+    rgba = np.dstack([elephant[:64, :64], np.full((64, 64), 128, np.uint8)])
+    assert KMeansCodec(8).compress(rgba).mse is None
+    assert KMeansCodec(map_palette=colours).compress(elephant[:64, :64]).mse is None

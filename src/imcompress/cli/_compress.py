@@ -227,7 +227,9 @@ def _compress_one(src, out, fmt, codec, opts, image=None):
     )
     seconds = time.perf_counter() - start
     compressed, decoded, met = result.compressed, result.decoded, result.met
-    if measure and decoded is None:  # a codec without its own reconstruction: decode the file
+    known = compressed.mse  # the codec's exact error, when it has it without a pass over the pixels
+    if measure and decoded is None and (known is None or opts["ssim"]):
+        # a codec without its own reconstruction: decode the file
         from ..codecs._targets import _decode_file
 
         decoded = _decode_file(compressed.data)
@@ -259,9 +261,9 @@ def _compress_one(src, out, fmt, codec, opts, image=None):
         "seconds": seconds,
     }
     if measure:
-        # one float64 pass over the pixels, in chunks; SSIM only when asked
-        # for (it costs more than most encodes)
-        err = mse(pixels, decoded)
+        # else one float64 pass over the pixels, in chunks; SSIM only when
+        # asked for (it costs more than most encodes)
+        err = known if known is not None else mse(pixels, decoded)
         record.update(rmse=math.sqrt(err), psnr=psnr_from_mse(err))
         if opts["ssim"]:
             record["ssim"] = ssim(pixels, decoded)

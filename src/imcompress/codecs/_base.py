@@ -27,6 +27,7 @@ __all__ = [
     "Codec",
     "Compressed",
     "Option",
+    "Reconstruction",
     "Slider",
     "register_codec",
     "get_codec",
@@ -107,6 +108,11 @@ class Compressed:
         them while encoding and guarantees them bit for bit (kmeans,
         pca-rows: the tests check it against :func:`decompress`); None
         otherwise, and then only decoding ``data`` tells.
+    mse : float or None
+        Mean squared error of ``decoded`` against the input over all pixels
+        and channels, as :func:`imcompress.metrics.mse` computes it, bit for
+        bit, when the codec knows it without a pass over the pixels (kmeans:
+        from its colour table; the tests compare the two); None otherwise.
 
     Examples
     --------
@@ -124,6 +130,7 @@ class Compressed:
     shape: tuple
     params: dict
     decoded: np.ndarray | None = field(default=None, repr=False, compare=False)
+    mse: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_bytes(self) -> int:
@@ -143,6 +150,19 @@ class Compressed:
         from ..metrics import compression_ratio
 
         return compression_ratio(len(self.data), self.shape)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """The pixels decoding a file gives, with their error when the encoder knows it.
+
+    A codec's ``encode_*_with_pixels`` may return this in place of the bare
+    pixels (see :meth:`Codec.encode_sections_with_pixels`); it becomes
+    :attr:`Compressed.decoded` and :attr:`Compressed.mse`.
+    """
+
+    pixels: np.ndarray
+    mse: float | None = None
 
 
 @dataclass(frozen=True)
@@ -297,8 +317,11 @@ class Codec(ABC):
             data, params, pixels = self.encode_format_with_pixels(
                 image, format=format, icc_profile=icc_profile, prepared=prepared
             )
+        err = None
+        if isinstance(pixels, Reconstruction):
+            pixels, err = pixels.pixels, pixels.mse
         return Compressed(data=data, method=self.name, format=format, shape=image.shape, params=params,
-                          decoded=pixels)
+                          decoded=pixels, mse=err)
 
     def encode_format(self, image: np.ndarray, *, format: str, icc_profile: bytes | None = None,
                       prepared=None) -> tuple:
@@ -319,7 +342,8 @@ class Codec(ABC):
         ``pixels`` is the (H, W, C) uint8 image every decoder of these sections
         returns, bit for bit, or None when the codec does not promise it (the
         default). A codec that builds its reconstruction while encoding
-        returns it here, so that measuring the result costs no second decode.
+        returns it here, so that measuring the result costs no second decode;
+        as a :class:`Reconstruction` when it also knows the error exactly.
         """
         extra = {} if prepared is None else {"prepared": prepared}
         return self.encode_sections(image, icc_profile=icc_profile, **extra), None

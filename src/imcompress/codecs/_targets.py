@@ -340,7 +340,9 @@ def compress_to_target(
         decoded = out.decoded if out.decoded is not None else _decode_file(out.data)
         if decoded.shape != pixels.shape:  # pragma: no cover - a codec bug
             raise ImcompressError(f"decoded shape {decoded.shape} differs from the input {pixels.shape}")
-        trial = Trial(value, out.data, metrics.psnr(pixels, decoded), extra=out)
+        # the codec's exact error when it knows it (no pass over the pixels)
+        err = out.mse if out.mse is not None else metrics.mse(pixels, decoded)
+        trial = Trial(value, out.data, metrics.psnr_from_mse(err), extra=out)
         last.clear()
         last[id(trial)] = decoded
         if on_trial is not None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, UsageError
 from .._validation import check_image, check_scalar
-from ..codecs._base import Codec, Option, Slider, register_codec
+from ..codecs._base import Codec, Option, Reconstruction, Slider, register_codec
 from ..entropy import decode_indices, encode_indices
 from ._colors import palette_order
 from ._png import auto_level, palette_png
@@ -199,9 +199,14 @@ class KMeansCodec(Codec):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def _fit_predict(self, image, k, prepared):
+        """Palette, indices and, for undithered RGB, the exact MSE (else None)."""
         q = self._quantizer(k)
         indices = q.fit_predict(image, colors=prepared)
-        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices)
+        # the quantizer's mse_ comes from its colour table: the same sum of integer
+        # squared errors as a pass over the pixels, divided by the same count
+        # (premultiplied for RGBA, so not the pixels' error there)
+        err = q.mse_ if image.shape[2] == 3 and not q.dither else None
+        return np.asarray(q.palette_, dtype=np.uint8), np.asarray(indices), err
 
     def prepare(self, image):
         """The image's colour table and histogram (:func:`prepare_colors`), built
@@ -228,18 +233,21 @@ class KMeansCodec(Codec):
         palette : ndarray of shape (K, C), uint8
         indices : ndarray of shape (H, W), uint8
         info : dict
-            ``n_colors`` (K used), ``exact`` (lossless palette), ``dithered``.
+            ``n_colors`` (K used), ``exact`` (lossless palette), ``dithered``,
+            ``mse``: the mean squared error of ``palette[indices]`` against the
+            image when known from the colour table (as :func:`imcompress.metrics.mse`
+            gives it, bit for bit), else None.
         """
         quality = self._check_params()
         image = check_image(image)
         if self.map_palette is not None:
             palette, indices = self._map(image)
-            info = {"exact": False, "dithered": bool(self.dither), "n_colors": int(palette.shape[0])}
+            info = {"exact": False, "dithered": bool(self.dither), "n_colors": int(palette.shape[0]), "mse": None}
             return palette, indices, info
         prepared = self._prepared(image, prepared)
         table = prepared.table
         target_k = self.n_colors
-        info = {"exact": False, "dithered": bool(self.dither)}
+        info = {"exact": False, "dithered": bool(self.dither), "mse": None}
         if quality is not None:
             palette, indices, _ = self._quality_search(image, quality, prepared)
         else:
@@ -254,8 +262,9 @@ class KMeansCodec(Codec):
                 indices = rank[table.inverse].reshape(image.shape[:2])
                 info["exact"] = True
                 info["dithered"] = False
+                info["mse"] = 0.0
             else:
-                palette, indices = self._fit_predict(image, target_k, prepared)
+                palette, indices, info["mse"] = self._fit_predict(image, target_k, prepared)
         info["n_colors"] = int(palette.shape[0])
         return palette, np.asarray(indices, dtype=np.uint8), info
 
@@ -314,7 +323,7 @@ class KMeansCodec(Codec):
     def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
         # the index coder is lossless: the decoder returns palette[indices] exactly
         palette, indices, info = self.quantize(image, prepared=prepared)
-        return self._sections(image, palette, indices, info, icc_profile), palette[indices]
+        return self._sections(image, palette, indices, info, icc_profile), Reconstruction(palette[indices], info["mse"])
 
     def _sections(self, image, palette, indices, info, icc_profile):
         k, c = palette.shape
@@ -348,7 +357,7 @@ class KMeansCodec(Codec):
         if self.map_palette is not None and not hasattr(self.map_palette, "shape"):
             params["map"] = str(self.map_palette)
         data = palette_png(palette, indices, icc_profile=icc_profile, level=params["png_level"])
-        return data, params, palette[indices]
+        return data, params, Reconstruction(palette[indices], info["mse"])
 
     # -- reading ---------------------------------------------------------------
     @classmethod

@@ -120,3 +120,45 @@ def test_bad_arguments_fail_with_the_value(sample):
         png_bytes(np.zeros((2, 2), np.uint8))
     with pytest.raises(UsageError, match="should be non-empty uint8"):
         png_bytes(np.zeros((2, 2, 3), np.float64))
+
+
+def _reference_filter(rows: np.ndarray, bpp: int) -> np.ndarray:
+    """libpng's adaptive heuristic written with NumPy on the whole image (the PNG spec's
+    filters, the smallest sum of |signed byte|, the lowest filter number on ties)."""
+    cur = rows.astype(np.int16)
+    prev = np.zeros_like(cur)
+    prev[1:] = cur[:-1]
+    left = np.zeros_like(cur)
+    left[:, bpp:] = cur[:, :-bpp]
+    upleft = np.zeros_like(cur)
+    upleft[:, bpp:] = prev[:, :-bpp]
+    p = left + prev - upleft
+    pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
+    filtered = np.stack([cur, cur - left, cur - prev, cur - ((left + prev) >> 1), cur - paeth]).astype(np.uint8)
+    best = np.argmin(np.abs(filtered.view(np.int8).astype(np.int32)).sum(axis=2), axis=0)
+    out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = best
+    out[:, 1:] = filtered[best, np.arange(rows.shape[0])]
+    return out
+
+
+@pytest.mark.parametrize("bpp", [1, 3, 4])
+@pytest.mark.parametrize("kind", ["noise", "smooth", "flat", "steps"])
+@pytest.mark.parametrize("shape", [(1, 5), (7, 1), (130, 97)])
+def test_adaptive_filter_matches_the_reference(bpp, kind, shape, monkeypatch):
+    h, w = shape
+    rng = np.random.default_rng(h * w + bpp)
+    if kind == "noise":
+        rows = rng.integers(0, 256, (h, w * bpp), dtype=np.uint8)
+    elif kind == "smooth":  # gradients: many filters close, Paeth's branches all taken
+        y, x = np.mgrid[:h, : w * bpp]
+        rows = ((3 * y + 5 * x + rng.integers(0, 3, (h, w * bpp))) % 256).astype(np.uint8)
+    elif kind == "flat":  # every filter but none costs 0 on most rows: ties everywhere
+        rows = np.full((h, w * bpp), 200, dtype=np.uint8)
+    else:  # wrap-around in the differences (0 next to 255)
+        rows = np.where(rng.random((h, w * bpp)) < 0.5, 0, 255).astype(np.uint8)
+    expected = _reference_filter(rows, bpp)
+    np.testing.assert_array_equal(_png._adaptive_filter(rows, bpp, threads=1), expected)
+    monkeypatch.setattr(_png, "PIECE", 64)  # bands in threads even on these sizes
+    np.testing.assert_array_equal(_png._adaptive_filter(rows, bpp, threads=2), expected)

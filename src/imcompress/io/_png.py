@@ -84,50 +84,28 @@ def _pack_bits(idx: np.ndarray, bits: int) -> np.ndarray:
     return out
 
 
-#: Rows filtered at once (every filter reads the unfiltered rows, so a band is independent).
+#: Rows filtered per task (every filter reads the unfiltered rows, so a band is independent).
 _BAND = 64
 
 
 def _adaptive_filter(rows: np.ndarray, bpp: int, threads: int | None = None) -> np.ndarray:
     """Filtered scanlines (filter byte first) of (H, W * C) uint8 rows, per-row adaptive.
 
-    Bands of rows are filtered in threads (NumPy releases the GIL on large arrays).
+    Bands of rows are filtered in threads (the kernel releases the GIL).
     """
+    from ._filters import filter_rows
+
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
     h, n = rows.shape
     out = np.empty((h, n + 1), dtype=np.uint8)
     bands = range(0, h, _BAND)
     workers = min(len(bands), max_threads() if threads is None else max(1, int(threads)))
     if workers > 1 and rows.size >= PIECE:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda y0: _filter_band(rows, bpp, y0, out), bands))
+            list(pool.map(lambda y0: filter_rows(rows, bpp, y0, min(h, y0 + _BAND), out), bands))
     else:
-        for y0 in bands:
-            _filter_band(rows, bpp, y0, out)
+        filter_rows(rows, bpp, 0, h, out)
     return out
-
-
-def _filter_band(rows, bpp, y0, out):
-    """Filter rows ``y0 .. y0 + _BAND - 1`` into ``out`` (each band writes only its own rows)."""
-    h = rows.shape[0]
-    y1 = min(h, y0 + _BAND)
-    cur = rows[y0:y1].astype(np.int16)
-    prev = np.zeros_like(cur)
-    prev[1:] = cur[:-1]
-    if y0:
-        prev[0] = rows[y0 - 1]
-    left = np.zeros_like(cur)
-    left[:, bpp:] = cur[:, :-bpp]
-    upleft = np.zeros_like(cur)
-    upleft[:, bpp:] = prev[:, :-bpp]
-    p = left + prev - upleft
-    pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
-    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
-    filtered = np.stack([cur, cur - left, cur - prev, cur - ((left + prev) >> 1), cur - paeth]).astype(np.uint8)
-    # libpng's heuristic: the smallest sum of the bytes read as signed
-    costs = np.abs(filtered.view(np.int8).astype(np.int32)).sum(axis=2)
-    best = np.argmin(costs, axis=0)
-    out[y0:y1, 0] = best
-    out[y0:y1, 1:] = filtered[best, np.arange(y1 - y0)]
 
 
 def png_bytes(pixels, *, palette=None, icc_profile=None, level: int = 9, threads: int | None = None) -> bytes:

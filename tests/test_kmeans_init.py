@@ -123,3 +123,46 @@ def test_codec_stores_the_palette_in_palette_order(photo, n_colors):
     assert info["exact"] is (n_colors == 64)
     if n_colors == 5:
         np.testing.assert_array_equal(palette, KMeansQuantizer(5).fit(img).palette_)
+
+
+def _plain_kmeanspp(X, w, k, init, rand):
+    """Greedy weighted k-means++ without pruning: every candidate against every point."""
+    centers = [np.asarray(c, dtype=np.float64) for c in init]
+    closest = np.full(X.shape[0], np.inf)
+    for c in centers:
+        closest = np.minimum(closest, ((X - c) ** 2).sum(1))
+    if not centers:
+        first = min(int(np.searchsorted(np.cumsum(w), rand[0, 0] * w.sum(), side="right")), len(X) - 1)
+        centers.append(X[first])
+        closest = ((X - X[first]) ** 2).sum(1)
+    for c in range(len(centers), k):
+        cum = np.cumsum(w * closest)
+        best = None
+        for t in range(rand.shape[1]):
+            idx = min(int(np.searchsorted(cum, rand[c, t] * cum[-1], side="right")), len(X) - 1)
+            cand = np.minimum(closest, ((X - X[idx]) ** 2).sum(1))
+            pot = float((w * cand).sum())
+            if best is None or pot < best[0]:
+                best = (pot, idx, cand)
+        centers.append(X[best[1]])
+        closest = best[2]
+    return np.array(centers)
+
+
+@pytest.mark.parametrize("n,k,m", [(500, 12, 0), (3000, 40, 0), (3000, 200, 0), (2000, 64, 3), (300, 300, 0)])
+def test_pruned_kmeanspp_picks_the_plain_algorithms_centres(rng, n, k, m):
+    from imcompress.kmeans._kernels import KMEANSPP_GROUP_AFTER, kmeanspp
+
+    assert k <= 12 or k > KMEANSPP_GROUP_AFTER  # both ways of scoring candidates are exercised
+    # integer colours and counts, many repeated points: every potential is an exact
+    # integer, so the plain algorithm's choices are well defined whatever the summation order
+    X = rng.integers(0, 64, size=(n, 3)).astype(np.float64)
+    X[: n // 10] = X[n // 10 : 2 * (n // 10)]
+    w = rng.integers(1, 50, size=n).astype(np.float64)
+    init = X[rng.choice(n, m, replace=False)] + 0.5 if m else np.zeros((0, 3))
+    rand = rng.random((k, 2 + int(np.log(k))))
+    ours = kmeanspp(X, w, k, init, rand)
+    np.testing.assert_array_equal(ours, _plain_kmeanspp(X, w, k, init, rand))
+    # and on float points (Lab-like, with weights), where ties are unlikely
+    Xf = rng.normal(size=(n, 3)) * [20.0, 8.0, 8.0]
+    np.testing.assert_array_equal(kmeanspp(Xf, w, k, init * 0.1, rand), _plain_kmeanspp(Xf, w, k, init * 0.1, rand))

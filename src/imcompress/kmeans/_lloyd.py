@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._threads import max_threads
-from ._kernels import N_CAND, center_geometry, half_gaps, lloyd_assign, lloyd_update, weighted_inertia
+from ._kernels import N_CAND, half_gaps, lloyd_assign, lloyd_update, neighbour_geometry, weighted_inertia
 
 __all__ = ["lloyd"]
 
@@ -88,7 +88,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_th
     max_shift = 0.0
     n_iter = 0
     first = True
-    cc, order, half = center_geometry(C)
+    cc, order, half = neighbour_geometry(C)
     drift = 0.0
     stop = False
     it = -1
@@ -96,7 +96,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_th
         while True:
             it += 1
             if drift > resort:
-                cc, order, half = center_geometry(C)
+                cc, order, half = neighbour_geometry(C)
                 drift = 0.0
             elif not first:
                 half = half_gaps(C)

@@ -47,6 +47,22 @@ def test_color_table_histogram_path_matches_sort_path(rng):
     np.testing.assert_array_equal(table.colors[table.inverse].reshape(img.shape), img)
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_color_table_radix_path_matches_numpys_unique(rng, channels):
+    img = rng.integers(0, 12, size=(300, 200, channels)).astype(np.uint8)
+    img[..., 1] = 7  # a channel with one value: its pass is skipped
+    img[:10] = 255
+    table = color_table(img)
+    packed = np.zeros(img.shape[:2], dtype=np.uint32)
+    for c in range(channels):
+        packed |= img[..., c].astype(np.uint32) << np.uint32(8 * c)
+    keys, inverse, counts = np.unique(packed.ravel(), return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(table.counts, counts)
+    np.testing.assert_array_equal(table.inverse, inverse.ravel())
+    np.testing.assert_array_equal(table.colors[table.inverse].reshape(img.shape), img)
+    assert table.inverse.dtype == np.int32 and table.counts.dtype == np.int64
+
+
 def test_weighted_kmeans_equals_plain_kmeans_on_expanded_pixels(small):
     # posterize so many pixels share a colour: the weighted problem is much smaller
     img = np.ascontiguousarray(small[:48, :48] & 0xE0)

@@ -668,3 +668,57 @@ def rgb_table(flat):
     for i in range(n):
         inverse[i] = table[np.int64(flat[i, 0]) | (np.int64(flat[i, 1]) << 8) | (np.int64(flat[i, 2]) << 16)]
     return keys, counts, inverse
+
+
+@njit(cache=True)
+def packed_table(flat):
+    """Distinct colours of (n, C) uint8 pixels, C <= 4, by a radix sort of their packed values.
+
+    Returns what ``np.unique(packed, return_inverse=True, return_counts=True)``
+    gives for ``packed = sum(flat[:, c] << 8 c)``: the packed colours in
+    increasing order (uint32), their pixel counts (int64) and the index of
+    every pixel's colour (int32). One counting pass per channel (a stable
+    least-significant-byte-first sort) instead of a comparison sort.
+    """
+    n, n_ch = flat.shape
+    keys = np.empty(n, dtype=np.uint32)
+    count = np.zeros((n_ch, 257), dtype=np.int64)  # every channel's histogram, in one pass
+    for i in range(n):
+        v = np.uint32(0)
+        for c in range(n_ch):
+            count[c, np.int64(flat[i, c]) + 1] += 1
+            v |= np.uint32(flat[i, c]) << np.uint32(8 * c)
+        keys[i] = v
+    pix = np.arange(n).astype(np.int32)
+    keys2 = np.empty(n, dtype=np.uint32)
+    pix2 = np.empty(n, dtype=np.int32)
+    for c in range(n_ch):
+        if count[c].max() == n:
+            continue  # every key has the same byte here: already in order
+        shift = np.uint32(8 * c)
+        start = count[c]
+        for b in range(256):
+            start[b + 1] += start[b]
+        for i in range(n):
+            b = (keys[i] >> shift) & np.uint32(255)
+            pos = start[b]
+            start[b] = pos + 1
+            keys2[pos] = keys[i]
+            pix2[pos] = pix[i]
+        keys, keys2 = keys2, keys
+        pix, pix2 = pix2, pix
+    n_keys = 0
+    for s in range(n):
+        if s == 0 or keys[s] != keys[s - 1]:
+            n_keys += 1
+    uniq = np.empty(n_keys, dtype=np.uint32)
+    counts = np.zeros(n_keys, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int32)
+    u = -1
+    for s in range(n):
+        if s == 0 or keys[s] != keys[s - 1]:
+            u += 1
+            uniq[u] = keys[s]
+        counts[u] += 1
+        inverse[pix[s]] = u
+    return uniq, counts, inverse

@@ -17,6 +17,7 @@ from imcompress._validation import to_uint8
 from imcompress.metrics import psnr
 from imcompress.pca_patch import _transform as T
 from imcompress.pca_patch._intra_codec import SearchSettings
+from imcompress.pca_patch._params import parse_params
 
 
 def _same(a, b):
@@ -167,3 +168,32 @@ def test_chroma_thread_gives_the_sequential_bytes_and_planes(photo, speed, chrom
         assert other.data == runs[0].data
         assert all(np.array_equal(a, b) for a, b in zip(other.recs, runs[0].recs))
         assert all(np.array_equal(a, b) for a, b in zip(other.maps, runs[0].maps))
+
+
+@pytest.mark.parametrize("speed, chroma", [(5, "420"), (9, "444")])
+def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, speed, chroma, monkeypatch):
+    """Luma's deblocking strength searched here and the other planes' in a second thread (large
+    images; forced here on a small one) must give the sections the one-thread order gives."""
+    import dataclasses
+
+    from imcompress.pca_patch import _intra_codec
+    from imcompress.pca_patch._intra_codec import IntraEncoder
+    from imcompress.pca_patch._quantize import quality_to_step
+
+    monkeypatch.setattr(_intra_codec, "PIPELINE_MIN_PIXELS", 0)
+    pools = []
+
+    class Counted(_intra_codec.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            pools.append(1)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(_intra_codec, "ThreadPoolExecutor", Counted)
+    base = SearchSettings.for_speed(speed)
+    step = quality_to_step(40)
+    one, two = (IntraEncoder(photo, chroma=chroma, speed=speed, settings=dataclasses.replace(base, threads=t))
+                .encode(step)[0] for t in (1, 2))
+    assert pools == [1]  # only the two-thread encoder used the pool
+    assert one == two
+    strengths = parse_params(one[0][1], 3).planes
+    assert any(p.deblock for p in strengths)  # the search had something to find

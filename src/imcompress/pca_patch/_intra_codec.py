@@ -10,6 +10,7 @@ one context model per plane kind. Layout in docs/FORMAT.md.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
-from ._output import RowWindow, band_rows, chroma_rows, to_image
+from ._output import PIPELINE_MIN_PIXELS, RowWindow, band_rows, chroma_rows, to_image
 from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, N_KNOBS, PlaneScratch,
                       code_rows, encode_rows)
 from ._source import SourcePlane
@@ -418,13 +419,25 @@ class IntraEncoder:
 
     def _encode(self, step32, cstep32, subsample) -> Encoding:
         res = self.search(step32, cstep32, subsample)
-        final = []
-        for i, (rec, m, src) in enumerate(zip(res.recs, res.maps, res.sources)):
-            strength = 0
-            if self.settings.deblock:
-                strength = best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src,
-                                                                   self.settings.analysis_stride))
-            final.append(IntraPlaneParams(self.settings.log2max, self.settings.log2min, RHO, strength))
+        cfg = self.settings
+
+        def strength(i):
+            if not cfg.deblock:
+                return 0
+            rec, m, src = res.recs[i], res.maps[i], res.sources[i]
+            return best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src, cfg.analysis_stride))
+
+        n = len(res.recs)
+        h, w = self.image.shape[:2]
+        if cfg.deblock and n > 1 and h * w >= PIPELINE_MIN_PIXELS and min(cfg.threads, max_threads()) > 1:
+            # the planes' strengths are independent: luma here, the others in a second thread
+            # (the deblocking kernels release the GIL); the same strengths as in order
+            with ThreadPoolExecutor(1) as pool:
+                others = pool.submit(lambda: [strength(i) for i in range(1, n)])
+                strengths = [strength(0)] + others.result()
+        else:
+            strengths = [strength(i) for i in range(n)]
+        final = [IntraPlaneParams(cfg.log2max, cfg.log2min, RHO, s) for s in strengths]
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
         sections = [(b"PPAR", pack_params(prm)), (b"PDAT", res.data)]
         return Encoding(sections, sum(len(x[1]) + 8 for x in sections), prm, res)

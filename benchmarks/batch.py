@@ -2,35 +2,42 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/batch.py                       # 200 images, kmeans and pca-patch, + client memory
+    .venv/bin/python benchmarks/batch.py              # 200 images, kmeans (7 rounds) and pca-patch (3), ~14 min idle
     .venv/bin/python benchmarks/batch.py --images 60 --repeats 1 --memory 200,1000   # quick
 
 Inputs: ``--images`` PNG crops (mixed sizes, 96x128 to 320x480) of the study photo and the
 Kodak set (``../shared/data``; scikit-image's bundled photos when absent), in 4 folders.
-For each method, interleaved and repeated:
+For each method, after an untimed warm-up (a sequential and a 2-worker run on 8 other crops:
+numba's cache, the page cache, Python's bytecode), ``--repeats`` rounds; each round runs every
+configuration once, each run in a fresh interpreter (as a command would; no state left by the
+runs before it), in alternating order (ABC, CBA, ABC, ...), so that a slow drift of the
+machine's speed reaches all configurations alike:
 
-- ``sequential``: one process, a loop calling the library for each file (read, compress,
-  decode and measure, write atomically: :func:`imcompress.batch.compress_job`, the very
-  function the workers run), after compiling the numba kernels once (not timed), with
-  imcompress's own thread pools at one thread (``IMCOMPRESS_NUM_THREADS=1``) as in a worker:
-  the baseline of the speed-ups; ``sequential, all cores``: the same loop with the library's
-  default threads (K-means' assignment step threads large colour tables), for reference;
+- ``sequential``: a loop calling the library for each file (read, compress, decode and
+  measure, write atomically: :func:`imcompress.batch.compress_job`, the very function the
+  workers run), after loading the numba kernels (not timed, as a worker's set-up is not),
+  with imcompress's own thread pools and BLAS at one thread (``IMCOMPRESS_NUM_THREADS=1``,
+  ``OMP/OPENBLAS/MKL_NUM_THREADS=1``), as in a worker: the baseline of the speed-ups;
+  ``sequential, all cores`` (``--all-cores``): the same loop with the library's default
+  threads, for reference;
 - ``batch 1w`` / ``batch 2w``: :func:`imcompress.batch.run_batch` with a local cluster of 1 or
-  2 worker processes (1 thread each), into a fresh DST; ``batch 1w, Dask defaults``: the same
-  without the settings the command gives its local cluster (``LOCAL_CLUSTER_CONFIG``: Dask's
-  own ``MALLOC_TRIM_THRESHOLD_`` and profiler), to show what they change in the same run.
-  ``start-up`` is the time to start the cluster and set up its workers (numba kernels
-  loaded); ``work`` runs from then to the last result; ``total`` is the whole call
-  (planning and stopping the cluster included).
+  2 worker processes (1 thread each), into a fresh DST; ``batch 1w, Dask defaults``
+  (``--dask-defaults``): the same without the settings the command gives its local cluster
+  (``LOCAL_CLUSTER_CONFIG``). ``start-up`` is the time to start the cluster and set up its
+  workers (numba kernels loaded); ``work`` runs from then to the last result; ``total`` is
+  the whole call (planning and stopping the cluster included).
 
-Speed-up = sequential time / batch work time (and / total time, start-up included).
-CPU times (user+sys) change less than wall times with the load of other programs (on this
-machine a loaded core still inflates them by up to ~40 %, so compare rows of one run):
-``files CPU`` is the sum of the manifest's ``cpu_seconds`` (each file's compute, in the thread
-that ran it; the helper threads of ``sequential, all cores`` count in its ``client CPU`` only), ``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up,
-imports, warm-up and Dask's own threads included), ``client CPU`` that of the benchmark's process
-(the sequential loop; or the client, scheduler and nannies of a batch);
-``worker RSS`` is the largest RSS of one worker process seen during the run (psutil, every 0.05 s).
+Speed-up = the median sequential time / the row's median work time (and total time, start-up
+included); ``per round`` gives the lowest and highest ratio of two runs of the same round.
+CPU times (user+sys): on this machine (2 vCPUs of a shared host) the same work's CPU time
+varies by up to ~30 % from one minute to the next with the host's load, so compare rows of one
+run: ``files CPU`` is the sum of each file's ``cpu_seconds`` (its compute, in the thread that ran
+it; the helper threads of ``sequential, all cores`` count in its ``client CPU`` only),
+``workers CPU`` all CPU of the worker processes (``RUSAGE_CHILDREN``: start-up, imports, warm-up
+and Dask's own threads included), ``client CPU`` that of the run's process (the sequential loop;
+or the client, scheduler and nannies of a batch), ``workers busy`` the share of the workers'
+work time spent in files (the rest: waiting for tasks, the tail), ``worker RSS`` the peak RSS
+of the largest worker process (``ru_maxrss`` of the reaped workers: nothing samples them).
 Client memory: the batch client's peak RSS (a sampling thread, psutil) for N tiny inputs
 (24x24 PNGs, kmeans K=4: the cheapest work, so that the client's share shows), each N in
 its own process. Workers are other processes and not counted.
@@ -52,6 +59,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -94,77 +102,80 @@ def _load():
     return os.getloadavg()[0]
 
 
-def _cpu():
-    """user+sys seconds of this process, and of its finished (waited-for) descendants."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return np.array([me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime])
+def _cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
-def sequential(src: Path, dst: Path, settings, *, threads=1):
-    """The loop in this process; ``threads=1`` caps imcompress's own thread pools as a worker's are."""
-    from unittest import mock
+def _records(dst: Path) -> list:
+    return [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
 
-    from imcompress.batch import compress_job, plan_batch
 
-    plan = plan_batch([src], dst, settings, recursive=True)
-    dst.mkdir(parents=True)
-    with mock.patch.dict(os.environ):  # restored on exit
-        os.environ.pop("IMCOMPRESS_NUM_THREADS", None)
-        if threads:
-            os.environ["IMCOMPRESS_NUM_THREADS"] = str(threads)
-        c0, t0 = _cpu(), time.perf_counter()
+def _busy(records, workers: int, work: float) -> float:
+    """Share of the workers' time spent in files (their ``seconds``): the rest is start, gaps, tail."""
+    return sum(r["seconds"] for r in records) / (workers * work) if work > 0 else float("nan")
+
+
+def run_one(spec: dict) -> dict:
+    """One timed configuration, in this (fresh) process; see the module docstring."""
+    from imcompress.batch import BatchSettings, compress_job, plan_batch, run_batch
+
+    src, dst = Path(spec["src"]), Path(spec["dst"])
+    settings = BatchSettings(spec["method"], METHODS[spec["method"]])
+    if spec["kind"] == "sequential":
+        from imcompress.batch._worker import warm_up
+
+        warm_up(settings)  # compiles or loads the numba kernels, as a worker's set-up does: not timed
+        plan = plan_batch([src], dst, settings, recursive=True)
+        dst.mkdir(parents=True)
+        c0, t0 = _cpu(resource.RUSAGE_SELF), time.perf_counter()
         files_cpu = 0.0
         for job in plan.jobs:
             rec = compress_job(job, settings, str(dst))
             assert rec["status"] == "ok", rec
             files_cpu += rec["cpu_seconds"]
-        total = time.perf_counter() - t0
-    own, _ = _cpu() - c0
-    return {"total": total, "startup": 0.0, "work": total, "files_cpu": files_cpu, "client_cpu": own,
-            "workers_cpu": None, "rss": None}
+        work = time.perf_counter() - t0
+        return {"total": work, "startup": 0.0, "work": work, "files_cpu": files_cpu,
+                "client_cpu": _cpu(resource.RUSAGE_SELF) - c0, "workers_cpu": None, "busy": None, "rss": None}
+    from imcompress.batch import _run
 
-
-class _PeakRSS:
-    """The largest RSS of any one child process, sampled by a thread while the block runs."""
-
-    def __enter__(self):
-        import psutil
-
-        me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-
-        def sample():
-            while not self._stop.wait(0.05):
-                for child in me.children(recursive=True):
-                    try:
-                        self.peak = max(self.peak, child.memory_info().rss)
-                    except psutil.Error:
-                        pass
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def batch(src: Path, dst: Path, settings, workers: int, *, dask_defaults=False):
-    from unittest import mock
-
-    from imcompress.batch import _run, run_batch
-
-    config = {} if dask_defaults else _run.LOCAL_CLUSTER_CONFIG
-    c0, t0 = _cpu(), time.perf_counter()
-    with _PeakRSS() as rss, mock.patch.dict(_run.LOCAL_CLUSTER_CONFIG, config, clear=True):
-        summary = run_batch([src], dst, settings, recursive=True, workers=workers, threads_per_worker=1)
+    config = {} if spec.get("dask_defaults") else _run.LOCAL_CLUSTER_CONFIG
+    c0, t0 = _cpu(resource.RUSAGE_SELF), time.perf_counter()
+    with mock.patch.dict(_run.LOCAL_CLUSTER_CONFIG, config, clear=True):
+        summary = run_batch([src], dst, settings, recursive=True, workers=spec["workers"], threads_per_worker=1)
     total = time.perf_counter() - t0
+    own = _cpu(resource.RUSAGE_SELF) - c0
     assert summary.counts["ok"] == summary.total and summary.n_failures == 0, summary.as_dict()
-    own, workers = _cpu() - c0
-    records = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    records = _records(dst)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes, reaped when the cluster closed
     return {"total": total, "startup": summary.startup_seconds, "work": summary.work_seconds,
-            "files_cpu": sum(r["cpu_seconds"] for r in records), "client_cpu": own, "workers_cpu": workers,
-            "rss": rss.peak / 2**20}
+            "files_cpu": sum(r["cpu_seconds"] for r in records), "client_cpu": own,
+            "workers_cpu": kids.ru_utime + kids.ru_stime, "busy": _busy(records, summary.workers, summary.work_seconds),
+            "rss": kids.ru_maxrss / 1024}
+
+
+def _spawn(spec: dict, threads) -> dict:
+    """Run :func:`run_one` in a fresh interpreter, like a command: no state left by the runs before it."""
+    env = dict(os.environ)
+    for name in ("IMCOMPRESS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(name, None)
+        if threads:  # the sequential baseline at one thread, like a worker (the nanny sets the BLAS ones)
+            env[name] = str(threads)
+    out = subprocess.run([sys.executable, __file__, "--run", json.dumps(spec)], capture_output=True, text=True,
+                         env=env)
+    if out.returncode:
+        raise SystemExit(f"benchmark run {spec} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+#: name -> (kind, local workers, thread cap of the sequential loop, Dask's defaults)
+CONFIGS = {
+    "sequential": ("sequential", None, 1, False),
+    "sequential, all cores": ("sequential", None, None, False),
+    "batch 1w": ("batch", 1, None, False),
+    "batch 2w": ("batch", 2, None, False),
+    "batch 1w, Dask defaults": ("batch", 1, None, True),
+}
 
 
 def client_memory(n: int) -> dict:
@@ -213,70 +224,107 @@ def _versions():
             f"dask {dask.__version__}, distributed {distributed.__version__}, imcompress {imcompress.__version__}")
 
 
+def _repeats(text: str, methods) -> dict:
+    """``3`` for every method, or ``kmeans=7,pca-patch=3``."""
+    if "=" not in text:
+        return dict.fromkeys(methods, int(text))
+    pairs = dict(item.split("=", 1) for item in text.split(","))
+    return {m: int(pairs.get(m, 3)) for m in methods}
+
+
+def _fmt(value, spec):
+    return "—" if value is None else format(value, spec)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each configuration")
-    ap.add_argument("--no-dask-defaults", dest="dask_defaults", action="store_false",
-                    help="skip the 'batch 1w, Dask defaults' run (the local cluster without LOCAL_CLUSTER_CONFIG)")
+    ap.add_argument("--repeats", default="kmeans=7,pca-patch=3",
+                    help="timed rounds per method: N, or METHOD=N,... (default kmeans=7,pca-patch=3)")
+    ap.add_argument("--all-cores", action="store_true",
+                    help="add 'sequential, all cores' (the loop with the library's default threads)")
+    ap.add_argument("--dask-defaults", action="store_true",
+                    help="add 'batch 1w, Dask defaults' (the local cluster without LOCAL_CLUSTER_CONFIG)")
     ap.add_argument("--methods", default="kmeans,pca-patch")
     ap.add_argument("--memory", default="200,5000", help="input counts of the client-memory runs ('' to skip)")
+    ap.add_argument("--run", help=argparse.SUPPRESS)  # the child process of one timed run
     ap.add_argument("--client-memory", type=int, help=argparse.SUPPRESS)  # the child process of one memory run
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "batch.md")
     args = ap.parse_args(argv)
+    if args.run:
+        print(json.dumps(run_one(json.loads(args.run))))
+        return
     if args.client_memory:
         print(json.dumps(client_memory(args.client_memory)))
         return
-    from imcompress.batch import BatchSettings
-    from imcompress.batch._worker import warm_up
-
-    lines = [f"# imcompress batch benchmark ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)", "",
-             f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {_versions()}", ""]
+    methods = args.methods.split(",")
+    repeats = _repeats(args.repeats, methods)
+    names = [n for n in CONFIGS if (n != "sequential, all cores" or args.all_cores)
+             and (n != "batch 1w, Dask defaults" or args.dask_defaults)]
+    started = datetime.now(timezone.utc)
+    lines = [f"# imcompress batch benchmark ({started:%Y-%m-%d %H:%M} UTC)", "",
+             f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {_versions()}", "",
+             f"`benchmarks/batch.py {' '.join(argv if argv is not None else sys.argv[1:])}`".replace(" `", "`"), ""]
     loads = [_load()]
+    rows, per_run = [], []
     with tempfile.TemporaryDirectory(prefix="imc-bench-batch-") as tmp:
         src = Path(tmp) / "src"
         label, src_bytes = make_inputs(src, args.images)
+        warm_src = Path(tmp) / "warm"
+        make_inputs(warm_src, 8, seed=1)
         lines += [f"{args.images} PNG crops of the {label} ({src_bytes / 1e6:.1f} MB), sizes "
                   + ", ".join(f"{w}x{h}" for h, w in SIZES) + "; 1 thread per worker.", ""]
-        rows = []
-        for method in args.methods.split(","):
-            settings = BatchSettings(method, METHODS[method])
-            warm_up(settings)  # the sequential loop compiles once too, untimed
-            runs = {"sequential": [], "sequential, all cores": [], "batch 1w": [], "batch 2w": []}
-            if args.dask_defaults:
-                runs["batch 1w, Dask defaults"] = []
-            for r in range(args.repeats):
-                for name in runs:
-                    dst = Path(tmp) / f"dst-{method}-{name.replace(' ', '').replace(',', '')}-{r}"
+        for method in methods:
+            # untimed: numba's cache, the page cache (sources, inputs), Python's bytecode
+            for name in ("sequential", "batch 2w"):
+                kind, workers, threads, defaults = CONFIGS[name]
+                _spawn({"kind": kind, "method": method, "src": str(warm_src), "dst": str(Path(tmp) / "dst-warm"),
+                        "workers": workers}, threads)
+                shutil.rmtree(Path(tmp) / "dst-warm")
+            runs = {name: [] for name in names}
+            for r in range(repeats[method]):
+                order = names if r % 2 == 0 else names[::-1]  # ABC CBA: a drift of the machine cancels
+                for name in order:
+                    kind, workers, threads, defaults = CONFIGS[name]
+                    dst = Path(tmp) / f"dst-{method}-{r}"
                     loads.append(_load())
-                    if name.startswith("sequential"):
-                        res = sequential(src, dst, settings, threads=None if "all cores" in name else 1)
-                    else:
-                        res = batch(src, dst, settings, int(name[6]), dask_defaults="defaults" in name)
+                    res = _spawn({"kind": kind, "method": method, "src": str(src), "dst": str(dst),
+                                  "workers": workers, "dask_defaults": defaults}, threads)
+                    res["load"] = loads[-1]
                     runs[name].append(res)
+                    per_run.append((method, r, name, res))
                     shutil.rmtree(dst)
-                    print(f"{method} {name} run {r}: total {res['total']:.1f} s, start-up {res['startup']:.1f} s, "
-                          f"work {res['work']:.1f} s, files CPU {res['files_cpu']:.1f} s, load {loads[-1]:.1f}",
-                          flush=True)
-            seq = statistics.median(x["total"] for x in runs["sequential"])
+                    print(f"{method} round {r} {name}: work {res['work']:.1f} s, start-up {res['startup']:.1f} s, "
+                          f"files CPU {res['files_cpu']:.1f} s, client CPU {res['client_cpu']:.1f} s, "
+                          f"load {res['load']:.1f}", flush=True)
+            seq = runs["sequential"]
+            seq_work = statistics.median(x["work"] for x in seq)
             for name, res in runs.items():
                 med = {k: statistics.median(x[k] for x in res) if res[0][k] is not None else None for k in res[0]}
-                rows.append((method, name, med, args.images / med["work"], src_bytes / 1e6 / med["work"],
-                             seq / med["work"], seq / med["total"]))
+                paired = [a["work"] / b["work"] for a, b in zip(seq, res)]  # within each round
+                rows.append((method, name, len(res), med, args.images / med["work"], src_bytes / 1e6 / med["work"],
+                             seq_work / med["work"], (min(paired), max(paired)), seq_work / med["total"]))
         loads.append(_load())
-        lines += ["| method | run | total s | start-up s | work s | images/s | MB/s | speed-up (work) | "
-                  "speed-up (total) | files CPU s | workers CPU s | client CPU s | worker RSS MB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-
-        def fmt(value, spec):
-            return "—" if value is None else format(value, spec)
-
-        for m, n, d, ips, mbs, su, sut in rows:
-            lines.append(f"| {m} | {n} | {d['total']:.1f} | {d['startup']:.1f} | {d['work']:.1f} | {ips:.1f} "
-                         f"| {mbs:.2f} | {su:.2f}x | {sut:.2f}x | {d['files_cpu']:.1f} "
-                         f"| {fmt(d['workers_cpu'], '.1f')} | {d['client_cpu']:.1f} | {fmt(d['rss'], '.0f')} |")
-    lines += ["", f"Medians of {args.repeats} interleaved runs. Load average during the runs: "
-              f"{min(loads):.1f}-{max(loads):.1f} (1-minute; the machine has {os.cpu_count()} cores)."]
+    lines += ["| method | run | rounds | total s | start-up s | work s | images/s | MB/s | speed-up (work) | "
+              "per round | speed-up (total) | files CPU s | workers CPU s | client CPU s | workers busy | "
+              "worker RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m, n, k, d, ips, mbs, su, (lo, hi), sut in rows:
+        lines.append(f"| {m} | {n} | {k} | {d['total']:.1f} | {d['startup']:.1f} | {d['work']:.1f} | {ips:.1f} "
+                     f"| {mbs:.2f} | **{su:.2f}x** | {lo:.2f}–{hi:.2f}x | {sut:.2f}x | {d['files_cpu']:.1f} "
+                     f"| {_fmt(d['workers_cpu'], '.1f')} | {d['client_cpu']:.1f} "
+                     f"| {_fmt(None if d['busy'] is None else 100 * d['busy'], '.0f')}{'' if d['busy'] is None else ' %'} "
+                     f"| {_fmt(d['rss'], '.0f')} |")
+    lines += ["", f"Medians over the rounds; each round runs every configuration once, in a fresh process, "
+              f"in alternating order (ABC, CBA, ...), after an untimed warm-up. Speed-up = the sequential "
+              f"loop's median / the row's median; 'per round': the lowest and highest ratio of runs of the "
+              f"same round. Load average during the runs: {min(loads):.1f}-{max(loads):.1f} (1-minute; the "
+              f"machine has {os.cpu_count()} cores).", "",
+              "Every run, in the order run:", "",
+              "| method | round | run | work s | files CPU s | workers CPU s | client CPU s | load |",
+              "|---|---|---|---|---|---|---|---|"]
+    for m, r, n, res in per_run:
+        lines.append(f"| {m} | {r} | {n} | {res['work']:.1f} | {res['files_cpu']:.1f} "
+                     f"| {_fmt(res['workers_cpu'], '.1f')} | {res['client_cpu']:.1f} | {res['load']:.1f} |")
     if args.memory:
         lines += ["", "Client peak RSS (tiny 24x24 inputs, kmeans K=4, 2 workers; each N in its own process):", "",
                   "| inputs | RSS before MB | peak RSS MB | seconds |", "|---|---|---|---|"]
@@ -291,6 +339,7 @@ def main(argv=None):
         if len(mems) > 1:
             lines += ["", f"Peak growth from {mems[0]['n']} to {mems[-1]['n']} inputs: "
                       f"{mems[-1]['rss_peak_mb'] - mems[0]['rss_peak_mb']:+.0f} MB."]
+    lines += ["", f"Finished {datetime.now(timezone.utc):%H:%M} UTC ({(datetime.now(timezone.utc) - started).seconds / 60:.0f} min)."]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -342,6 +342,16 @@ def _worker_state(dask_worker):
             max_threads())
 
 
+def _intervals(server) -> dict:
+    """The periods (ms) of a Dask server's periodic self-checks that LOCAL_CLUSTER_CONFIG sets."""
+    return {name: server.periodic_callbacks[name].callback_time
+            for name in ("tick", "monitor", "memory_monitor") if name in server.periodic_callbacks}
+
+
+def _worker_intervals(dask_worker):
+    return _intervals(dask_worker)
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/self/maps")
 @pytest.mark.xdist_group("batch-local-cluster")
 def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch):
@@ -375,6 +385,13 @@ def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch
             (state,) = cluster.client.run(_worker_state).values()
             # no trim variable, no profiler, heap reuse; imcompress's own pools at the worker's one thread
             assert state == (None, False, True, 1), (when, state, max_threads())
+            # Dask's periodic self-checks at the slower periods, in the workers and in the scheduler and
+            # nannies of this process (Dask's defaults: 20, 500 and 100 ms)
+            (periods,) = cluster.client.run(_worker_intervals).values()
+            assert periods == {"tick": 1000, "monitor": 2000, "memory_monitor": 500}, (when, periods)
+            nannies = [_intervals(n) for n in cluster.cluster.workers.values()]
+            assert nannies == [{"tick": 1000, "monitor": 2000, "memory_monitor": 500}], (when, nannies)
+            assert _intervals(cluster.cluster.scheduler) == {"tick": 1000, "monitor": 2000}
             cluster.client.restart()
     finally:
         cluster.close()
@@ -454,3 +471,28 @@ def test_groups_share_tasks_but_stay_a_small_share_of_the_work():
     assert [len(g) for g in _groups(big + small[:3], 2)] == [1, 1, 1, 1, 1, 3]  # a large file goes alone
     few = small[:20]
     assert len(list(_groups(few, 2))) >= 16  # 8 groups per worker thread when there is little work
+
+
+@pytest.mark.parametrize("threads", [1, 2, 8])
+def test_groups_shrink_towards_the_end_so_that_the_workers_finish_together(threads):
+    from imcompress.batch import Job
+    from imcompress.batch._run import GROUP_BYTES, GROUP_FILES, _groups
+
+    rng = np.random.default_rng(0)
+    jobs = [Job(f"/s/{i}.png", f"{i}.imc", None, int(s), 0) for i, s in enumerate(rng.integers(20_000, 200_000, 400))]
+    total = sum(job.size for job in jobs)
+    groups = list(_groups(jobs, threads))
+    assert [j for g in groups for j in g] == jobs
+    sizes = [sum(job.size for job in g) for g in groups]
+    # each group is about 1/8 per thread of what was left (the nearest whole file), never below 1/32,
+    # unless it is full (GROUP_FILES files, or GROUP_BYTES)
+    left = total
+    for size, group, after in zip(sizes, groups, groups[1:]):  # the last: what is left
+        target = min(max(left / (8 * threads), total / (32 * threads)), GROUP_BYTES)
+        assert size <= GROUP_BYTES and len(group) <= GROUP_FILES
+        if len(group) < GROUP_FILES:  # nearer to the target with its last file, and without the next
+            assert abs(size - target) <= max(group[-1].size, after[0].size) / 2, (size, target)
+        left -= size
+    assert sizes[0] > 2.5 * sizes[-1]  # the first groups large (few tasks), the last small (a short tail)
+    assert max(sizes[-3:]) <= total / (32 * threads) + 200_000
+    assert len(groups) <= 40 * threads  # Dask's cost per task stays a small share

@@ -36,11 +36,13 @@ STATUSES = ("ok", "copied", "skipped", "failed")
 _KEEP_FAILURES = 50
 _KEEP_SLOWEST = 5
 #: A group of inputs (one task) holds at most this many files and input bytes
-#: (a file larger than that goes alone), and at most 1/8 of the bytes per
-#: worker thread, so that the last groups do not leave workers idle.
+#: (a file larger than that goes alone), and at most 1/8 of the bytes not yet
+#: grouped per worker thread, but not less than 1/32 of all bytes per thread:
+#: groups shrink towards the end, so that the workers finish together.
 GROUP_FILES = 32
 GROUP_BYTES = 4 << 20
 _GROUPS_PER_THREAD = 8
+_SMALLEST_SHARE = 32
 
 #: Dask settings for the local cluster that ``run_batch`` starts (and for
 #: nothing else; docs/batch.md gives them for ``--scheduler`` clusters).
@@ -57,6 +59,17 @@ LOCAL_CLUSTER_CONFIG = {
     # The statistical profiler samples every thread's stack every 10 ms for
     # the dashboard, which the local cluster does not open.
     "distributed.worker.profile.enabled": False,
+    # Dask's periodic self-checks, in every worker and in the scheduler and
+    # nannies of this process: the event-loop latency probe (every 20 ms),
+    # the system monitor behind the dashboard's plots (500 ms) and the
+    # memory-limit check (100 ms). Together 26 ms of CPU per second in this
+    # process and 17 ms in each worker, idle or busy, taken from the cores the
+    # files are compressed on; 6 and 3 ms at these intervals (measured,
+    # docs/batch.md). A blocked event loop is still reported (after 3 s), a
+    # worker over its memory limit is still paused or restarted, within 0.5 s.
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
 }
 
 
@@ -169,24 +182,37 @@ def _key(params: str, group) -> str:
 def _groups(jobs, n_threads: int, *, max_files=GROUP_FILES, max_bytes=GROUP_BYTES):
     """Cut ``jobs`` (a list, in order) into tuples of consecutive jobs, lazily.
 
+    Guided scheduling: each group takes 1/8 per worker thread of the bytes
+    not yet grouped, so the last groups are small and the worker that takes
+    the last one does not keep the others waiting long; no group is smaller
+    than 1/32 per thread of all bytes (or one file), so that Dask's cost per
+    task stays a small share.
+
     Examples
     --------
     >>> from imcompress.batch import Job
     >>> jobs = [Job(f"/s/{i}.png", f"{i}.imc", None, 1000, 0) for i in range(100)]
-    >>> [len(g) for g in _groups(jobs, 1)]  # 1/8 of the bytes each
-    [12, 12, 12, 12, 12, 12, 12, 12, 4]
+    >>> [len(g) for g in _groups(jobs, 1)]  # 1/8 of what is left, then no less than 1/32 of the whole
+    [13, 11, 10, 8, 7, 6, 6, 5, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 2]
     >>> [len(g) for g in _groups(jobs, 2, max_files=5)][:4]
     [5, 5, 5, 5]
     """
     total = sum(max(job.size, 1) for job in jobs)
-    limit = min(max_bytes, total / (_GROUPS_PER_THREAD * max(n_threads, 1)))
+    share = _GROUPS_PER_THREAD * max(n_threads, 1)
+    smallest = total / (_SMALLEST_SHARE * max(n_threads, 1))
+    left = total
     group, size = [], 0
+    target = max(left / share, smallest)
     for job in jobs:
-        if group and (len(group) >= max_files or size + job.size > limit):
+        grown = size + max(job.size, 1)
+        # full: the caps, or the target nearer without this job than with it
+        if group and (len(group) >= max_files or grown > max_bytes or grown - target > target - size):
             yield tuple(group)
-            group, size = [], 0
+            left -= size
+            target = max(left / share, smallest)
+            group, grown = [], max(job.size, 1)
         group.append(job)
-        size += max(job.size, 1)
+        size = grown
     if group:
         yield tuple(group)
 

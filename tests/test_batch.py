@@ -307,6 +307,9 @@ def test_warm_up_takes_the_lock_until_a_warm_up_has_finished(tmp_path, monkeypat
         fcntl.flock(held, fcntl.LOCK_UN)
     other = BatchSettings("kmeans", {"n_colors": 4})
     assert _warm_files(other)[1] != ready and _warm_files(other)[0] == lock  # one marker per settings
+    # another numba cache (another installation, or NUMBA_CACHE_DIR): its own lock, not held up by this one's
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    assert _warm_files(SETTINGS)[0] != lock and _warm_files(SETTINGS)[1] != ready
 
 
 _HEAP_PROBE = """
@@ -340,6 +343,11 @@ def _worker_state(dask_worker):
 
     return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks, _from_heap(),
             max_threads())
+
+
+# sent by value (this module imports scikit-image, hence SciPy, wherever it is imported)
+_LINALG_PROBE = {"__name__": "imcompress_test_linalg_probe"}
+exec("import sys\ndef linalg_loaded():\n    return 'scipy.linalg' in sys.modules\n", _LINALG_PROBE)
 
 
 def _intervals(server) -> dict:
@@ -379,9 +387,11 @@ def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch
     monkeypatch.delenv("IMCOMPRESS_NUM_THREADS", raising=False)
     cluster = _Cluster(None, 1, 1, 30.0)
     try:
-        plugin = BatchWorkerPlugin(SETTINGS)
+        plugin = BatchWorkerPlugin(SETTINGS, own_processes=True)
         cluster.client.register_plugin(plugin, name=plugin.name)
         for when in ("started", "restarted by its nanny"):
+            # numba set up (its kernels warmed up) without SciPy's linalg, as the command line sets it up
+            assert cluster.client.run(_LINALG_PROBE["linalg_loaded"]) == {a: False for a in cluster.client.nthreads()}
             (state,) = cluster.client.run(_worker_state).values()
             # no trim variable, no profiler, heap reuse; imcompress's own pools at the worker's one thread
             assert state == (None, False, True, 1), (when, state, max_threads())
@@ -398,6 +408,36 @@ def test_the_local_cluster_workers_keep_glibc_dynamic_mmap_threshold(monkeypatch
     # only the cluster the command starts: Dask's own configuration is left as it was
     assert dask.config.get("distributed.worker.profile.enabled") is True
     assert dask.config.get("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_") == 65536
+
+
+_BLAS_THREADS = """
+import sys
+if sys.argv[1] == "capped":
+    from imcompress.batch._worker import cap_threads
+    cap_threads(1)
+import scipy.linalg  # its BLAS loaded after the cap
+from threadpoolctl import threadpool_info
+# the BLAS libraries (NumPy's, SciPy's); OpenMP's is numba's threading layer, capped by numba.set_num_threads
+print(max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"))
+"""
+
+
+def test_cap_threads_reaches_a_blas_loaded_after_it():
+    """cap_threads does not import SciPy for its BLAS (0.2 s per worker): a BLAS loaded later is capped too."""
+    import subprocess
+    import sys
+
+    from imcompress.batch._worker import THREAD_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    threads = {}
+    for label in ("capped", "reference"):
+        out = subprocess.run([sys.executable, "-c", _BLAS_THREADS, label], env=env, capture_output=True, text=True,
+                             check=True)
+        threads[label] = int(out.stdout.strip())
+    assert threads["capped"] == 1
+    if len(os.sched_getaffinity(0)) > 1:  # the reference: without the cap, the BLAS takes every core
+        assert threads["reference"] > 1
 
 
 def test_journal_recovers_work_finished_after_the_client_died(tmp_path, sample):

@@ -364,7 +364,7 @@ def _run_on_dask(todo, dst, settings, manifest, summary, progress, *, scheduler,
 
     if workers is not None and scheduler is None:
         workers = min(workers, len(todo))  # no idle processes for a handful of files
-    plugin = BatchWorkerPlugin(settings)
+    plugin = BatchWorkerPlugin(settings, own_processes=scheduler is None)
     cluster = _Cluster(scheduler, workers, threads_per_worker, connect_timeout)
     try:
         cluster.wait_for_workers(connect_timeout)

@@ -45,14 +45,18 @@ def plugin_name(settings: BatchSettings) -> str:
     return f"imcompress-batch-{settings.digest()[:16]}"
 
 
+#: Read by imcompress._threads.max_threads at each call (K-means assignment, PNG
+#: writing), and by OpenMP and the BLAS libraries when they are loaded.
+THREAD_VARIABLES = ("IMCOMPRESS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def cap_threads(n: int) -> None:
-    """At most ``n`` threads per call: imcompress's own pools, BLAS/OpenMP, numba."""
-    # read by imcompress._threads.max_threads at each call (K-means assignment, PNG writing)
-    os.environ["IMCOMPRESS_NUM_THREADS"] = str(n)
+    """At most ``n`` threads per call: imcompress's own pools, BLAS/OpenMP (loaded now or later), numba."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n)
     from threadpoolctl import threadpool_limits
 
-    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that the cap reaches it)
-
+    # the libraries loaded already (NumPy's BLAS); one loaded later (SciPy's) reads the variables
     threadpool_limits(limits=n)
     try:
         import numba
@@ -120,12 +124,15 @@ def _warm_files(settings: BatchSettings) -> tuple[Path, Path]:
 
     from .. import __version__
 
-    # numba's cache lives beside the sources (or in NUMBA_CACHE_DIR): one marker per copy of them
+    # numba's cache lives beside the sources (or in NUMBA_CACHE_DIR): one lock and one marker per
+    # copy of them, so that another installation compiling its own cache does not hold this one up
     where = f"{Path(__file__).resolve().parents[1]} {os.environ.get('NUMBA_CACHE_DIR', '')}"
     key = f"{settings.digest()} {__version__} {numba.__version__} {sys.version} {where}"
     key = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    copy = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()
     tmp = Path(tempfile.gettempdir())
-    return tmp / f"imcompress-numba-{os.getuid()}.lock", tmp / f"imcompress-numba-{os.getuid()}-{key[:16]}.ready"
+    return (tmp / f"imcompress-numba-{os.getuid()}-{copy[:16]}.lock",
+            tmp / f"imcompress-numba-{os.getuid()}-{key[:16]}.ready")
 
 
 def _worker_label() -> str:

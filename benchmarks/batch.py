@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/batch.py              # 200 images, kmeans (7 rounds) and pca-patch (3), ~14 min idle
+    .venv/bin/python benchmarks/batch.py              # 200 images, kmeans (5 rounds) and pca-patch (3), ~14 min idle
     .venv/bin/python benchmarks/batch.py --images 60 --repeats 1 --memory 200,1000   # quick
 
 Inputs: ``--images`` PNG crops (mixed sizes, 96x128 to 320x480) of the study photo and the
@@ -239,8 +239,8 @@ def _fmt(value, spec):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--repeats", default="kmeans=7,pca-patch=3",
-                    help="timed rounds per method: N, or METHOD=N,... (default kmeans=7,pca-patch=3)")
+    ap.add_argument("--repeats", default="kmeans=5,pca-patch=3",
+                    help="timed rounds per method: N, or METHOD=N,... (default kmeans=5,pca-patch=3)")
     ap.add_argument("--all-cores", action="store_true",
                     help="add 'sequential, all cores' (the loop with the library's default threads)")
     ap.add_argument("--dask-defaults", action="store_true",

@@ -150,6 +150,30 @@ def test_compress_job_record_matches_the_file(tmp_path, sample):
     assert 0 < rec["cpu_seconds"] <= rec["seconds"] + 1e-3
 
 
+_PLAIN_LOOP = """
+import socket, sys
+from pathlib import Path
+from PIL import Image
+import numpy as np
+from imcompress.batch import BatchSettings, Job, compress_job
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(src)
+rec = compress_job(Job(str(src), "o.imc", None, src.stat().st_size, 0), BatchSettings("kmeans", {"n_colors": 4}), str(dst))
+print(rec["status"], rec["worker"].startswith(socket.gethostname() + ":"), "distributed" in sys.modules)
+"""
+
+
+def test_compress_job_outside_dask_does_not_import_it(tmp_path):
+    """The benchmark's sequential loop: importing Dask for a worker label cost its first file ~0.5 s of CPU."""
+    import subprocess
+    import sys
+
+    (tmp_path / "dst").mkdir()
+    out = subprocess.run([sys.executable, "-c", _PLAIN_LOOP, str(tmp_path / "in.png"), str(tmp_path / "dst")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ok", "True", "False"]
+
+
 @pytest.mark.parametrize("policy, status, written", [("write", "ok", "g.imc"), ("skip", "skipped", None),
                                                      ("copy", "copied", "g.png")])
 def test_compress_job_if_larger(tmp_path, policy, status, written):

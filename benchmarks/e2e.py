@@ -36,6 +36,12 @@ Sections (``--sections``, comma list):
     pca-patch speed: the 12 MP photo compressed at each ``--pcapatch-speeds`` value and decompressed
     (to PNG and to PPM) as whole processes (median wall and CPU time, peak RSS, bpp, PSNR), then
     kodim01 (768x512) encoded and decoded in-process, median of 5.
+``phases``
+    Where a kmeans ``compress`` spends its time besides the start-up floor: the library steps the
+    command runs, in-process and warm, each timed alone (median wall and CPU time, the CPU of all
+    threads): reading the PNG, the colour table (``prepare``), the fit and mapping (``quantize``), the
+    ``.imc`` index plane, the palette PNG at the command's default level, and ``palette[indices]``
+    (the reconstruction the codec returns), on the study photo at K = 16 and 256 and the 12 MP photo.
 ``inproc``
     In-process: ``KMeansQuantizer(K).fit_predict(img)`` against libimagequant
     (``imagequant`` package, ``max_colors=K``, no dithering), faiss ``Kmeans`` and
@@ -73,7 +79,7 @@ DATA = next((p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if
 BIN = Path(sys.executable).parent
 IMCOMPRESS = str(BIN / "imcompress")
 PY = sys.executable
-SECTIONS = ("startup", "study", "12mp", "big20", "pcapatch", "inproc")
+SECTIONS = ("startup", "study", "12mp", "big20", "pcapatch", "inproc", "phases")
 LOADED = 1.5  # load average above which a figure is "measured under load"
 
 
@@ -389,6 +395,59 @@ def section_pcapatch(args, tmp):
         raw["kodim01"] = {"encode": enc, "decode": dec, "load": [lo, hi]}
     raw["load"] = [lo, hi]
     return lines, raw
+
+
+def section_phases(args, tmp):
+    from imcompress.entropy import encode_indices
+    from imcompress.io import read_image
+    from imcompress.kmeans._codec import KMeansCodec
+    from imcompress.kmeans._png import palette_png
+
+    cases = []
+    study = study_image()
+    if study is not None:
+        cases += [("study", study, 16, args.repeats), ("study", study, 256, args.repeats)]
+    cases.append(("12mp", coffee(4000, 3000), 256, args.big_repeats))
+    lo = load()
+    lines, raw = [], {}
+    for label, img, k, reps in cases:
+        png, _ = write_inputs(img, tmp, f"phases-{label}")
+        codec = KMeansCodec(k)
+        state = {}
+
+        def prepare():
+            state["prepared"] = codec.prepare(state["pixels"])
+
+        def quantize():
+            state["palette"], state["indices"], _ = codec.quantize(state["pixels"], prepared=state["prepared"])
+
+        steps = {
+            "read the PNG (read_image)": lambda: state.__setitem__("pixels", read_image(png).pixels),
+            "colour table (codec.prepare)": prepare,
+            "fit and map (codec.quantize)": quantize,
+            ".imc index plane (encode_indices)": lambda: encode_indices(state["indices"], state["palette"]),
+            "palette PNG, default level (palette_png)": lambda: palette_png(state["palette"], state["indices"]),
+            "reconstruction (palette[indices])": lambda: state["palette"][state["indices"]],
+        }
+        for step in steps.values():  # warm: numba's kernels loaded, the file in the page cache
+            step()
+        wall = {name: [] for name in steps}
+        cpu = {name: [] for name in steps}
+        for _ in range(reps):
+            for name, step in steps.items():
+                c, t = time.process_time(), time.perf_counter()
+                step()
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.process_time() - c)
+        rec = {name: {"time": statistics.median(wall[name]), "cpu": statistics.median(cpu[name])} for name in steps}
+        raw[f"{label}|K={k}"] = rec
+        lines += [f"### {label}, K = {k} ({img.shape[1]}x{img.shape[0]}), median of {reps}", "",
+                  "| step | wall s | CPU s |", "|---|---|---|"]
+        lines += [f"| {name} | {r['time']:.3f} | {r['cpu']:.3f} |" for name, r in rec.items()]
+        lines.append("")
+    hi = load()
+    return ["## Where a kmeans compress spends its time (in-process, warm, step by step)", "",
+            load_note(lo, hi), ""] + lines, {"phases": raw, "load": [lo, hi]}
 
 
 def section_inproc(args, tmp):

@@ -61,6 +61,12 @@ def parse_colors(colors) -> np.ndarray:
     return np.array(out, dtype=np.uint8)
 
 
+def _pixels(palette, indices):
+    """``palette[indices]``, the image a palette and its index plane stand for
+    (``np.take``: the same array, in half the time of fancy indexing)."""
+    return np.take(palette, indices, axis=0)
+
+
 @register_codec
 class KMeansCodec(Codec):
     """K-means colour quantization written as a palette + coded indices.
@@ -323,7 +329,8 @@ class KMeansCodec(Codec):
     def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
         # the index coder is lossless: the decoder returns palette[indices] exactly
         palette, indices, info = self.quantize(image, prepared=prepared)
-        return self._sections(image, palette, indices, info, icc_profile), Reconstruction(palette[indices], info["mse"])
+        pixels = Reconstruction(_pixels(palette, indices), info["mse"])
+        return self._sections(image, palette, indices, info, icc_profile), pixels
 
     def _sections(self, image, palette, indices, info, icc_profile):
         k, c = palette.shape
@@ -357,7 +364,7 @@ class KMeansCodec(Codec):
         if self.map_palette is not None and not hasattr(self.map_palette, "shape"):
             params["map"] = str(self.map_palette)
         data = palette_png(palette, indices, icc_profile=icc_profile, level=params["png_level"])
-        return data, params, Reconstruction(palette[indices], info["mse"])
+        return data, params, Reconstruction(_pixels(palette, indices), info["mse"])
 
     # -- reading ---------------------------------------------------------------
     @classmethod
@@ -398,7 +405,7 @@ class KMeansCodec(Codec):
     @classmethod
     def decode(cls, container):
         palette, indices = cls.decode_indices(container)
-        return palette[indices]
+        return _pixels(palette, indices)
 
     @classmethod
     def describe(cls, container):

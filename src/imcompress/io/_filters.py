@@ -20,6 +20,14 @@ def _signed_abs(v):
 
 
 @njit(cache=True, nogil=True)
+def _paeth(a, b, d):
+    # the PNG spec's predictor: left, above or upper-left, whichever is nearest a + b - d
+    p = a + b - d
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - d)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else d)
+
+
+@njit(cache=True, nogil=True)
 def filter_rows(rows, bpp, y0, y1, out):
     """Filter rows ``y0 .. y1 - 1`` of (H, N) uint8 ``rows`` (``bpp`` bytes per pixel) into
     ``out[y, 0]`` (the filter) and ``out[y, 1:]`` (the filtered bytes); only those rows of ``out``
@@ -34,14 +42,11 @@ def filter_rows(rows, bpp, y0, y1, out):
             a = int(rows[y, x - bpp]) if x >= bpp else 0
             b = int(rows[y - 1, x]) if y > 0 else 0
             d = int(rows[y - 1, x - bpp]) if y > 0 and x >= bpp else 0
-            p = a + b - d
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - d)
-            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else d)
             cost[0] += _signed_abs(c)
             cost[1] += _signed_abs((c - a) & 255)
             cost[2] += _signed_abs((c - b) & 255)
             cost[3] += _signed_abs((c - ((a + b) >> 1)) & 255)
-            cost[4] += _signed_abs((c - pred) & 255)
+            cost[4] += _signed_abs((c - _paeth(a, b, d)) & 255)
         best = 0
         for f in range(1, 5):
             if cost[f] < cost[best]:
@@ -61,7 +66,5 @@ def filter_rows(rows, bpp, y0, y1, out):
                 v = c - ((a + b) >> 1)
             else:
                 d = int(rows[y - 1, x - bpp]) if y > 0 and x >= bpp else 0
-                p = a + b - d
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - d)
-                v = c - (a if pa <= pb and pa <= pc else (b if pb <= pc else d))
+                v = c - _paeth(a, b, d)
             out[y, 1 + x] = v & 255

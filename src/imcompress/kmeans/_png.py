@@ -30,8 +30,8 @@ from .._threads import max_threads
 __all__ = ["AUTO_LEVEL_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "PNG_LEVELS", "cooccurrence_order", "palette_png"]
 
 #: ``png_level`` values: 0 is :func:`imcompress.io.png_bytes` (what Pillow's writer
-#: with ``optimize=True`` does: zlib level 9, no filter trials, bytes within 0.02 %
-#: of Pillow's, but DEFLATE on every core),
+#: with ``optimize=True`` does: DEFLATE level 9, no filter trials, but zlib-ng's
+#: DEFLATE on every core; on the study photo 0.05-1.4 % smaller than Pillow's file),
 #: 1..6 are oxipng's presets (more filter and palette-order trials, stronger
 #: DEFLATE).
 PNG_LEVELS = range(0, 7)

@@ -150,8 +150,38 @@ def test_deblock_bands_join_to_the_whole_plane(strength, band):
         next(_deblock.deblock_tree_bands(lambda a, b: plane[a:b], h, size_map, 20.0, strength, 6))
 
 
-def test_row_window_refuses_rows_it_dropped():
-    win = _output.RowWindow(iter([np.zeros((4, 3)), np.ones((4, 3))]), 3)
-    np.testing.assert_array_equal(win.rows(2, 6)[2:], np.ones((2, 3)))
+@pytest.mark.parametrize("strength", [0, 5, 15])
+@pytest.mark.parametrize("band, requests", [(4, [(0, 3), (3, 9), (9, 10), (10, 40), (40, 64)]),
+                                            (8, [(0, 5), (2, 13), (11, 11), (11, 30), (28, 64)]),
+                                            (32, [(0, 64)]), (12, [(0, 7), (5, 12), (12, 64)])])
+def test_deblocked_rows_match_the_whole_plane(strength, band, requests):
+    rng = np.random.default_rng(band + strength)
+    h, w = 64, 96
+    rec = (np.cumsum(rng.normal(0, 12, (h, w)), axis=1) + rng.integers(-24, 25, (h, w))).astype(np.int16)
+    size_map = rng.integers(2, 6, (h // 4, w // 4)).astype(np.int8)
+    whole = _deblock.deblock_tree(rec / SCALE, size_map, 20.0, strength)
+    assert strength == 0 or not np.array_equal(whole, rec / SCALE)  # the filter did something
+    rows = _deblock.DeblockedRows(rec, size_map, 20.0, strength, SCALE, band=band,
+                                  max_rows=max(b - a for a, b in requests))
+    views = []
+    for a, b in requests:
+        views.append(((a, b), rows.rows(a, b)))
+        if len(views) >= 2:  # a view stays valid until the call after the next
+            (a2, b2), old = views[-2]
+            np.testing.assert_array_equal(old, whole[a2:b2])
+    for (a, b), view in views[-1:]:
+        np.testing.assert_array_equal(view, whole[a:b])
+
+
+def test_deblocked_rows_refuse_rows_dropped_or_skipped():
+    rec = np.zeros((32, 16), dtype=np.int16)
+    size_map = np.full((8, 4), 3, dtype=np.int8)
+    rows = _deblock.DeblockedRows(rec, size_map, 10.0, 4, SCALE, band=8, max_rows=8)
+    rows.rows(0, 8)
+    rows.rows(6, 12)
     with pytest.raises(ValueError, match="already dropped"):
-        win.rows(1, 3)
+        rows.rows(5, 9)
+    with pytest.raises(ValueError, match="skipped"):
+        rows.rows(30, 32)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        _deblock.DeblockedRows(rec, size_map, 10.0, 4, SCALE, band=6, max_rows=8)

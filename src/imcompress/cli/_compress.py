@@ -21,7 +21,7 @@ from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLarg
 from .._json import json_safe
 from ..codecs import available_methods, compress_to_target, decompress, get_codec, inspect
 from ..format import unpack_container
-from ..io import atomic_write, check_writable, png_bytes, read_image
+from ..io import atomic_write, check_writable, png_bytes, ppm_bytes, read_image
 from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
@@ -418,6 +418,8 @@ def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
 
     if fmt == "PNG":  # Pillow's default zlib level and filters, DEFLATE on every core
         return png_bytes(pixels, icc_profile=icc, level=6)
+    if fmt == "PPM" and pixels.shape[2] == 3:  # Pillow's bytes, one copy instead of three
+        return ppm_bytes(pixels)
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
     img = Image.fromarray(np.ascontiguousarray(pixels), mode=mode)
     buf = io.BytesIO()

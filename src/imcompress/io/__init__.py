@@ -10,6 +10,7 @@ from ._load import (
     sample_image_path,
 )
 from ._png import png_bytes
+from ._ppm import ppm_bytes
 from ._write import atomic_write, check_writable
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "load_image",
     "max_pixels_default",
     "png_bytes",
+    "ppm_bytes",
     "read_image",
     "sample_image",
     "sample_image_path",

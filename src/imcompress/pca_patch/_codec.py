@@ -255,7 +255,7 @@ class PCAPatchCodec(Codec):
         prm = cls._params(container)
         shape = (container.height, container.width, container.channels)
         if isinstance(prm, IntraParams):
-            from ._intra_codec import decode_intra
+            from ._intra_decoder import decode_intra
 
             return decode_intra(container.section(b"PDAT"), prm, shape)
         from ._decoder import decode

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["deblock", "deblock_tree", "deblock_tree_bands", "MAX_STRENGTH"]
+__all__ = ["DeblockedRows", "deblock", "deblock_tree", "deblock_tree_bands", "MAX_STRENGTH"]
 
 #: Strengths are 0 (off) .. MAX_STRENGTH, stored per plane.
 MAX_STRENGTH = 15
@@ -158,3 +158,64 @@ def deblock_tree_bands(rows, height, size_map, step: float, strength: int, band:
             return
         yield buf[:-4]
         carry, top = buf[-4:].copy(), y1 - 4
+
+
+class DeblockedRows:
+    """Rows of ``rec / scale`` filtered as :func:`deblock_tree` filters the whole plane, made band by band.
+
+    ``rec``: (H, W) integer reconstruction; ``size_map``: log2 leaf side per
+    4 x 4 unit. :meth:`rows` gives rows in increasing order (each request
+    starts between the start and the end of the one before) of at most
+    ``max_rows`` rows. The
+    filtered rows live in two buffers of ``max_rows + band + 4`` rows used in
+    turn, so nothing is allocated per band, and a view :meth:`rows` returned
+    stays valid until the call after the next (a second thread may read it
+    while the caller asks for the next rows). The same edges are filtered in
+    the same order as :func:`deblock_tree_bands` does, so the values are bit
+    for bit :func:`deblock_tree`'s whatever ``band`` (a multiple of 4).
+    """
+
+    def __init__(self, rec, size_map, step: float, strength: int, scale: float, *, band: int, max_rows: int):
+        if band % 4 or band <= 0:
+            raise ValueError(f"band={band} should be a positive multiple of 4")
+        self._rec, self._map, self._scale, self._band = rec, size_map, scale, band
+        self._strength = strength
+        self._thr = _thresholds(step, strength)
+        shape = (max_rows + band + 4, rec.shape[1])
+        self._bufs = (np.empty(shape), np.empty(shape))
+        self._cur = 0
+        self._top = 0  # plane row of the current buffer's first row
+        self._held = 0  # rows held in the current buffer
+        self._next = 0  # next plane row to filter in
+        self._start = 0  # start of the last request
+
+    def _final(self) -> int:
+        # rows below this one may still change: a horizontal edge at row r writes rows r - 3 .. r + 2
+        return self._next if self._next == self._rec.shape[0] else self._next - 4
+
+    def rows(self, y0: int, y1: int) -> np.ndarray:
+        """Filtered rows ``y0 .. y1`` (float64, a view)."""
+        if y0 < self._start:
+            raise ValueError(f"row {y0} was already dropped (rows start at {self._start})")
+        if y0 > self._next:
+            raise ValueError(f"rows {self._next} .. {y0} were skipped (requests must follow each other)")
+        h = self._rec.shape[0]
+        y1 = min(y1, h)
+        if y1 > self._final():
+            # one move per call, into the other buffer: rows handed out before stay as they were
+            src, dst = self._bufs[self._cur], self._bufs[1 - self._cur]
+            keep = self._held - (y0 - self._top)
+            dst[:keep] = src[y0 - self._top : self._held]
+            self._cur, self._top, self._held = 1 - self._cur, y0, keep
+            a, b, t = self._thr
+            while y1 > self._final():
+                ys, ye = self._next, min(self._next + self._band, h)
+                new = dst[self._held : self._held + ye - ys]
+                np.divide(self._rec[ys:ye], self._scale, out=new)
+                if self._strength > 0:
+                    _tree_vertical(new, self._map, ys, a, b, t)
+                    _tree_horizontal(dst[: self._held + ye - ys], self._map, self._top, ys, ye, h, a, b, t)
+                self._held += ye - ys
+                self._next = ye
+        self._start = y0
+        return self._bufs[self._cur][y0 - self._top : y1 - self._top]

@@ -1,9 +1,10 @@
 """Bitstream 2 of pca-patch: intra prediction, quadtree partition, per-size DCT.
 
 :class:`IntraEncoder` has the interface of the version-1 ``Encoder``
-(``encode(step)`` and ``fit_bytes(budget)``); :func:`decode_intra` is its
-decoder. Planes: Y, then Cb and Cr (4:2:0 or 4:4:4; chroma may be predicted
-from the luma reconstruction), then alpha; all in one range-coded stream,
+(``encode(step)`` and ``fit_bytes(budget)``); :func:`decode_intra` (in
+``_intra_decoder``, which imports none of the encoder) is its decoder.
+Planes: Y, then Cb and Cr (4:2:0 or 4:4:4; chroma may be predicted from the
+luma reconstruction), then alpha; all in one range-coded stream,
 one context model per plane kind. Layout in docs/FORMAT.md.
 """
 
@@ -22,13 +23,14 @@ from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
 from ._deblock import deblock_tree_bands
 from ._encoder import best_strength, fit_bytes
 from ._intra import SCALE
+from ._intra_decoder import decode_intra, image_from_recs, padded_shapes
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
-from ._output import PIPELINE_MIN_PIXELS, RowWindow, band_rows, chroma_rows, to_image
+from ._output import PIPELINE_MIN_PIXELS, band_rows, chroma_rows
 from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, N_KNOBS, PlaneScratch,
                       code_rows, encode_rows)
 from ._source import SourcePlane
-from ._tree import MAP_DTYPE, REC_DTYPE, decode_planes, dct_stack
+from ._tree import MAP_DTYPE, REC_DTYPE, dct_stack
 
 __all__ = ["Encoding", "IntraEncoder", "SearchSettings", "decode_intra", "image_from_recs", "padded_shapes"]
 
@@ -42,17 +44,6 @@ RHO = 0
 #: noise) only 4:2:0 is tried, above the second only 4:4:4; between, both are
 #: encoded and the lower D + lambda R kept.
 _SUBSAMPLE_BOTH = (0.6, 8.0)
-
-
-def padded_shapes(h, w, nch, subsample):
-    """Coded (padded) shape of each plane: luma to a multiple of 32 (64 with 4:2:0)."""
-    m = 64 if subsample else 32
-    hp, wp = -(-h // m) * m, -(-w // m) * m
-    ch = (hp // 2, wp // 2) if subsample else (hp, wp)
-    shapes = [(hp, wp), ch, ch]
-    if nch == 4:
-        shapes.append((hp, wp))
-    return shapes
 
 
 #: Speed levels 6..9: coarse-to-fine mode ranking, fewer modes in full, early stop of the
@@ -465,27 +456,3 @@ class IntraEncoder:
             if best is None or sse < error:
                 best, error = sections, sse
         return best
-
-
-def image_from_recs(recs, size_maps, prm: IntraParams, out_shape) -> np.ndarray:
-    """The decoded (H, W, C) uint8 image from the planes' reconstructions (1/SCALE units) and leaf sizes:
-    deblocking, chroma upsampling and the inverse colour transform, in bands (see ``_output``)."""
-    windows = []
-    for i, (rec, size_map, pl) in enumerate(zip(recs, size_maps, prm.planes)):
-        bands = deblock_tree_bands(lambda y0, y1, rec=rec: rec[y0:y1] / SCALE, rec.shape[0], size_map,
-                                   prm.plane_step(i), pl.deblock, band_rows(rec.shape[1], 4))
-        windows.append(RowWindow(bands, rec.shape[1]))
-    return to_image(windows, out_shape, prm.subsample)
-
-
-def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:
-    """Decode bitstream 2's ``PDAT`` to an (H, W, C) uint8 image."""
-    h, w, nch = out_shape
-    padded = padded_shapes(h, w, nch, prm.subsample)
-    layouts = []
-    for i, (pl, shape) in enumerate(zip(prm.planes, padded)):
-        kind = plane_kind(i)
-        layouts.append((shape, kind, pl.log2max, pl.log2min, prm.plane_step(i), pl.rho / 256.0, kind == CHROMA,
-                        prm.subsample and kind == CHROMA))
-    recs, sizes = decode_planes(data, layouts)
-    return image_from_recs(recs, sizes, prm, out_shape)

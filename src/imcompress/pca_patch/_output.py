@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import to_uint8
-from ._transform import upsample2, ycbcr_to_rgb
+from ._transform import _YCC2RGB, alpha_rows_to_uint8, upsample2, ycbcr_rows_to_rgb
 
-__all__ = ["BAND_PIXELS", "PIPELINE_MIN_PIXELS", "RowWindow", "band_rows", "chroma_rows", "to_image"]
+__all__ = ["BAND_PIXELS", "PIPELINE_MIN_PIXELS", "band_rows", "chroma_rows", "chroma_span", "image_bands",
+           "to_image"]
 
 #: Samples per band (about 128 K: a few MB of float64 temporaries per band).
 BAND_PIXELS = 1 << 17
@@ -27,32 +27,6 @@ def band_rows(width: int, multiple: int = 8) -> int:
     return max(multiple, BAND_PIXELS // max(width, 1) // multiple * multiple)
 
 
-class RowWindow:
-    """Rows of a plane, read in increasing order from an iterator of consecutive bands.
-
-    :meth:`rows` may look back to rows at or after the start of the previous
-    request; rows before it are dropped.
-    """
-
-    def __init__(self, bands, width: int):
-        self._bands = iter(bands)
-        self._top = 0
-        self._buf = np.empty((0, width))
-
-    def rows(self, y0: int, y1: int) -> np.ndarray:
-        """Rows ``y0 .. y1`` (a view, valid until the next call)."""
-        if y0 < self._top:
-            raise ValueError(f"row {y0} was already dropped (window starts at {self._top})")
-        parts, end = [self._buf], self._top + len(self._buf)
-        while end < y1:
-            band = next(self._bands)
-            parts.append(band)
-            end += len(band)
-        buf = np.concatenate(parts) if len(parts) > 1 else self._buf
-        self._buf, self._top = buf[y0 - self._top:], y0
-        return self._buf[: y1 - y0]
-
-
 def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
     """Rows ``y0 .. y1`` of ``upsample2(plane, (h, w))``, from ``rows(a, b)`` of the
     ``ceil(h / 2) x ceil(w / 2)`` plane (which may be wider: padding is cropped).
@@ -60,9 +34,8 @@ def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
     Output row 2i reads rows i - 1 and i of the plane, row 2i + 1 rows i and
     i + 1 (edges replicated): one row of overlap on each side.
     """
-    ch, cw = (h + 1) // 2, (w + 1) // 2
-    lo, hi = max(y0 // 2 - 1, 0), min((y1 + 1) // 2 + 1, ch)
-    return upsample2(rows(lo, hi)[:, :cw], (2 * (hi - lo), w))[y0 - 2 * lo: y1 - 2 * lo]
+    lo, hi = chroma_span(y0, y1, h)
+    return upsample2(rows(lo, hi)[:, : (w + 1) // 2], (2 * (hi - lo), w))[y0 - 2 * lo: y1 - 2 * lo]
 
 
 #: Images of fewer pixels convert on the calling thread: a second thread's start
@@ -70,18 +43,22 @@ def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
 PIPELINE_MIN_PIXELS = 1 << 20
 
 
-def to_image(windows, out_shape, subsample: bool) -> np.ndarray:
-    """The (H, W, C) uint8 image from row windows of the final planes (Y, Cb, Cr[, alpha]).
+def to_image(planes, out_shape, subsample: bool) -> np.ndarray:
+    """The (H, W, C) uint8 image from the final planes (Y, Cb, Cr[, alpha]), read band by band.
 
-    Planes may be wider than the image (padding is cropped); with
-    ``subsample`` the chroma planes are ``ceil(H / 2) x ceil(W / 2)`` and are
-    upsampled as :func:`upsample2` does on the whole plane.
+    ``planes``: objects whose ``rows(y0, y1)`` gives a plane's rows in
+    increasing order, each view valid until the call after the next
+    (:class:`~._deblock.DeblockedRows`). Planes may be wider than the image
+    (padding is cropped); with ``subsample`` the chroma planes are
+    ``ceil(H / 2) x ceil(W / 2)`` and are upsampled as :func:`upsample2`
+    does on the whole plane.
 
     On a large image with a second core (:func:`imcompress._threads.max_threads`)
-    the inverse colour transform and the conversion to uint8 of one band run
-    in a second thread while the calling thread deblocks and upsamples the
-    next band: the same operations on the same values, so the same pixels,
-    with at most one band in flight.
+    the chroma upsampling, the inverse colour transform and the conversion to
+    uint8 of one band (:func:`ycbcr_rows_to_rgb`, which releases the GIL) run
+    in a second thread while the calling thread filters the next band: the
+    same operations on the same values, so the same pixels, with at most one
+    band in flight.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -89,35 +66,46 @@ def to_image(windows, out_shape, subsample: bool) -> np.ndarray:
 
     h, w, nch = out_shape
     out = np.empty((h, w, nch), dtype=np.uint8)
+    ch = (h + 1) // 2
 
-    def finish(y0, y1, planes, alpha):
-        out[y0:y1, :, :3] = ycbcr_to_rgb(planes)
+    def finish(y0, y1, luma, cb, cr, c0, alpha):
+        band = out[y0:y1]
+        ycbcr_rows_to_rgb(luma, cb, cr, y0, c0, ch, subsample, _YCC2RGB, band)
         if alpha is not None:
-            out[y0:y1, :, 3] = to_uint8(alpha + 128.0)
+            alpha_rows_to_uint8(alpha, band)
 
     pool = ThreadPoolExecutor(1) if h * w >= PIPELINE_MIN_PIXELS and max_threads() > 1 else None
     pending = None
     try:
-        step = band_rows(w, 2)
-        for y0 in range(0, h, step):
-            y1 = min(y0 + step, h)
-            # the windows' rows are never written once returned, so a band can be
-            # read by the other thread while this one asks for the next
-            luma = windows[0].rows(y0, y1)[:, :w]
+        for y0, y1 in image_bands(h, w):
+            luma = planes[0].rows(y0, y1)
             if subsample:
-                chroma = [chroma_rows(win.rows, y0, y1, h, w) for win in windows[1:3]]
+                c0, c1 = chroma_span(y0, y1, h)
             else:
-                chroma = [win.rows(y0, y1)[:, :w] for win in windows[1:3]]
-            alpha = windows[3].rows(y0, y1)[:, :w] if nch == 4 else None
+                c0, c1 = y0, y1
+            cb, cr = planes[1].rows(c0, c1), planes[2].rows(c0, c1)
+            alpha = planes[3].rows(y0, y1) if nch == 4 else None
             if pool is None:
-                finish(y0, y1, [luma] + chroma, alpha)
+                finish(y0, y1, luma, cb, cr, c0, alpha)
                 continue
             if pending is not None:
                 pending.result()
-            pending = pool.submit(finish, y0, y1, [luma] + chroma, alpha)
+            pending = pool.submit(finish, y0, y1, luma, cb, cr, c0, alpha)
         if pending is not None:
             pending.result()
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
     return out
+
+
+def image_bands(h: int, w: int):
+    """The (y0, y1) bands of rows :func:`to_image` makes an H x W image in."""
+    step = band_rows(w, 2)
+    return [(y0, min(y0 + step, h)) for y0 in range(0, h, step)]
+
+
+def chroma_span(y0: int, y1: int, h: int):
+    """Rows ``(lo, hi)`` of a ``ceil(h / 2)``-row chroma plane that image rows ``y0 .. y1`` of
+    :func:`upsample2` read: one row of overlap on each side, edges replicated."""
+    return max(y0 // 2 - 1, 0), min((y1 + 1) // 2 + 1, (h + 1) // 2)

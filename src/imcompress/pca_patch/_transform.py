@@ -16,6 +16,8 @@ __all__ = [
     "rgb_to_ycbcr",
     "ycbcr_plane",
     "ycbcr_to_rgb",
+    "ycbcr_rows_to_rgb",
+    "alpha_rows_to_uint8",
     "downsample2",
     "upsample2",
     "to_patches",
@@ -84,6 +86,58 @@ def _rgb_rows(y, cb, cr, m, out):
         for x in range(y.shape[1]):
             for i in range(3):
                 out[r, x, i] = ((m[i, 0] * y[r, x] + m[i, 1] * cb[r, x]) + m[i, 2] * cr[r, x]) + 128.0
+
+
+@njit(cache=True, nogil=True)
+def ycbcr_rows_to_rgb(y, cb, cr, y0, c0, ch, sub, m, out):
+    """Image rows ``y0 .. y0 + len(out)`` of :func:`ycbcr_to_rgb` as uint8, chroma upsampled
+    (:func:`upsample2`) on the fly when ``sub``.
+
+    ``out``: (n, W, >= 3) uint8, channels 0..2 written; ``y``: those rows of
+    the luma plane; ``cb``, ``cr``: with ``sub``, rows ``c0 ..`` of the
+    ``ch``-row chroma planes (every row the upsampling reads), else the same
+    rows as ``y``. Inputs may be wider than ``W`` (padding is ignored); ``m``
+    is :data:`_YCC2RGB`.
+
+    Each sample is made by the float64 operations of the whole-plane steps in
+    their order (:func:`_up_rows`, :func:`_rgb_rows`), then rounded half to
+    even and clipped to 0..255 as ``to_uint8`` does (inputs here are finite):
+    the same pixels, without a float64 image.
+    """
+    n, w = out.shape[0], out.shape[1]
+    cw = (w + 1) // 2 if sub else w
+    rb = np.empty(cw)
+    rr = np.empty(cw)
+    for r in range(n):
+        if sub:
+            i = y0 + r
+            k = i >> 1
+            o = max(k - 1, 0) if i & 1 == 0 else min(k + 1, ch - 1)
+            for x in range(cw):
+                rb[x] = 0.75 * cb[k - c0, x] + 0.25 * cb[o - c0, x]
+                rr[x] = 0.75 * cr[k - c0, x] + 0.25 * cr[o - c0, x]
+        for j in range(w):
+            if sub:
+                k = j >> 1
+                o = max(k - 1, 0) if j & 1 == 0 else min(k + 1, cw - 1)
+                b = 0.75 * rb[k] + 0.25 * rb[o]
+                c = 0.75 * rr[k] + 0.25 * rr[o]
+            else:
+                b = cb[r, j]
+                c = cr[r, j]
+            v = y[r, j]
+            for t in range(3):
+                q = np.rint(((m[t, 0] * v + m[t, 1] * b) + m[t, 2] * c) + 128.0)
+                out[r, j, t] = np.uint8(min(max(q, 0.0), 255.0))
+
+
+@njit(cache=True, nogil=True)
+def alpha_rows_to_uint8(a, out):
+    """``to_uint8(a + 128.0)`` into channel 3 of ``out`` (n, W, 4) uint8; ``a`` may be wider."""
+    for r in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            q = np.rint(a[r, j] + 128.0)
+            out[r, j, 3] = np.uint8(min(max(q, 0.0), 255.0))
 
 
 def downsample2(plane: np.ndarray) -> np.ndarray:

@@ -58,17 +58,17 @@ def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
     """Dequantize ``lev``, inverse DCT in a fixed order, add ``pred``, clip, write into ``rec``."""
     c = dct[s]
     tmp = np.zeros((n, n))
-    nonzero = False
+    rows = 0  # bit u: row u of tmp holds a nonzero level's contribution
     for u in range(n):
         for v in range(n):
             q = lev[u, v]
             if q == 0:
                 continue
-            nonzero = True
+            rows |= 1 << u
             a = (q - rho) * step if q > 0 else (q + rho) * step
             for x in range(n):
                 tmp[u, x] += a * c[v, x]
-    if not nonzero:  # no residual: the transform would add exact zeros
+    if rows == 0:  # no residual: the transform would add exact zeros
         for y in range(n):
             for x in range(n):
                 rec[y0 + y, x0 + x] = min(max(pred[y, x], -LIMIT), LIMIT)
@@ -79,6 +79,9 @@ def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
         for x in range(n):
             acc[x] = 0.0
         for u in range(n):
+            # a row of zeros adds signed zeros, which leave acc (never -0.0: it starts at +0.0) as it is
+            if not (rows >> u) & 1:
+                continue
             cu = c[u, y]
             for x in range(n):
                 acc[x] += cu * tmp[u, x]
@@ -192,7 +195,7 @@ def _dec_node(st, data, model, rec, maps, done, y0, x0, log2n, log2min, step, rh
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_plane(st, data, model, rec, maps, log2max, log2min, step, rho, chroma, luma, sub, su, sv, dct):
     """Decode one plane's root blocks into ``rec``; 0, or an error code."""
     h, w = rec.shape

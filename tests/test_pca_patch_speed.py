@@ -14,7 +14,7 @@ import pytest
 
 import imcompress
 from imcompress._validation import to_uint8
-from imcompress.metrics import psnr
+from imcompress.metrics import mse, psnr
 from imcompress.pca_patch import _transform as T
 from imcompress.pca_patch._intra_codec import SearchSettings
 from imcompress.pca_patch._params import parse_params
@@ -89,10 +89,11 @@ def photo(sample):
 @pytest.mark.parametrize("speed", [0, 5, 6, 7, 8, 9])
 def test_every_speed_level_decodes_to_the_encoders_reconstruction(photo, speed):
     codec = imcompress.get_codec("pca-patch")(quality=50, speed=speed)
-    sections, pixels = codec.encode_sections_with_pixels(photo)
+    sections, rec = codec.encode_sections_with_pixels(photo)
     data = codec.export(photo)
     out = imcompress.decompress(data)
-    assert np.array_equal(out, pixels)
+    assert np.array_equal(out, rec.pixels)
+    assert rec.mse == mse(photo, out)  # the encoder's exact error is the metric's, bit for bit
     assert psnr(photo, out) > 34
 
 
@@ -170,10 +171,12 @@ def test_chroma_thread_gives_the_sequential_bytes_and_planes(photo, speed, chrom
         assert all(np.array_equal(a, b) for a, b in zip(other.maps, runs[0].maps))
 
 
-@pytest.mark.parametrize("speed, chroma", [(5, "420"), (9, "444")])
-def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, speed, chroma, monkeypatch):
-    """Luma's deblocking strength searched here and the other planes' in a second thread (large
-    images; forced here on a small one) must give the sections the one-thread order gives."""
+@pytest.mark.parametrize("speed, chroma, rgba", [(5, "420", False), (9, "420", True), (9, "444", False)])
+def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, speed, chroma, rgba, monkeypatch):
+    """Deblocking strengths chosen beside the search must give the sections the one-thread order gives:
+    with 4:2:0, luma's here while Cr is searched and Cb's and Cr's in the chroma search's thread (alpha's
+    here, after); with 4:4:4 (large images; forced here on a small one) luma's here and the others' in a
+    thread of their own."""
     import dataclasses
 
     from imcompress.pca_patch import _intra_codec
@@ -189,11 +192,15 @@ def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, 
             return super().submit(*args, **kwargs)
 
     monkeypatch.setattr(_intra_codec, "ThreadPoolExecutor", Counted)
+    img = photo
+    if rgba:
+        img = np.dstack([photo, (np.arange(photo.shape[0] * photo.shape[1]) % 241).astype(np.uint8)
+                         .reshape(photo.shape[:2])])
     base = SearchSettings.for_speed(speed)
     step = quality_to_step(40)
-    one, two = (IntraEncoder(photo, chroma=chroma, speed=speed, settings=dataclasses.replace(base, threads=t))
+    one, two = (IntraEncoder(img, chroma=chroma, speed=speed, settings=dataclasses.replace(base, threads=t))
                 .encode(step)[0] for t in (1, 2))
-    assert pools == [1]  # only the two-thread encoder used the pool
+    assert pools == ([] if chroma == "420" else [1])  # only the two-thread 4:4:4 encoder used the pool
     assert one == two
-    strengths = parse_params(one[0][1], 3).planes
-    assert any(p.deblock for p in strengths)  # the search had something to find
+    strengths = parse_params(one[0][1], img.shape[2]).planes
+    assert any(p.deblock for p in strengths[:3])  # the search had something to find

@@ -180,7 +180,8 @@ class PCAPatchCodec(Codec):
 
     def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
         # bitstream 2 at a quality: the search's own reconstructions, which the
-        # decoder rebuilds integer for integer (tests/test_perf_guards.py checks)
+        # decoder rebuilds integer for integer (tests/test_perf_guards.py checks),
+        # with their exact error (the summary line then makes no pass of its own)
         return self._encode(image, icc_profile, pixels=True)
 
     def _encode(self, image, icc_profile, *, pixels):
@@ -208,7 +209,7 @@ class PCAPatchCodec(Codec):
                 best = enc.encode_full(quality_to_step(self.quality))
                 sections = best.sections
                 if pixels:
-                    decoded = best.pixels(image.shape)
+                    decoded = best.reconstruction(image)
             else:
                 sections = enc.encode(quality_to_step(self.quality))[0]
         if icc_profile:

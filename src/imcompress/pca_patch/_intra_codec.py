@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from .._errors import QualityError
 from .._threads import max_threads
+from ..codecs import Reconstruction
 from ..entropy import enc_finish, enc_new, enc_reserve, model_new
 from ._blockcoder import N_CONTEXTS2, cost_table, scan_tables
 from ._deblock import deblock_tree_bands
@@ -156,6 +158,15 @@ class _Search:
                 after_row(top + root)
         return out
 
+    def strength(self, i):
+        """Plane ``i``'s deblocking strength, by its squared error against the source (:func:`best_strength`;
+        0 when the settings keep the filter off); reads only the plane's finished reconstruction."""
+        cfg = self.settings
+        if not cfg.deblock:
+            return 0
+        rec, size_map, src, step = self.recs[i], self.maps[i][0], self.sources[i], self.params[i][1]
+        return best_strength(lambda ss: deblock_errors(rec, size_map, step, ss, src, cfg.analysis_stride))
+
     def replay(self, i, st, out, model, levels):
         """Code plane ``i``'s decisions (its maps and ``levels``, left by :meth:`plane`) as :meth:`plane`
         coded them: the same calls of the coder, so the same bytes."""
@@ -170,24 +181,29 @@ class _Search:
         return out
 
 
-def _encode_planes(search: _Search, threads: int):
-    """Search and code every plane; the ``PDAT`` bytes.
+def _encode_planes(search: _Search, threads: int, deblock: bool = False):
+    """Search and code every plane; the ``PDAT`` bytes and, with ``deblock``, each plane's deblocking
+    strength (:meth:`_Search.strength`; else None).
 
     With ``threads`` > 1 and 4:2:0 chroma, Cb and Cr are searched in a second thread while luma is,
     each chroma row once the luma rows its chroma-from-luma prediction reads are final; the chroma
     model adapts there exactly as in the sequential order (it starts fresh at Cb either way), and
-    the decisions are then coded into the stream after luma. The bytes are the sequential ones.
+    the decisions are then coded into the stream after luma. Cr's search can start only when Cb's
+    ends (one model), so it runs after luma's: meanwhile this thread chooses luma's strength and
+    codes Cb, and the second thread chooses Cb's and Cr's strengths after Cr. The bytes and
+    strengths are the sequential ones.
     """
     st = enc_new()
     out = np.empty(1 << 16, dtype=np.uint8)
     models = {}
     n = len(search.sources)
     kinds = [search.params[i][0] for i in range(n)]
+    strengths = [None] * n
     if threads > 1 and search.sub and n >= 3:
         levels = {i: np.zeros(search.sources[i].shape, dtype=np.int64) for i in (1, 2)}
         luma_h = search.sources[0].shape[0]
         progress = threading.Condition()
-        state = {"luma": 0, "error": None}
+        state = {"luma": 0, "chroma": 0, "error": None}
 
         def luma_done(bottom):
             with progress:
@@ -206,13 +222,28 @@ def _encode_planes(search: _Search, threads: int):
                 model = model_new(N_CONTEXTS2)
                 for i in (1, 2):
                     search.plane(i, enc_new(), np.empty(0, dtype=np.uint8), model, levels[i], before_row=wait_luma)
+                    with progress:
+                        state["chroma"] = i
+                        progress.notify_all()
+                if deblock:
+                    strengths[1], strengths[2] = search.strength(1), search.strength(2)
             except BaseException as exc:  # re-raised in the caller's thread
-                state["error"] = exc
+                with progress:
+                    state["error"] = exc
+                    progress.notify_all()
 
         worker = threading.Thread(target=chroma, name="pca-patch chroma search")
         worker.start()
         try:
             out = search.plane(0, st, out, models.setdefault(kinds[0], model_new(N_CONTEXTS2)), after_row=luma_done)
+            if deblock:
+                strengths[0] = search.strength(0)
+            for i in (1, 2):
+                with progress:
+                    progress.wait_for(lambda i=i: state["chroma"] >= i or state["error"] is not None)
+                if state["error"] is not None:
+                    break
+                out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels[i])
         except BaseException:
             with progress:
                 state["error"] = state["error"] or RuntimeError("luma search failed")
@@ -222,30 +253,44 @@ def _encode_planes(search: _Search, threads: int):
         worker.join()
         if state["error"] is not None:
             raise state["error"]
-        for i in (1, 2):
-            out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels[i])
         rest = range(3, n)
     else:
         rest = range(n)
     for i in rest:
         out = search.plane(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)))
+    if deblock:
+        todo = [i for i in range(n) if strengths[i] is None]
+        h, w = search.sources[0].size
+        if len(todo) > 1 and todo[0] == 0 and h * w >= PIPELINE_MIN_PIXELS and threads > 1:
+            # the planes' strengths are independent: luma here, the others in a second thread
+            # (the deblocking kernels release the GIL); the same strengths as in order
+            with ThreadPoolExecutor(1) as pool:
+                others = pool.submit(lambda: [search.strength(i) for i in todo[1:]])
+                strengths[0] = search.strength(0)
+                for i, s in zip(todo[1:], others.result()):
+                    strengths[i] = s
+        else:
+            for i in todo:
+                strengths[i] = search.strength(i)
     out = enc_reserve(st, out, 64)
     size = enc_finish(st, out)
     enc_reserve(st, out, 0)  # raises if a row outgrew its reservation
-    return out[:size].tobytes()
+    return out[:size].tobytes(), (tuple(strengths) if deblock else None)
 
 
 @dataclass(frozen=True)
 class SearchResult:
     """What :meth:`IntraEncoder.search` produced: the source planes (:class:`SourcePlane`),
     their steps, reconstructions (1/SCALE units), unit maps (size, mode,
-    alpha, cbf) and the ``PDAT`` stream."""
+    alpha, cbf), the ``PDAT`` stream and, when asked for, each plane's
+    deblocking strength (else None)."""
 
     sources: list
     steps: list
     recs: list
     maps: list
     data: bytes
+    strengths: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -262,15 +307,27 @@ class Encoding:
         reconstructions: the decoder rebuilds the same integers)."""
         return image_from_recs(self.result.recs, [m[0] for m in self.result.maps], self.prm, shape)
 
+    def reconstruction(self, image) -> Reconstruction:
+        """:meth:`pixels` for ``image`` with their mean squared error against it, exact (an integer sum of
+        squares over the pixel count: the value ``metrics.mse`` gives)."""
+        pixels = self.pixels(image.shape)
+        return Reconstruction(pixels, _sse(image, pixels) / image.size)
+
+
+@njit(cache=True, nogil=True)
+def _sse_kernel(a, b):
+    total = 0
+    for y in range(a.shape[0]):
+        for x in range(a.shape[1]):
+            for c in range(a.shape[2]):
+                d = np.int64(a[y, x, c]) - np.int64(b[y, x, c])
+                total += d * d
+    return total
+
 
 def _sse(a, b) -> float:
-    """Sum of squared differences of two uint8 images, exact (integers), in bands of rows."""
-    total = 0
-    step = band_rows(a.shape[1] * a.shape[2])
-    for y0 in range(0, a.shape[0], step):
-        d = a[y0:y0 + step].astype(np.int64) - b[y0:y0 + step]
-        total += int(np.sum(d * d))
-    return float(total)
+    """Sum of squared differences of two (H, W, C) uint8 images, exact (an integer sum), in one pass."""
+    return float(_sse_kernel(a, b))
 
 
 def subsampling_mse(image, stride=1) -> float:
@@ -389,8 +446,9 @@ class IntraEncoder:
                 best = (j, enc)
         return best[1]
 
-    def search(self, step32, cstep32, subsample) -> SearchResult:
-        """Run the search and the coder on every plane (the encoder's work, before deblocking)."""
+    def search(self, step32, cstep32, subsample, *, deblock=False) -> SearchResult:
+        """Run the search and the coder on every plane (the encoder's work, before deblocking); with
+        ``deblock``, also choose each plane's deblocking strength."""
         sources = self.sources(subsample)
         cfg = self.settings
         steps = [cstep32 if plane_kind(i) == CHROMA else step32 for i in range(len(sources))]
@@ -402,33 +460,17 @@ class IntraEncoder:
             maps = [np.zeros((4, p.shape[0] >> 2, p.shape[1] >> 2), dtype=MAP_DTYPE) for p in sources]
             try:
                 threads = min(cfg.threads, max_threads())  # IMCOMPRESS_NUM_THREADS=1 (batch workers): one
-                data = _encode_planes(_Search(sources, params, cfg, recs, maps, subsample, reserve), threads)
+                data, strengths = _encode_planes(_Search(sources, params, cfg, recs, maps, subsample, reserve),
+                                                 threads, deblock)
             except OverflowError:  # pragma: no cover - no image comes near the first reservation
                 reserve *= 4
                 continue
-            return SearchResult(sources, steps, recs, maps, data)
+            return SearchResult(sources, steps, recs, maps, data, strengths)
 
     def _encode(self, step32, cstep32, subsample) -> Encoding:
-        res = self.search(step32, cstep32, subsample)
+        res = self.search(step32, cstep32, subsample, deblock=True)
         cfg = self.settings
-
-        def strength(i):
-            if not cfg.deblock:
-                return 0
-            rec, m, src = res.recs[i], res.maps[i], res.sources[i]
-            return best_strength(lambda ss: deblock_errors(rec, m[0], res.steps[i], ss, src, cfg.analysis_stride))
-
-        n = len(res.recs)
-        h, w = self.image.shape[:2]
-        if cfg.deblock and n > 1 and h * w >= PIPELINE_MIN_PIXELS and min(cfg.threads, max_threads()) > 1:
-            # the planes' strengths are independent: luma here, the others in a second thread
-            # (the deblocking kernels release the GIL); the same strengths as in order
-            with ThreadPoolExecutor(1) as pool:
-                others = pool.submit(lambda: [strength(i) for i in range(1, n)])
-                strengths = [strength(0)] + others.result()
-        else:
-            strengths = [strength(i) for i in range(n)]
-        final = [IntraPlaneParams(cfg.log2max, cfg.log2min, RHO, s) for s in strengths]
+        final = [IntraPlaneParams(cfg.log2max, cfg.log2min, RHO, s) for s in res.strengths]
         prm = IntraParams(subsample, step32, cstep32, tuple(final))
         sections = [(b"PPAR", pack_params(prm)), (b"PDAT", res.data)]
         return Encoding(sections, sum(len(x[1]) + 8 for x in sections), prm, res)

@@ -204,3 +204,28 @@ def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, 
     assert one == two
     strengths = parse_params(one[0][1], img.shape[2]).planes
     assert any(p.deblock for p in strengths[:3])  # the search had something to find
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2])
+def test_a_failure_in_either_thread_reaches_the_caller(photo, failing, monkeypatch):
+    """An error in luma's strength search (this thread, while Cr is searched) or in Cb's / Cr's (the
+    chroma thread) is raised by encode(), not lost or left waiting."""
+    import dataclasses
+
+    from imcompress.pca_patch import _intra_codec
+    from imcompress.pca_patch._intra_codec import IntraEncoder
+    from imcompress.pca_patch._quantize import quality_to_step
+
+    real = _intra_codec._Search.strength
+
+    def strength(self, i):
+        if i == failing:
+            raise MemoryError(f"plane {i}")
+        return real(self, i)
+
+    monkeypatch.setattr(_intra_codec._Search, "strength", strength)
+    enc = IntraEncoder(photo, chroma="420", speed=9,
+                       settings=dataclasses.replace(SearchSettings.for_speed(9), threads=2))
+    with pytest.raises(MemoryError, match=f"plane {failing}"):
+        enc.encode(quality_to_step(40))
+    assert not any(t.name.startswith("pca-patch") for t in _intra_codec.threading.enumerate())

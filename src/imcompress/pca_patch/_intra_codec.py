@@ -29,8 +29,8 @@ from ._intra_decoder import decode_intra, image_from_recs, padded_shapes
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
 from ._output import PIPELINE_MIN_PIXELS, band_rows, chroma_rows
-from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, N_KNOBS, PlaneScratch,
-                      code_rows, encode_rows)
+from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, LEVEL_DTYPE, N_KNOBS,
+                      PlaneScratch, code_rows, encode_rows)
 from ._source import SourcePlane
 from ._tree import MAP_DTYPE, REC_DTYPE, dct_stack
 
@@ -200,7 +200,7 @@ def _encode_planes(search: _Search, threads: int, deblock: bool = False):
     kinds = [search.params[i][0] for i in range(n)]
     strengths = [None] * n
     if threads > 1 and search.sub and n >= 3:
-        levels = {i: np.zeros(search.sources[i].shape, dtype=np.int64) for i in (1, 2)}
+        levels = {i: np.zeros(search.sources[i].shape, dtype=LEVEL_DTYPE) for i in (1, 2)}
         luma_h = search.sources[0].shape[0]
         progress = threading.Condition()
         state = {"luma": 0, "chroma": 0, "error": None}

@@ -22,7 +22,11 @@ from ._blockcoder import CFL_FLAG, MAX_ALPHA, SPLIT, code_alpha, code_block, cod
 from ._intra import MODE_CFL, N_MODES, SCALE, cfl_luma, predict, predict_cfl, predict_into, references
 from ._tree import cbf_context, mark_leaf, neighbour_modes, recon_block, split_context
 
-__all__ = ["PlaneScratch", "code_rows", "encode_rows"]
+__all__ = ["LEVEL_DTYPE", "PlaneScratch", "code_rows", "encode_rows"]
+
+#: Type of the levels kept between the search and the coding (|level| <= MAX_LEVEL = 2**20): the
+#: chroma thread keeps a whole plane of them (4 bytes per chroma sample).
+LEVEL_DTYPE = np.int32
 
 
 @njit(cache=True)
@@ -209,6 +213,9 @@ def _leaf(dst, dout, model, src, top, rec, maps, done, y0, x0, log2n, step, rho,
             bits = no_cfl + code_mode(dst, dout, model, m, mpm, s, True, tab)
         _forward(o, pred, n, c, coef)
         d = _quantize(coef, n, step, rho, rnd, lev)
+        if d + lam * bits >= best_j:
+            # the levels' bits are >= 0 and rounding is monotonic: J could not be lower
+            continue
         bits += code_block(dst, dout, model, lev, n, s, cctx, True, tab, su, sv)
         j = d + lam * bits
         if j < best_j:
@@ -316,7 +323,7 @@ class PlaneScratch:
         h, w = shape
         units = (h >> 2, w >> 2)
         return cls(np.zeros(units, dtype=np.bool_), np.zeros(units, dtype=np.bool_),
-                   np.zeros((4,) + units, dtype=map_dtype), np.zeros((root, w), dtype=np.int64),
+                   np.zeros((4,) + units, dtype=map_dtype), np.zeros((root, w), dtype=LEVEL_DTYPE),
                    np.empty(4 * 32 + 1, dtype=np.int64), st.copy(), np.empty(0, dtype=np.uint8))
 
 

@@ -185,3 +185,33 @@ def test_deblocked_rows_refuse_rows_dropped_or_skipped():
         rows.rows(30, 32)
     with pytest.raises(ValueError, match="multiple of 4"):
         _deblock.DeblockedRows(rec, size_map, 10.0, 4, SCALE, band=6, max_rows=8)
+
+
+@pytest.mark.parametrize("grid", [None, 2, 8])  # half-integers and eighths: rounding ties
+@pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (7, 5), (37, 53), (64, 96)])
+@pytest.mark.parametrize("sub", [True, False])
+def test_rows_kernel_matches_whole_plane_upsampling_and_colour(grid, h, w, sub):
+    from imcompress.pca_patch import _transform
+
+    rng = np.random.default_rng(h * 100 + w + (grid or 0))
+    cshape = ((h + 1) // 2, (w + 1) // 2) if sub else (h, w)
+    luma = (rng.random((h, w + 3)) - 0.5) * 320  # wider than the image: padding
+    chroma = [(rng.random((cshape[0], cshape[1] + 2)) - 0.5) * 320 for _ in range(2)]
+    if grid:
+        luma, chroma = np.round(luma * grid) / grid, [np.round(c * grid) / grid for c in chroma]
+    cb, cr = (c[:, : cshape[1]] for c in chroma)
+    if sub:
+        cb, cr = upsample2(cb, (h, w)), upsample2(cr, (h, w))
+    reference = ycbcr_to_rgb([luma[:, :w], cb, cr])
+    for y0 in range(0, h, 3):  # bands of 3 rows, odd starts included
+        y1 = min(y0 + 3, h)
+        out = np.zeros((y1 - y0, w, 4), dtype=np.uint8)
+        if sub:
+            c0, c1 = _output.chroma_span(y0, y1, h)
+        else:
+            c0, c1 = y0, y1
+        _transform.ycbcr_rows_to_rgb(luma[y0:y1], chroma[0][c0:c1], chroma[1][c0:c1], y0, c0, cshape[0], sub,
+                                     _transform._YCC2RGB, out)
+        np.testing.assert_array_equal(out[..., :3], reference[y0:y1])
+        _transform.alpha_rows_to_uint8(luma[y0:y1], out)
+        np.testing.assert_array_equal(out[..., 3], to_uint8(luma[y0:y1, :w] + 128.0))

@@ -187,25 +187,3 @@ def test_default_level_is_2_up_to_4_mp_and_pillow_above(crop, monkeypatch):
     monkeypatch.setattr(_png, "AUTO_LEVEL_MAX_PIXELS", indices.size - 1)
     assert palette_png(palette, indices) == palette_png(palette, indices, level=0)
     assert _png.auto_level(indices.size) == 0 and _png.auto_level(indices.size - 1) == 2
-
-
-@pytest.mark.parametrize("k", [4, 16])
-def test_candidates_side_by_side_give_the_sequential_file(crop, k, monkeypatch):
-    from imcompress.kmeans import _png
-
-    palette, indices, _ = KMeansCodec(k).quantize(crop)
-    made = []
-    real = _png._oxipng
-    monkeypatch.setattr(_png, "_oxipng", lambda *a, **kw: made.append(kw.get("keep_order", False)) or real(*a, **kw))
-    monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", "1")
-    one = palette_png(palette, indices, level=2)
-    monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", "2")
-    two = palette_png(palette, indices, level=2)
-    # both candidates were made each time, and the smaller one kept either way
-    assert sorted(made) == [False, False, True, True]
-    order = cooccurrence_order(indices, k)
-    rank = np.empty(order.size, dtype=np.uint8)
-    rank[order] = np.arange(order.size, dtype=np.uint8)
-    smallest = min(real(palette, indices, None, level=2),
-                   real(palette[order], rank[indices], None, level=2, keep_order=True), key=len)
-    assert one == two == smallest

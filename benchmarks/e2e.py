@@ -348,7 +348,7 @@ def section_pcapatch(args, tmp):
     speeds = [int(s) for s in args.pcapatch_speeds.split(",") if s]
     lines = ["## pca-patch speed (bitstream 2)", "",
              "12 MP (coffee, Lanczos 4000x3000), whole process: `imcompress compress -m pca-patch --speed S` (the",
-             "default summary line included) and `imcompress decompress` to PNG (Pillow's zlib, level 6) and to PPM",
+             "default summary line included) and `imcompress decompress` to PNG (zlib-ng DEFLATE level 6, Pillow's filters) and to PPM",
              "(the decoder without PNG compression). Peak RSS from `/usr/bin/time -v`; CPU = user + sys.", ""]
     lo = load()
     rows, raw = [], {}

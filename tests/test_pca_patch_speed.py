@@ -102,7 +102,7 @@ def test_default_and_slow_presets_are_unchanged():
     for speed, n_cand in zip(range(6), (8, 6, 5, 4, 3, 3)):
         s = SearchSettings.for_speed(speed)
         assert (s.n_cand, s.prune, s.log2min, s.coarse, s.mpm_full, s.sad_rows, s.split_floor,
-                s.analysis_stride) == (n_cand, speed >= 4, 2, False, True, 1, 0, 1)
+                s.analysis_stride, s.fast_dct) == (n_cand, speed >= 4, 2, False, True, 1, 0, 1, False)
 
 
 @pytest.mark.parametrize("quality", [30, 50])
@@ -174,7 +174,7 @@ def test_chroma_thread_gives_the_sequential_bytes_and_planes(photo, speed, chrom
 @pytest.mark.parametrize("speed, chroma, rgba", [(5, "420", False), (9, "420", True), (9, "444", False)])
 def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, speed, chroma, rgba, monkeypatch):
     """Deblocking strengths chosen beside the search must give the sections the one-thread order gives:
-    with 4:2:0, luma's here while Cr is searched and Cb's and Cr's in the chroma search's thread (alpha's
+    with 4:2:0, luma's and Cb's here while Cr is searched and Cr's in the chroma search's thread (alpha's
     here, after); with 4:4:4 (large images; forced here on a small one) luma's here and the others' in a
     thread of their own."""
     import dataclasses
@@ -208,8 +208,8 @@ def test_deblocking_strengths_in_a_second_thread_are_the_sequential_ones(photo, 
 
 @pytest.mark.parametrize("failing", [0, 1, 2])
 def test_a_failure_in_either_thread_reaches_the_caller(photo, failing, monkeypatch):
-    """An error in luma's strength search (this thread, while Cr is searched) or in Cb's / Cr's (the
-    chroma thread) is raised by encode(), not lost or left waiting."""
+    """An error in luma's or Cb's strength search (this thread, while Cr is searched) or in Cr's (the
+    chroma thread, after Cr's search) is raised by encode(), not lost or left waiting."""
     import dataclasses
 
     from imcompress.pca_patch import _intra_codec
@@ -229,3 +229,26 @@ def test_a_failure_in_either_thread_reaches_the_caller(photo, failing, monkeypat
     with pytest.raises(MemoryError, match=f"plane {failing}"):
         enc.encode(quality_to_step(40))
     assert not any(t.name.startswith("pca-patch") for t in _intra_codec.threading.enumerate())
+
+
+@pytest.mark.parametrize("log2n", [2, 3, 4, 5])
+def test_even_odd_forward_dct_matches_the_direct_one(log2n):
+    """The fast levels' forward DCT (even-odd folding) against the direct matrix product and
+    against SciPy's orthonormal DCT-II: the same coefficients within rounding."""
+    from scipy.fft import dctn
+
+    from imcompress.pca_patch._intra import SCALE
+    from imcompress.pca_patch._search import _forward, _forward_even_odd
+    from imcompress.pca_patch._tree import dct_stack
+
+    n = 1 << log2n
+    rng = np.random.default_rng(log2n)
+    c = dct_stack()[log2n - 2]
+    for _ in range(20):
+        o = rng.uniform(-128, 128, (n, n))
+        pred = rng.integers(-1024, 1024, (n, n))
+        direct, fast = np.empty((n, n)), np.empty((n, n))
+        _forward(o, pred, n, c, direct)
+        _forward_even_odd(o, pred, n, c, fast)
+        np.testing.assert_allclose(fast, direct, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fast, dctn(o - pred / SCALE, norm="ortho"), rtol=0, atol=1e-6)

@@ -29,8 +29,8 @@ from ._intra_decoder import decode_intra, image_from_recs, padded_shapes
 from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_params, plane_kind
 from ._quantize import CHROMA_FACTOR, lagrangian
 from ._output import PIPELINE_MIN_PIXELS, band_rows, chroma_rows
-from ._search import (KNOB_COARSE, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, LEVEL_DTYPE, N_KNOBS,
-                      PlaneScratch, code_rows, encode_rows)
+from ._search import (KNOB_COARSE, KNOB_FAST_DCT, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, LEVEL_DTYPE,
+                      N_KNOBS, PlaneScratch, code_rows, encode_rows)
 from ._source import SourcePlane
 from ._tree import MAP_DTYPE, REC_DTYPE, dct_stack
 
@@ -51,10 +51,11 @@ _SUBSAMPLE_BOTH = (0.6, 8.0)
 #: Speed levels 6..9: coarse-to-fine mode ranking, fewer modes in full, early stop of the
 #: partition search on cheap leaves, analyses on one strip of rows in four (SearchSettings).
 _FAST_LEVELS = (
-    {"n_cand": 2, "coarse": True, "split_floor": 8},
-    {"n_cand": 2, "coarse": True, "split_floor": 16, "analysis_stride": 4},
-    {"n_cand": 1, "coarse": True, "split_floor": 16, "analysis_stride": 4, "sad_rows": 2},
-    {"n_cand": 1, "coarse": True, "split_floor": 32, "analysis_stride": 4, "sad_rows": 2, "log2min": 3},
+    {"n_cand": 2, "coarse": True, "split_floor": 8, "fast_dct": True},
+    {"n_cand": 2, "coarse": True, "split_floor": 16, "analysis_stride": 4, "fast_dct": True},
+    {"n_cand": 1, "coarse": True, "split_floor": 16, "analysis_stride": 4, "sad_rows": 2, "fast_dct": True},
+    {"n_cand": 1, "coarse": True, "split_floor": 32, "analysis_stride": 4, "sad_rows": 2, "log2min": 3,
+     "fast_dct": True},
 )
 
 
@@ -73,7 +74,11 @@ class SearchSettings:
     ``sad_rows``-th row of blocks of 16 and up; ``split_floor`` f > 0: a leaf
     whose J is below f / 64 of lambda per sample is not split;
     ``analysis_stride`` k > 1: the deblocking-strength search and the 4:2:0
-    test read one strip of rows in k on large planes. ``threads``: 2 lets
+    test read one strip of rows in k on large planes; ``fast_dct``: the
+    candidates' forward DCT by even-odd folding (half the multiplications,
+    rounded differently: the reconstructions still use the exact inverse,
+    so files stay exact; only near-ties between candidates can go the other
+    way). ``threads``: 2 lets
     Cb and Cr be searched beside luma (same bytes as 1).
     """
 
@@ -89,6 +94,7 @@ class SearchSettings:
     sad_rows: int = 1
     split_floor: int = 0
     analysis_stride: int = 1
+    fast_dct: bool = False
     threads: int = 2
 
     @classmethod
@@ -103,6 +109,7 @@ class SearchSettings:
         k = np.zeros(N_KNOBS, dtype=np.int64)
         k[KNOB_COARSE], k[KNOB_MPM_FULL] = self.coarse, self.mpm_full
         k[KNOB_SAD_ROWS], k[KNOB_SPLIT_FLOOR] = self.sad_rows, self.split_floor
+        k[KNOB_FAST_DCT] = self.fast_dct
         return k
 
     def mode_mask(self):
@@ -189,9 +196,9 @@ def _encode_planes(search: _Search, threads: int, deblock: bool = False):
     each chroma row once the luma rows its chroma-from-luma prediction reads are final; the chroma
     model adapts there exactly as in the sequential order (it starts fresh at Cb either way), and
     the decisions are then coded into the stream after luma. Cr's search can start only when Cb's
-    ends (one model), so it runs after luma's: meanwhile this thread chooses luma's strength and
-    codes Cb, and the second thread chooses Cb's and Cr's strengths after Cr. The bytes and
-    strengths are the sequential ones.
+    ends (one model), so it runs after luma's: meanwhile this thread chooses luma's and Cb's
+    strengths and codes Cb, and the second thread chooses Cr's after Cr. The bytes and strengths
+    are the sequential ones.
     """
     st = enc_new()
     out = np.empty(1 << 16, dtype=np.uint8)
@@ -226,7 +233,7 @@ def _encode_planes(search: _Search, threads: int, deblock: bool = False):
                         state["chroma"] = i
                         progress.notify_all()
                 if deblock:
-                    strengths[1], strengths[2] = search.strength(1), search.strength(2)
+                    strengths[2] = search.strength(2)
             except BaseException as exc:  # re-raised in the caller's thread
                 with progress:
                     state["error"] = exc
@@ -244,6 +251,8 @@ def _encode_planes(search: _Search, threads: int, deblock: bool = False):
                 if state["error"] is not None:
                     break
                 out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels[i])
+                if deblock and i == 1:
+                    strengths[1] = search.strength(1)
         except BaseException:
             with progress:
                 state["error"] = state["error"] or RuntimeError("luma search failed")

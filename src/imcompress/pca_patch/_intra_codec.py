@@ -250,7 +250,7 @@ def _encode_planes(search: _Search, threads: int, deblock: bool = False):
                     progress.wait_for(lambda i=i: state["chroma"] >= i or state["error"] is not None)
                 if state["error"] is not None:
                     break
-                out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels[i])
+                out = search.replay(i, st, out, models.setdefault(kinds[i], model_new(N_CONTEXTS2)), levels.pop(i))
                 if deblock and i == 1:
                     strengths[1] = search.strength(1)
         except BaseException:

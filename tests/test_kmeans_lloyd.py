@@ -66,3 +66,22 @@ def test_max_threads_follows_the_environment(monkeypatch):
     assert max_threads() == 1
     monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", "nonsense")
     assert max_threads() >= 1
+
+
+@pytest.mark.parametrize("k", [16, 256])
+def test_scan_lengths_trade_work_not_results(elephant, k):
+    # the re-sort threshold and the scan margin only move work between scans and sorts
+    from imcompress.kmeans._solver import MARGIN_STD, RESORT_STD, scan_lengths
+
+    problem = prepare_colors(elephant).problem
+    C0, guess = _start(problem.X, k)
+    std = np.sqrt(problem.variance)
+    resort, margin = scan_lengths(problem, C0)
+    assert 0 < resort <= RESORT_STD * std and 0 < margin <= MARGIN_STD * std
+    if k == 256:  # centres closer than a fraction of a std: the gap terms are the smaller
+        assert margin < MARGIN_STD * std
+    settings = [(resort, margin), (RESORT_STD * std, MARGIN_STD * std), (0.0, 0.0), (1e9, 3 * std)]
+    runs = [_lloyd.lloyd(problem.X, problem.w, C0, guess, 0, 30, 0.0, r, m, n_threads=1) for r, m in settings]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)

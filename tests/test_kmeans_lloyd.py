@@ -46,10 +46,10 @@ def test_sums_that_would_round_stay_on_one_thread(elephant, monkeypatch):
     assert called == []
 
 
-@pytest.mark.parametrize("k", [16, 64])
+@pytest.mark.parametrize("k", [16, 64, 256])
 def test_quantizer_result_does_not_depend_on_the_thread_count(elephant, monkeypatch, k):
     # K <= 64: 8 k-means++ restarts on the histogram bins, side by side on 2 threads; then the
-    # refinement on the 86,468 colours with the assignment step split
+    # refinement on the 86,468 colours with the assignment step split (over-relaxed at K = 256)
     results = []
     for threads in ("1", "2"):
         monkeypatch.setenv("IMCOMPRESS_NUM_THREADS", threads)
@@ -85,3 +85,24 @@ def test_scan_lengths_trade_work_not_results(elephant, k):
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_over_relaxed_lloyd_keeps_labels_exact_and_converges_to_a_lloyd_fixed_point(elephant):
+    problem = prepare_colors(elephant).problem
+    X, w = problem.X, problem.w
+    C0, guess = _start(X, 256)
+    capped = {relax: _lloyd.lloyd(X, w, C0, guess, 2, 20, 0.0, 5.0, 8.0, relax=relax, n_threads=1) for relax in (1.0, 1.8)}
+    C, labels, inertia, n_iter = capped[1.8]
+    assert n_iter == 20
+    np.testing.assert_array_equal(labels, nearest_brute(X, C))  # exact for the centres it returns
+    np.testing.assert_array_equal(C[:2], C0[:2])  # fixed centres stay
+    assert inertia < capped[1.0][2]  # further in the same number of iterations
+    runs = {t: _lloyd.lloyd(X, w, C0, guess, 2, 300, 0.0, 5.0, 8.0, relax=1.8, n_threads=t) for t in (1, 2)}
+    for a, b in zip(runs[1], runs[2]):
+        np.testing.assert_array_equal(a, b)
+    C, labels, inertia, n_iter = runs[1]
+    assert n_iter < 300
+    np.testing.assert_array_equal(labels, nearest_brute(X, C))
+    for j in range(2, 256):
+        mine = labels == j
+        np.testing.assert_allclose(C[j], (w[mine, None] * X[mine]).sum(0) / w[mine].sum(), rtol=0, atol=1e-9)

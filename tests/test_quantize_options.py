@@ -148,12 +148,12 @@ def test_every_speed_level_runs_and_slow_is_better(small):
 
 
 def test_halved_refinement_above_k128_stays_near_convergence(elephant):
-    # speed 4 refines K = 256 with 20 Lloyd iterations on the distinct colours; speed 3 runs to
-    # convergence from the same histogram solution (one k-means++ run at K > 64 on both)
+    # speed 4 refines K = 256 with 20 over-relaxed Lloyd iterations on the distinct colours; speed 3
+    # runs plain Lloyd to convergence from the same histogram solution (one k-means++ run at K > 64)
     fast, full = KMeansQuantizer(256).fit(elephant), KMeansQuantizer(256, speed=3).fit(elephant)
     assert fast.n_iter_ < full.n_iter_
-    assert 10 * np.log10(fast.mse_ / full.mse_) <= 0.05  # dB of PSNR given up
-    assert KMeansQuantizer(128)._settings(128) == (1, 40) and KMeansQuantizer(129)._settings(129) == (1, 20)
+    assert 10 * np.log10(fast.mse_ / full.mse_) <= 0.03  # dB of PSNR given up
+    assert KMeansQuantizer(128)._settings(128) == (1, 40, 1.0) and KMeansQuantizer(129)._settings(129)[:2] == (1, 20)
 
 
 # -- quality ranges ---------------------------------------------------------------------

@@ -37,7 +37,7 @@ def _exact_sums(X, w) -> bool:
     return float(w.sum()) * max(float(np.abs(X).max(initial=0.0)), 1.0) < 2.0**52
 
 
-def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_threads=None):
+def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, relax=1.0, n_threads=None):
     """Weighted Lloyd iterations with bounds, so few points are looked at twice.
 
     Parameters
@@ -57,6 +57,14 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_th
         by ``resort`` since the last sort (in between, the scan widens its
         pruning by the drift); a full scan looks ``margin`` past the exact
         radius so the bounds it leaves last. Both trade work, never results.
+    relax : float, default=1.0
+        Over-relaxation: each update moves the centres ``relax`` times the
+        way to their points' means (1: Lloyd). Bounds follow the actual
+        shifts, so the labels stay exact. Plain steps instead on the last two
+        updates, on the from-scratch sums, when a cluster is empty, after an
+        update that changed no label, and for good once an over-relaxed step
+        raised the objective; the result is again a Lloyd fixed point
+        (centres the means of their points) when it converges.
     n_threads : int, optional
         Threads for the assignment step (default :func:`imcompress._threads.max_threads`); used
         only on at least :data:`THREAD_MIN_POINTS` points with exact sums, so
@@ -92,6 +100,11 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_th
     drift = 0.0
     stop = False
     it = -1
+    # the objective from the sums, for the over-relaxation's check:
+    # sum w |x|^2 - sum_j (2 c_j . S_j - W_j |c_j|^2)
+    sxx = float((w * (X * X).sum(1)).sum()) if relax != 1.0 else 0.0
+    J_prev = np.inf
+    relaxed = False  # the last update was over-relaxed
     try:
         while True:
             it += 1
@@ -113,15 +126,30 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, n_th
                 if not first:  # integers: the same sums whatever the order
                     sums += dsums.sum(axis=0)
                     wsum += dwsum.sum(axis=0)
-            if (not first and changed == 0) or stop:
+            if relax != 1.0 and not first:
+                J = sxx - float((2.0 * (C * sums).sum(1) - wsum * (C * C).sum(1)).sum())
+                if relaxed and J > J_prev:
+                    relax = 1.0  # the over-relaxed step overshot: Lloyd from here on
+                J_prev = J
+            if (not first and changed == 0 and not relaxed) or stop:
                 break  # labels are now exact for C (the last pass ran after the last update)
             n_iter += 1
             # the sums from scratch now and then; incremental in between
+            recompute = first or it % 16 == 0
+            relaxed = (relax != 1.0 and not recompute and changed > 0 and n_iter < max_iter - 1
+                       and bool((wsum[n_fixed:] > 1e-9).all()))
+            if relaxed:
+                before = C.copy()
             total_shift, max_shift = lloyd_update(X, w, C, labels, upper, lower, cand_lb, sums, wsum, shift,
-                                                  n_fixed, first or it % 16 == 0)
+                                                  n_fixed, recompute)
+            if relaxed:
+                C[n_fixed:] = before[n_fixed:] + relax * (C[n_fixed:] - before[n_fixed:])
+                d2 = ((C - before) ** 2).sum(1)
+                shift[:] = np.sqrt(d2)  # the bounds move by what the centres really moved
+                total_shift, max_shift = float(d2.sum()), float(shift.max())
             first = False
             drift += max_shift
-            if total_shift <= tol or n_iter >= max_iter:
+            if (total_shift <= tol and not relaxed) or n_iter >= max_iter:
                 stop = True  # one more assignment pass, then stop
     finally:
         if pool is not None:

@@ -130,7 +130,8 @@ def scan_lengths(problem: Problem, centers):
     return min(RESORT_STD * std, RESORT_GAPS * gap), min(MARGIN_STD * std, MARGIN_GAPS * gap)
 
 
-def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter, init=None) -> Solution:
+def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter, refine_relax=1.0,
+          init=None) -> Solution:
     """K-means with k centres; the first ``len(fixed)`` centres stay put.
 
     Stage 1 runs on the histogram bins (or on the distinct colours when the
@@ -141,7 +142,8 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     these centres (scikit-learn's ``init=`` array); with j < k it adds one
     more run, seeded with them plus k-means++ additions, that competes on the
     same inertia. Stage 2 refines the winner by Lloyd on the distinct colours
-    (at most ``refine_iter`` iterations), whose optimum is the all-pixel one.
+    (at most ``refine_iter`` iterations, over-relaxed by ``refine_relax``: see
+    :func:`~._lloyd.lloyd`), whose optimum is the all-pixel one.
     """
     m = fixed.shape[0]
     tol_abs = tol * problem.variance
@@ -178,7 +180,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
         if refine_iter > 0:
             C, labels, inertia, n_iter = lloyd(
                 problem.X, problem.w, best.centers, guess, m, refine_iter, tol_abs,
-                *scan_lengths(problem, best.centers)
+                *scan_lengths(problem, best.centers), relax=refine_relax
             )
         else:
             C = best.centers

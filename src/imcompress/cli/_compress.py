@@ -416,7 +416,7 @@ def _named(src: str, func, *args, **kwargs):
 def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
     from PIL import Image
 
-    if fmt == "PNG":  # Pillow's default zlib level and filters, DEFLATE on every core
+    if fmt == "PNG":  # Pillow's default level and filters, zlib-ng's DEFLATE on every core
         return png_bytes(pixels, icc_profile=icc, level=6)
     if fmt == "PPM" and pixels.shape[2] == 3:  # Pillow's bytes, one copy instead of three
         return ppm_bytes(pixels)

@@ -9,8 +9,8 @@ each, measured under load). Any zlib inflater reads the result.
 One stream is compressed on one core; a 12 MP image at level 9 takes about a
 second that way. Here the filtered scanlines are cut into fixed pieces of
 :data:`PIECE` bytes (the cut depends on the image size only, never on the
-number of threads), each piece is compressed in its own thread (zlib-ng, as zlib, releases
-the GIL) as raw DEFLATE primed with the 32 KiB before it as dictionary (so
+number of threads), each piece is compressed in its own thread (zlib-ng, as
+zlib, releases the GIL) as raw DEFLATE primed with the 32 KiB before it as dictionary (so
 matches may reach back across the cut, as in pigz), ended by a sync flush that
 byte-aligns it; the pieces, concatenated behind one zlib header and followed by
 the Adler-32 of all the data, are one valid zlib stream. Measured on the 12 MP

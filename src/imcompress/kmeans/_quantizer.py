@@ -18,8 +18,9 @@ __all__ = ["KMeansQuantizer", "PreparedColors", "SPEED_LEVELS", "prepare_colors"
 #: What each ``speed`` level does: (histogram bits per channel, k-means++
 #: restarts at K <= RESTART_MAX_K, Lloyd iterations allowed on the full set of
 #: distinct colours, halved above K = REFINE_FULL_MAX_K). Bits 0 means no
-#: histogram (K-means on the distinct colours directly); the histogram also gains bits, or is skipped, when it is
-#: too coarse for K (see ``_solver.BINS_PER_CENTER``). "max" means up to
+#: histogram (K-means on the distinct colours directly); the histogram also
+#: gains bits, or is skipped, when it is too coarse for K (see
+#: ``_solver.BINS_PER_CENTER``). "max" means up to
 #: ``max_iter`` (run to convergence).
 SPEED_LEVELS = {
     1: (0, 16, "max"),

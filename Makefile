@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# what the ahead-of-time kernels are built from (setup.py): an edit reinstalls, which rebuilds them
+AOT_SOURCES := setup.py src/imcompress/_aot.py src/imcompress/kmeans/_kernels.py src/imcompress/kmeans/_kernel_spec.py
 REPORT_DIR ?= demo-report
 
 .PHONY: demo test install bench fuzz clean chromium
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(AOT_SOURCES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

@@ -15,7 +15,6 @@ import numpy as np
 from .._errors import CorruptFileError, UsageError
 from .._validation import check_image, check_scalar
 from ..codecs._base import Codec, Option, Reconstruction, Slider, register_codec
-from ..entropy import decode_indices, encode_indices
 from ._colors import palette_order
 from ._png import auto_level, palette_png
 from ._quantizer import KMeansQuantizer, PreparedColors, prepare_colors
@@ -59,6 +58,16 @@ def parse_colors(colors) -> np.ndarray:
     if len({len(c) for c in out}) > 1:
         raise UsageError("fixed colours mix 6 and 8 hex digits; give all as #RRGGBB or all as #RRGGBBAA")
     return np.array(out, dtype=np.uint8)
+
+
+def __getattr__(name):
+    # the index coder (numba) is imported when first used, so that the registry
+    # and palette-PNG output never import numba; its two functions stay reachable here
+    if name in ("decode_indices", "encode_indices"):
+        from .. import entropy
+
+        return getattr(entropy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pixels(palette, indices):
@@ -338,6 +347,8 @@ class KMeansCodec(Codec):
             raise UsageError(f"palette has {c} channels but the image {image.shape[2]}")
         flags = (_FLAG_DITHERED if info.get("dithered") else 0) | (_FLAG_EXACT if info.get("exact") else 0)
         milli = int(round(1000 * float(self.dither))) if self.dither else 0
+        from ..entropy import encode_indices  # numba's coder: not imported for palette PNGs
+
         sections = [
             (b"KPAR", _KPAR.pack(_CODER_CONTEXT_V1, c, k, flags, milli)),
             (b"PLTE", palette.tobytes()),
@@ -397,6 +408,8 @@ class KMeansCodec(Codec):
     @classmethod
     def decode_indices(cls, container):
         """The (palette, indices) pair stored in a parsed container."""
+        from ..entropy import decode_indices
+
         p = cls._params(container)
         palette = cls._palette(container, p)
         indices = decode_indices(container.section(b"IDXS"), palette, container.height, container.width)

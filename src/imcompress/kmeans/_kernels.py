@@ -20,9 +20,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._kernel_spec import N_CAND
+
 # relative slack on the triangle-inequality pruning, so floating-point rounding
 # of the centre-centre distances can never prune a centre that ties
 _SLACK = 1e-9
+
 
 
 @njit(cache=True)
@@ -48,20 +51,10 @@ def center_distances(C):
 
 
 def neighbour_geometry(C):
-    """:func:`center_geometry` from Python, sorting all rows at once with NumPy.
+    """:meth:`._dispatch.Kernels.neighbour_geometry` with these kernels."""
+    from ._dispatch import _jit
 
-    Centres at equal distances may come in another order than the stable
-    sort's: every search over the order breaks ties by index, so its results
-    never depend on that (the whole matrix sorted by NumPy takes about a
-    quarter of the time of a stable sort per row in numba at K = 256).
-    """
-    cc = center_distances(np.ascontiguousarray(C, dtype=np.float64))
-    k = cc.shape[0]
-    key = cc.copy()
-    np.fill_diagonal(key, -1.0)
-    order = np.ascontiguousarray(np.argsort(key, axis=1), dtype=np.int64)
-    half = 0.5 * cc[np.arange(k), order[:, 1]] if k > 1 else np.full(k, np.inf)
-    return cc, order, half
+    return _jit().neighbour_geometry(C)
 
 
 @njit(cache=True, nogil=True)
@@ -118,9 +111,10 @@ def nearest_one(X, i, C, a, cc, order, slack):
 
 
 def nearest(X, C, guess):
-    """Index of the nearest centre of every row of X (lowest index on ties), and its squared distance."""
-    cc, order, _ = neighbour_geometry(C)
-    return _nearest_all(X, C, guess, cc, order)
+    """:meth:`._dispatch.Kernels.nearest` with these kernels."""
+    from ._dispatch import _jit
+
+    return _jit().nearest(X, C, guess)
 
 
 @njit(cache=True, nogil=True)
@@ -408,10 +402,6 @@ def half_gaps(C):
                 half[b] = d
     return half
 
-
-#: Candidate centres remembered per point, each with its own lower bound (4 measured
-#: 7-23 % faster than 8 on the study photo and kodim05 at K = 16..256, same labels).
-N_CAND = 4
 
 #: Points per block of :func:`lloyd_assign`'s parts.
 LLOYD_BLOCK = 4096

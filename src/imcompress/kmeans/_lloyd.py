@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._threads import max_threads
-from ._kernels import N_CAND, half_gaps, lloyd_assign, lloyd_update, neighbour_geometry, weighted_inertia
+from ._dispatch import kernels_for
+from ._kernel_spec import N_CAND
 
 __all__ = ["lloyd"]
 
@@ -37,7 +38,8 @@ def _exact_sums(X, w) -> bool:
     return float(w.sum()) * max(float(np.abs(X).max(initial=0.0)), 1.0) < 2.0**52
 
 
-def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, relax=1.0, n_threads=None):
+def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, relax=1.0, n_threads=None,
+          kernels=None):
     """Weighted Lloyd iterations with bounds, so few points are looked at twice.
 
     Parameters
@@ -69,6 +71,9 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
         Threads for the assignment step (default :func:`imcompress._threads.max_threads`); used
         only on at least :data:`THREAD_MIN_POINTS` points with exact sums, so
         the result never depends on it.
+    kernels : :class:`~._dispatch.Kernels`, optional
+        The build of the kernels (default :func:`~._dispatch.kernels_for` of an
+        unknown size: the JIT's); one whose calls hold the GIL runs on one thread.
 
     Returns
     -------
@@ -85,8 +90,9 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     sums = np.zeros((k, dim))
     wsum = np.zeros(k)
     shift = np.zeros(k)
+    K = kernels_for(None) if kernels is None else kernels
     threads = max_threads() if n_threads is None else max(1, int(n_threads))
-    if threads > 1 and (n < THREAD_MIN_POINTS or not _exact_sums(X, w)):
+    if threads > 1 and (K.holds_gil or n < THREAD_MIN_POINTS or not _exact_sums(X, w)):
         threads = 1
     # the calling thread runs part 0, the pool the others: one hand-off per
     # extra thread and iteration
@@ -96,7 +102,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     max_shift = 0.0
     n_iter = 0
     first = True
-    cc, order, half = neighbour_geometry(C)
+    cc, order, half = K.neighbour_geometry(C)
     drift = 0.0
     stop = False
     it = -1
@@ -109,19 +115,20 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
         while True:
             it += 1
             if drift > resort:
-                cc, order, half = neighbour_geometry(C)
+                cc, order, half = K.neighbour_geometry(C)
                 drift = 0.0
             elif not first:
-                half = half_gaps(C)
+                half = K.half_gaps(C)
             step = (X, w, C, labels, upper, lower, cand, cand_lb, shift, max_shift, half, cc, order,
                     2.0 * drift, margin, first)
             if pool is None:
-                changed = lloyd_assign(*step, 0, 1, sums, wsum)
+                changed = K.lloyd_assign(*step, 0, 1, sums, wsum)
             else:
                 dsums[:] = 0.0
                 dwsum[:] = 0.0
-                others = [pool.submit(lloyd_assign, *step, p, threads, dsums[p], dwsum[p]) for p in range(1, threads)]
-                changed = lloyd_assign(*step, 0, threads, dsums[0], dwsum[0])
+                others = [pool.submit(K.lloyd_assign, *step, p, threads, dsums[p], dwsum[p])
+                          for p in range(1, threads)]
+                changed = K.lloyd_assign(*step, 0, threads, dsums[0], dwsum[0])
                 changed += sum(f.result() for f in others)
                 if not first:  # integers: the same sums whatever the order
                     sums += dsums.sum(axis=0)
@@ -140,8 +147,8 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
                        and bool((wsum[n_fixed:] > 1e-9).all()))
             if relaxed:
                 before = C.copy()
-            total_shift, max_shift = lloyd_update(X, w, C, labels, upper, lower, cand_lb, sums, wsum, shift,
-                                                  n_fixed, recompute)
+            total_shift, max_shift = K.lloyd_update(X, w, C, labels, upper, lower, cand_lb, sums, wsum, shift,
+                                                    n_fixed, recompute)
             if relaxed:
                 C[n_fixed:] = before[n_fixed:] + relax * (C[n_fixed:] - before[n_fixed:])
                 d2 = ((C - before) ** 2).sum(1)
@@ -154,4 +161,4 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     finally:
         if pool is not None:
             pool.shutdown()
-    return C, labels, weighted_inertia(X, w, C, labels), n_iter
+    return C, labels, K.weighted_inertia(X, w, C, labels), n_iter

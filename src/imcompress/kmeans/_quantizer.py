@@ -8,7 +8,8 @@ import numpy as np
 
 from .._errors import UsageError
 from .._validation import check_image, check_scalar, to_uint8
-from . import _kernels, _solver
+from . import _solver
+from ._dispatch import kernels_for
 from ._colors import ColorTable, color_table, palette_order
 from ._quality import mse_to_quality
 from ._spaces import COLOR_SPACES, to_rgb_float, to_space
@@ -408,7 +409,7 @@ class KMeansQuantizer:
         table = color_table(image) if colors is None else self._check_colors(colors, image).table
         X = to_space(table.colors, self.color_space)
         P = to_space(self.palette_, self.color_space)
-        labels = _solver.assign(X, P, table.colors)
+        labels = _solver.assign(X, P, table.colors, kernels=kernels_for(table.inverse.size))
         if channels == 4:
             clear = _transparent_index(self.palette_)
             if clear is not None:
@@ -473,7 +474,7 @@ def _table_mse(palette, space, table, problem, guess):
     ``guess`` (a label per distinct colour) only speeds up the exact search.
     """
     P = to_space(palette, space)
-    labels, _ = _kernels.nearest(problem.X, np.ascontiguousarray(P), np.ascontiguousarray(guess))
+    labels, _ = problem.kernels.nearest(problem.X, np.ascontiguousarray(P), np.ascontiguousarray(guess))
     pts = table.colors.astype(np.float64)
     if pts.shape[1] == 4:
         pts = problem.X  # premultiplied

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels
 from .._threads import max_threads
+from ._dispatch import Kernels, kernels_for
 from ._lloyd import THREAD_MIN_POINTS, lloyd
 from ._spaces import to_space
 
@@ -49,6 +49,7 @@ class Problem:
     colors: np.ndarray  # (n, C) uint8 distinct colours
     hist_bits: int  # base histogram resolution (0: none)
     variance: float  # mean per-dimension weighted variance (for tol)
+    kernels: Kernels  # the build of the kernels its fits run on (by its pixel count)
     _bins: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -60,7 +61,7 @@ class Problem:
         if bits not in self._bins:
             bin_of = histogram_bins(self.colors, bits)
             nb = int(bin_of.max()) + 1
-            means, weights = _kernels.weighted_means(self.X, self.w, bin_of, nb)
+            means, weights = self.kernels.weighted_means(self.X, self.w, bin_of, nb)
             self._bins[bits] = (means, weights, bin_of)
         return self._bins[bits]
 
@@ -91,7 +92,8 @@ def make_problem(colors, counts, space, hist_bits) -> Problem:
     w = counts.astype(np.float64)
     mean = (w[:, None] * X).sum(0) / w.sum()
     variance = float(((w[:, None] * (X - mean) ** 2).sum(0) / w.sum()).mean())
-    return Problem(X=X, w=w, colors=colors, hist_bits=int(hist_bits or 0), variance=variance)
+    return Problem(X=X, w=w, colors=colors, hist_bits=int(hist_bits or 0), variance=variance,
+                   kernels=kernels_for(int(counts.sum())))
 
 
 @dataclass
@@ -124,7 +126,7 @@ def scan_lengths(problem: Problem, centers):
     of 5 interleaved; the same at K <= 128, where the std terms are the smaller).
     """
     std = math.sqrt(problem.variance)
-    half = _kernels.half_gaps(np.ascontiguousarray(centers, dtype=np.float64))
+    half = problem.kernels.half_gaps(np.ascontiguousarray(centers, dtype=np.float64))
     finite = half[np.isfinite(half)]
     gap = 2.0 * float(finite.mean()) if finite.size else math.inf
     return min(RESORT_STD * std, RESORT_GAPS * gap), min(MARGIN_STD * std, MARGIN_GAPS * gap)
@@ -156,15 +158,16 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     use_bins = hist is not None
     PX, Pw, bin_of = hist if use_bins else (problem.X, problem.w, None)
     rands = [rng.random((k, _n_trials(k))) for _ in starts]  # in order: the draws of one run after another
+    K = problem.kernels
 
     def run(i):
         seeds = starts[i]
-        C0 = seeds.copy() if seeds.shape[0] == k else _kernels.kmeanspp(PX, Pw, k, seeds, rands[i])
-        guess = _kernels.nearest_brute(PX, C0)
-        return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0))
+        C0 = seeds.copy() if seeds.shape[0] == k else K.kmeanspp(PX, Pw, k, seeds, rands[i])
+        guess = K.nearest_brute(PX, C0)
+        return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0), kernels=K)
 
     threads = min(len(starts), max_threads())
-    if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS:
+    if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS and not K.holds_gil:
         # the runs are independent (each from its own draws, the kernels release the GIL):
         # side by side, then compared in order as one after another would be
         with ThreadPoolExecutor(threads) as pool:
@@ -180,29 +183,31 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
         if refine_iter > 0:
             C, labels, inertia, n_iter = lloyd(
                 problem.X, problem.w, best.centers, guess, m, refine_iter, tol_abs,
-                *scan_lengths(problem, best.centers), relax=refine_relax
+                *scan_lengths(problem, best.centers), relax=refine_relax, kernels=K
             )
         else:
             C = best.centers
-            labels, d2 = _kernels.nearest(problem.X, C, guess)
+            labels, d2 = K.nearest(problem.X, C, guess)
             inertia, n_iter = float((problem.w * d2).sum()), 0
         best = Solution(C, labels, inertia, best.n_iter + n_iter, best.from_init)
     return best
 
 
-def assign(X, P, colors=None):
+def assign(X, P, colors=None, *, kernels=None):
     """Nearest of the (k, d) points P for every row of X (lowest index on ties).
 
     A 4-bit-per-channel grid of the uint8 ``colors`` gives each row a close
-    first guess, so the exact search looks at few centres.
+    first guess, so the exact search looks at few centres. ``kernels``: the
+    build to run on (default :func:`~._dispatch.kernels_for` of an unknown size).
     """
+    K = kernels_for(None) if kernels is None else kernels
     X = np.ascontiguousarray(X, dtype=np.float64)
     P = np.ascontiguousarray(P, dtype=np.float64)
     if colors is None or X.shape[0] < 4096:
-        return _kernels.nearest_brute(X, P)
+        return K.nearest_brute(X, P)
     bin_of = histogram_bins(colors, 4)
     nb = int(bin_of.max()) + 1
-    reps, _ = _kernels.weighted_means(X, np.ones(X.shape[0]), bin_of, nb)
-    guess = _kernels.nearest_brute(reps, P)[bin_of]
-    labels, _ = _kernels.nearest(X, P, guess)
+    reps, _ = K.weighted_means(X, np.ones(X.shape[0]), bin_of, nb)
+    guess = K.nearest_brute(reps, P)[bin_of]
+    labels, _ = K.nearest(X, P, guess)
     return labels

@@ -22,7 +22,6 @@ import numpy as np
 from .._errors import CorruptFileError, InputError, UsageError
 from .._validation import check_image, to_uint8
 from ..codecs._base import Codec, Option, Slider, register_codec
-from ..entropy import decode_indices, decode_uints, encode_indices, encode_uints, max_decisions
 from ._pca import RowPCA
 
 __all__ = ["RowPCACodec", "DISTORTION_FRACTION"]
@@ -152,6 +151,8 @@ class RowPCACodec(Codec):
     def encode_sections_with_pixels(self, image, *, icc_profile=None, prepared=None):
         # the pixels come from the decoder's own reconstruction (_reconstruct)
         # run on the very integers the file stores: bit-exact by construction
+        from ..entropy import encode_uints  # numba's coder: imported to code a file, not with the registry
+
         _check_rows(image)
         h, w, channels = image.shape
         rgb = _rgb(image)
@@ -226,6 +227,8 @@ class RowPCACodec(Codec):
 
     @classmethod
     def decode(cls, container):
+        from ..entropy import decode_uints, max_decisions
+
         p = cls._params(container)
         h, w = container.height, container.width
         ns = p["n_components"]
@@ -365,6 +368,8 @@ def rows_times_axes(scores, axes, mean, *, matmul=np.matmul):
 
 def _encode_alpha(alpha):
     """Alpha plane, lossless: its distinct values + the palette-index coder."""
+    from ..entropy import encode_indices
+
     values, inverse = np.unique(alpha, return_inverse=True)
     idx = inverse.reshape(alpha.shape).astype(np.uint8)
     pal = values.astype(np.uint8).reshape(-1, 1)
@@ -372,6 +377,8 @@ def _encode_alpha(alpha):
 
 
 def _decode_alpha(raw, h, w):
+    from ..entropy import decode_indices
+
     if len(raw) < 1:
         raise CorruptFileError("ALPH section is empty")
     k = raw[0] + 1

@@ -1,0 +1,160 @@
+"""Kernels compiled ahead of time by numba.pycc, used only while they match their sources.
+
+A package's numba kernels are one source that runs two ways: compiled on first
+use by numba's JIT (the ``@njit`` dispatchers), or compiled once at install
+time into an extension module (``setup.py`` calls :func:`build`). Importing
+that module takes about a millisecond and imports neither numba nor llvmlite,
+where numba's import, set-up and the loading of cached kernels cost a command
+about 0.5 s; its functions hold the GIL, so code that runs kernels in threads
+keeps using the dispatchers.
+
+The build stores a digest of the kernel sources in the module; :func:`load`
+compares it with the files as they are now and refuses a module built from
+other sources (a kernel edited after an editable install), so a stale build is
+never run. Without the module (numba.pycc missing, no C compiler, a failed
+build) everything runs on the JIT as before.
+
+This module itself imports nothing beyond the standard library: ``setup.py``
+loads it by path, in a build environment that has only numba, numpy and
+setuptools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import sys
+import types
+from pathlib import Path
+
+__all__ = ["AotModule", "build", "load", "source_digest"]
+
+#: Set to ``0`` to never use the ahead-of-time kernels (everything on the JIT).
+ENV_SWITCH = "IMCOMPRESS_AOT"
+
+
+def source_digest(paths) -> int:
+    """A 60-bit digest of the bytes of the files ``paths`` (in the given order).
+
+    An int so that the compiled module can return it from a nopython function.
+    """
+    h = hashlib.sha256()
+    for path in paths:
+        data = Path(path).read_bytes()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return int(h.hexdigest()[:15], 16)
+
+
+class AotModule:
+    """The ahead-of-time build of one kernel module, loaded on first use.
+
+    Parameters
+    ----------
+    name : str
+        Dotted name of the compiled extension (``imcompress.kmeans._kernels_aot``).
+    sources : sequence of str
+        The files its digest covers, relative to the package directory of
+        ``name``: the kernel module (which also lists the exports and their
+        signatures).
+    """
+
+    def __init__(self, name: str, sources):
+        self.name = name
+        self.sources = tuple(sources)
+        self._module = None
+        self._reason = None
+
+    @property
+    def package_dir(self) -> Path:
+        pkg = sys.modules[self.name.rpartition(".")[0]]
+        return Path(pkg.__file__).parent
+
+    def source_paths(self):
+        return [self.package_dir / s for s in self.sources]
+
+    def load(self):
+        """The compiled module, or None when it is absent, stale or switched off (see :attr:`reason`)."""
+        if self._module is None and self._reason is None:
+            self._module, self._reason = _load(self)
+        return self._module
+
+    @property
+    def reason(self) -> str | None:
+        """Why :meth:`load` gives None (None when the module is used)."""
+        self.load()
+        return self._reason
+
+
+def load(aot: AotModule):
+    """``aot.load()``: the compiled module or None."""
+    return aot.load()
+
+
+def _load(aot: AotModule):
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return None, f"switched off ({ENV_SWITCH}=0)"
+    try:
+        module = importlib.import_module(aot.name)
+    except ImportError as exc:
+        return None, f"{aot.name} is not built ({exc}); see README's set-up notes"
+    try:
+        built = int(module.source_digest())
+        now = source_digest(aot.source_paths())
+    except (AttributeError, OSError) as exc:  # pragma: no cover - a broken build or a moved file
+        return None, f"{aot.name} cannot be checked against its sources ({exc})"
+    if built != now:
+        return None, (f"{aot.name} was built from other sources than {', '.join(aot.sources)} "
+                      "(edited since the install): reinstall to rebuild it")
+    return module, None
+
+
+def _stub_packages(src_root: Path, dotted: str) -> None:
+    """Make the parent packages of ``dotted`` importable without running their ``__init__``.
+
+    The build environment has numba and numpy only; the kernel modules need
+    nothing else, but ``imcompress/__init__.py`` imports Pillow.
+    """
+    parts = dotted.split(".")[:-1]
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        if name in sys.modules:
+            continue
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [str(src_root.joinpath(*parts[:i]))]
+        sys.modules[name] = pkg
+
+
+def build(src_root, kernels: str, spec: str, extension: str, output_dir) -> Path:
+    """Compile the exports of the kernel module ``kernels`` into the extension ``extension``.
+
+    ``spec`` names the numba-free module that lists them: ``EXPORTS`` (name ->
+    (return type, argument types)), ``signature(name)`` and ``SOURCES`` (the
+    files of the package the build is checked against); the build adds
+    ``source_digest()``. Needs numba (with ``numba.pycc``) and a C compiler;
+    raises on any failure.
+
+    Returns the path of the built module.
+    """
+    src_root = Path(src_root)
+    _stub_packages(src_root, kernels)
+    mod = importlib.import_module(kernels)
+    exports = importlib.import_module(spec)
+    from numba.pycc import CC
+
+    cc = CC(extension.rpartition(".")[2])
+    cc.output_dir = str(output_dir)
+    # generic x86-64 (or ARM64) code, not tuned to the building CPU: the kernels
+    # are sequential float64 loops, as fast as the host-tuned JIT's (measured on
+    # kmeanspp and the brute-force search, study photo, K = 256)
+    for name in exports.EXPORTS:
+        cc.export(name, exports.signature(name))(getattr(mod, name).py_func)
+    digest = source_digest([Path(mod.__file__).parent / s for s in exports.SOURCES])
+
+    def digest_fn():
+        return digest
+
+    cc.export("source_digest", "i8()")(digest_fn)
+    cc.compile()
+    return Path(cc.output_dir) / cc.output_file

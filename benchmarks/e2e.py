@@ -42,6 +42,13 @@ Sections (``--sections``, comma list):
     threads): reading the PNG, the colour table (``prepare``), the fit and mapping (``quantize``), the
     ``.imc`` index plane, the palette PNG at the command's default level, and ``palette[indices]``
     (the reconstruction the codec returns), on the study photo at K = 16 and 256 and the 12 MP photo.
+``aot``
+    Where the ahead-of-time kernels stop paying (``imcompress.kmeans._dispatch.AOT_MAX_PIXELS``):
+    ``KMeansQuantizer(256).fit_predict`` in-process and warm on the coffee photo at 0.3 to 12 MP,
+    on the ahead-of-time kernels (one thread, the GIL held) and on the JIT's (Lloyd's threads),
+    medians of wall and CPU time, beside what numba's start-up costs a process (the lean floor
+    minus ``import numpy``, whole processes, interleaved). The JIT pays once its time saved on the
+    fit exceeds that start-up.
 ``inproc``
     In-process: ``KMeansQuantizer(K).fit_predict(img)`` against libimagequant
     (``imagequant`` package, ``max_colors=K``, no dithering), faiss ``Kmeans`` and
@@ -79,7 +86,7 @@ DATA = next((p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if
 BIN = Path(sys.executable).parent
 IMCOMPRESS = str(BIN / "imcompress")
 PY = sys.executable
-SECTIONS = ("startup", "study", "12mp", "big20", "pcapatch", "inproc", "phases")
+SECTIONS = ("startup", "study", "12mp", "big20", "pcapatch", "inproc", "phases", "aot")
 LOADED = 1.5  # load average above which a figure is "measured under load"
 
 
@@ -193,6 +200,8 @@ def section_startup(args, tmp):
         "python: import imcompress": [PY, "-c", "import imcompress"],
         "imcompress compress 16x16 PNG -k 4": [IMCOMPRESS, "compress", str(tiny), "-k", "4", "-o",
                                                 str(tmp / "tiny-out.png"), "-f"],
+        "the same on numba's JIT (IMCOMPRESS_AOT=0)": ["env", "IMCOMPRESS_AOT=0", IMCOMPRESS, "compress", str(tiny),
+                                                       "-k", "4", "-o", str(tmp / "tiny-out.png"), "-f"],
     }
     lo = load()
     res = interleaved(cmds, args.repeats)
@@ -215,6 +224,11 @@ def quantizer_rows(img, stem, ks, repeats, tmp, lossy: bool):
         }
         cmds = {name: [IMCOMPRESS, "compress", str(png), "-k", str(k), "-o", str(out), "-f"]
                 for name, out in outs.items()}
+        if small:  # the kernels on numba's JIT, as without their ahead-of-time build (same file)
+            jit = "imcompress compress (palette PNG, JIT: IMCOMPRESS_AOT=0)"
+            outs[jit] = tmp / f"{stem}-ours{k}-jit.png"
+            cmds[jit] = ["env", "IMCOMPRESS_AOT=0", *cmds["imcompress compress (palette PNG)"][:-2],
+                         str(outs[jit]), "-f"]
         if not small:  # the faster speed level, for the time/quality trade-off against pngquant
             outs["imcompress compress --speed 6 (palette PNG)"] = tmp / f"{stem}-ours{k}-s6.png"
             cmds["imcompress compress --speed 6 (palette PNG)"] = [
@@ -329,6 +343,45 @@ def section_big20(args, tmp):
               "|---|---|---|---|---|---|---|---|"] + rows + [""]
     raw["load"] = [lo, hi]
     return lines, raw
+
+
+def section_aot(args, tmp):
+    from imcompress import KMeansQuantizer
+    from imcompress.kmeans import _dispatch
+
+    floor = str(Path(__file__).with_name("_floor.py"))
+    lo = load()
+    start = interleaved({"numpy": [PY, "-c", "import numpy"], "lean floor": [PY, floor, "--lean"]}, args.repeats)
+    startup = start["lean floor"]["time"] - start["numpy"]["time"]
+    startup_cpu = start["lean floor"]["cpu"] - start["numpy"]["cpu"]
+    base = coffee(4000, 3000)
+    rows, raw = [], {"startup": start}
+    for mp in (0.33, 1, 2, 4, 8, 12):
+        w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
+        img = base if mp == 12 else np.asarray(Image.fromarray(base).resize((w, w * 3 // 4), Image.Resampling.LANCZOS))
+        res = {}
+        for name in ("aot", "jit"):
+            with _dispatch.forced(name):
+                KMeansQuantizer(256).fit_predict(img)  # warm: kernels loaded, caches filled
+                runs = []
+                for _ in range(args.big_repeats):
+                    t, c = time.perf_counter(), time.process_time()
+                    KMeansQuantizer(256).fit_predict(img)
+                    runs.append((time.perf_counter() - t, time.process_time() - c))
+            res[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+        saved = res["aot"][0] - res["jit"][0]
+        rows.append(f"| {img.shape[1]}x{img.shape[0]} ({img.size // 3 / 1e6:.2f} MP) | {res['aot'][0]:.3f} | "
+                    f"{res['aot'][1]:.3f} | {res['jit'][0]:.3f} | {res['jit'][1]:.3f} | {saved:+.3f} |")
+        raw[f"{mp}"] = res
+    hi = load()
+    lines = ["## Ahead-of-time kernels against the JIT's (`AOT_MAX_PIXELS`)", "", load_note(lo, hi), "",
+             f"numba's start-up in a process (lean floor - import numpy, medians of {args.repeats} interleaved): "
+             f"{startup:.3f} s wall, {startup_cpu:.3f} s CPU. The JIT pays where the time it saves exceeds that.",
+             "", "`KMeansQuantizer(256).fit_predict(img)`, in-process, warm, medians of "
+             f"{args.big_repeats}:", "",
+             "| image | AOT s | AOT CPU s | JIT s | JIT CPU s | AOT - JIT s |", "|---|---|---|---|---|---|"]
+    raw["load"] = [lo, hi]
+    return lines + rows + [""], raw
 
 
 def _runs(cmd, repeats):

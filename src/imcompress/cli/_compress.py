@@ -26,7 +26,7 @@ from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
 from ._main import cli, echo_error, flag_names, short_help
-from ._startup import import_numba, set_up_numba
+from ._startup import set_up_numba
 
 __all__ = ["compress_cmd", "decompress_cmd", "info_cmd", "default_suffix"]
 
@@ -81,8 +81,7 @@ def _convert(key: str, value, opt):
         raise UsageError(f"{key} {value!r} should be a number for this method") from None
 
 
-import_numba()  # the method packages below import it: without the imports it does not need
-_METHOD_OPTIONS = _collect_options()
+_METHOD_OPTIONS = _collect_options()  # imports the codecs, not their numba kernels
 
 
 def _method_options(func):
@@ -186,6 +185,25 @@ def _line(text: str, *, to_stderr: bool) -> None:
         click.echo(text, err=True)
     else:  # a closed pipe (| head) is a write error, not a traceback or a silent exit 1
         write_stdout(text + "\n")
+
+
+def _pixel_count(src: str):
+    """Width x height from the header of image file ``src`` (None for stdin or when Pillow cannot tell)."""
+    if src == "-":
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(src) as im:
+            return int(im.width) * int(im.height)
+    except Exception:  # noqa: BLE001 - reading the image reports what is wrong with it
+        return None
+
+
+def _set_up_for(codec, src, fmt):
+    """Set numba up when compressing ``src`` to ``fmt`` runs its JIT (:meth:`Codec.needs_jit`)."""
+    if codec.needs_jit(_pixel_count(src), fmt):
+        set_up_numba()
 
 
 def _reading(src: str, max_pixels):
@@ -354,10 +372,9 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
         if out != "-":
             check_writable(out, force=force)  # before any work
         image = _reading(src, max_pixels)
-        set_up_numba()
+        _set_up_for(codec, src, f)  # beside the reading (the header is read first: a few ms)
         _compress_one(src, out, f, codec, opts, image)
         return
-    set_up_numba()
     # every input is tried; each failure is reported as it happens, and the
     # last one is raised so that main() prints it and exits with the code of
     # the first failure
@@ -365,6 +382,7 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
     pending = None
     for src, out, f in plans:
         try:
+            _set_up_for(codec, src, f)
             _compress_one(src, out, f, codec, opts)
         except WriteError as exc:
             if out == "-" or "broken pipe" in str(exc):

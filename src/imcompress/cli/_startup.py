@@ -63,11 +63,12 @@ def import_numba() -> None:
 
 
 def set_up_numba() -> None:
-    """Import numba and prepare its CPU target, skipping :data:`_NOT_NEEDED`.
+    """Import numba (:func:`import_numba`) and prepare its CPU target, skipping :data:`_NOT_NEEDED`.
 
     Does nothing when numba's target is already prepared or when one of the
     skipped modules is already imported (then skipping it saves nothing).
     """
+    import_numba()
     if any(name in sys.modules for name in _NOT_NEEDED) or "numba.np.arraymath" in sys.modules:
         return
     # scipy itself too when nothing imported it yet (import_numba keeps it out):

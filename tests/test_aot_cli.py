@@ -1,0 +1,85 @@
+"""The command line without numba where the ahead-of-time kernels do the work (issue 10).
+
+Each command runs in a fresh interpreter that reports ``sys.modules``
+(tests/test_startup.py's helper); no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imcompress.kmeans import _dispatch
+from imcompress.kmeans._codec import KMeansCodec
+from test_startup import JIT_ONLY, _heavy, _modules, _scipy_subpackages
+
+NUMBA = ("numba", "llvmlite")
+
+
+def _numba(modules) -> set:
+    return {m for m in modules if m.split(".")[0] in NUMBA}
+
+
+@pytest.fixture(scope="module")
+def aot():
+    if _dispatch._aot() is None:
+        pytest.skip(f"no ahead-of-time kernels: {_dispatch.aot_reason()}")
+
+
+@pytest.fixture(scope="module")
+def photo_png(tmp_path_factory, sample):
+    path = tmp_path_factory.mktemp("aotcli") / "photo.png"
+    Image.fromarray(sample[:200, :300]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("k", ["16", "256"])
+def test_small_kmeans_compress_imports_no_numba(aot, photo_png, tmp_path, k):
+    out, ref = tmp_path / "aot.png", tmp_path / "jit.png"
+    modules = _modules("compress", str(photo_png), "-k", k, "-o", str(out))
+    assert not _numba(modules), sorted(_numba(modules))
+    assert not _heavy(modules) and not _scipy_subpackages(modules)
+    assert "imcompress.kmeans._kernels_aot" in modules
+    # the same file as the JIT writes, byte for byte
+    assert "numba" in _modules("compress", str(photo_png), "-k", k, "-o", str(ref), env=JIT_ONLY)
+    assert out.read_bytes() == ref.read_bytes()
+
+
+def test_several_inputs_and_a_quality_search_import_no_numba(aot, photo_png, tmp_path):
+    second = tmp_path / "second.png"
+    with Image.open(photo_png) as im:
+        im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    modules = _modules("compress", str(photo_png), str(second), "--quality", "60-90", "--ext", ".q.png")
+    assert not _numba(modules)
+    assert (tmp_path / "second.q.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("extra", [["--dither"], ["--format", "imc"]])
+def test_what_needs_the_jit_sets_numba_up_lean(photo_png, tmp_path, extra):
+    # dithering and the .imc index coder are numba kernels: numba is set up the CLI's way
+    modules = _modules("compress", str(photo_png), "-k", "8", "-o", str(tmp_path / "o.out"), *extra)
+    assert "numba" in modules
+    assert not _scipy_subpackages(modules) and "yaml" not in modules and "cffi" not in modules
+
+
+def test_info_and_help_import_no_numba(tmp_path, photo_png):
+    import imcompress
+
+    src = tmp_path / "a.imc"
+    with Image.open(photo_png) as im:
+        src.write_bytes(imcompress.compress(np.asarray(im), "kmeans", n_colors=8))
+    for args in (["info", str(src)], ["compress", "--help"], ["decompress", "--help"]):
+        modules = _modules(*args)
+        assert not _numba(modules), (args, sorted(_numba(modules)))
+
+
+def test_the_codec_says_when_it_needs_the_jit(aot, monkeypatch):
+    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
+    codec = KMeansCodec(16)
+    assert not codec.needs_jit(700 * 466, "png")
+    assert codec.needs_jit(_dispatch.AOT_MAX_PIXELS + 1, "png")  # large: Lloyd's threads on the JIT
+    assert codec.needs_jit(None, "png")  # stdin: the size is not known before reading
+    assert codec.needs_jit(1000, "imc")
+    assert KMeansCodec(16, dither=0.5).needs_jit(1000, "png")
+    assert not KMeansCodec(16, dither=0.0).needs_jit(1000, "png")

@@ -43,12 +43,11 @@ Sections (``--sections``, comma list):
     ``.imc`` index plane, the palette PNG at the command's default level, and ``palette[indices]``
     (the reconstruction the codec returns), on the study photo at K = 16 and 256 and the 12 MP photo.
 ``aot``
-    Where the ahead-of-time kernels stop paying (``imcompress.kmeans._dispatch.AOT_MAX_PIXELS``):
-    ``KMeansQuantizer(256).fit_predict`` in-process and warm on the coffee photo at 0.3 to 12 MP,
-    on the ahead-of-time kernels (one thread, the GIL held) and on the JIT's (Lloyd's threads),
-    medians of wall and CPU time, beside what numba's start-up costs a process (the lean floor
-    minus ``import numpy``, whole processes, interleaved). The JIT pays once its time saved on the
-    fit exceeds that start-up.
+    The kernels compiled ahead of time against the same kernels on numba's JIT
+    (``imcompress.kmeans._dispatch``): ``KMeansQuantizer(256).fit_predict`` in-process and warm on
+    the coffee photo at 0.3 to 12 MP, both with the same threads (both release the GIL), medians
+    of wall and CPU time, beside what numba's start-up costs a process that the compiled kernels
+    do not pay (the lean floor minus ``import numpy``, whole processes, interleaved).
 ``inproc``
     In-process: ``KMeansQuantizer(K).fit_predict(img)`` against libimagequant
     (``imagequant`` package, ``max_colors=K``, no dithering), faiss ``Kmeans`` and
@@ -374,9 +373,9 @@ def section_aot(args, tmp):
                     f"{res['aot'][1]:.3f} | {res['jit'][0]:.3f} | {res['jit'][1]:.3f} | {saved:+.3f} |")
         raw[f"{mp}"] = res
     hi = load()
-    lines = ["## Ahead-of-time kernels against the JIT's (`AOT_MAX_PIXELS`)", "", load_note(lo, hi), "",
+    lines = ["## Kernels compiled ahead of time against the JIT's", "", load_note(lo, hi), "",
              f"numba's start-up in a process (lean floor - import numpy, medians of {args.repeats} interleaved): "
-             f"{startup:.3f} s wall, {startup_cpu:.3f} s CPU. The JIT pays where the time it saves exceeds that.",
+             f"{startup:.3f} s wall, {startup_cpu:.3f} s CPU, which the compiled kernels do not pay.",
              "", "`KMeansQuantizer(256).fit_predict(img)`, in-process, warm, medians of "
              f"{args.big_repeats}:", "",
              "| image | AOT s | AOT CPU s | JIT s | JIT CPU s | AOT - JIT s |", "|---|---|---|---|---|---|"]

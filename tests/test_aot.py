@@ -107,9 +107,10 @@ def test_lloyd_steps_match(builds, elephant, relax, no_fallback):
     aot, jit = builds
     C0 = np.ascontiguousarray(X[np.random.default_rng(1).choice(X.shape[0], 64, replace=False)])
     guess = jit.nearest_brute(X, C0)
-    runs = [_lloyd.lloyd(X, w, C0, guess, 2, 40, 0.0, 5.0, 8.0, relax=relax, n_threads=1, kernels=k)
-            for k in builds]
-    _same_bits(tuple(runs[0]), tuple(runs[1]))
+    runs = [_lloyd.lloyd(X, w, C0, guess, 2, 40, 0.0, 5.0, 8.0, relax=relax, n_threads=t, kernels=k)
+            for k in builds for t in (1, 2)]  # the compiled kernels release the GIL too: two threads
+    for other in runs[1:]:
+        _same_bits(tuple(runs[0]), tuple(other))
     assert runs[0][3] > 5  # several iterations, incremental sums and re-sorts exercised
 
 
@@ -184,8 +185,8 @@ def test_without_the_build_the_jit_runs(monkeypatch, sample):
     monkeypatch.setattr(_dispatch, "_AOT", missing)
     monkeypatch.setattr(_dispatch, "_AOT_KERNELS", None)
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
-    assert not _dispatch.uses_aot(1000)
-    assert _dispatch.kernels_for(1000).name == "jit"
+    assert not _dispatch.uses_aot()
+    assert _dispatch.kernels().name == "jit"
     with pytest.raises(RuntimeError, match="not available: imcompress.kmeans._no_such_aot is not built"):
         with _dispatch.forced("aot"):
             pass
@@ -201,10 +202,9 @@ def test_switched_off_by_the_environment(monkeypatch):
 
 def test_the_choice_of_build(builds, monkeypatch):
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
-    assert _dispatch.uses_aot(_dispatch.AOT_MAX_PIXELS)
-    assert not _dispatch.uses_aot(_dispatch.AOT_MAX_PIXELS + 1)  # large: Lloyd's threads on the JIT
-    assert not _dispatch.uses_aot(None)
-    assert _dispatch.kernels_for(1000).holds_gil
+    assert _dispatch.uses_aot() and _dispatch.kernels().name == "aot"
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: True)
-    assert not _dispatch.uses_aot(1000)  # numba is there already: its nogil kernels
-    assert not _dispatch.kernels_for(1000).holds_gil
+    assert not _dispatch.uses_aot()  # numba is there already: its dispatchers
+    assert _dispatch.kernels().name == "jit"
+    with _dispatch.forced("aot"):
+        assert _dispatch.kernels().name == "aot"

@@ -5,8 +5,8 @@ use by numba's JIT (the ``@njit`` dispatchers), or compiled once at install
 time into an extension module (``setup.py`` calls :func:`build`). Importing
 that module takes about a millisecond and imports neither numba nor llvmlite,
 where numba's import, set-up and the loading of cached kernels cost a command
-about 0.5 s; its functions hold the GIL, so code that runs kernels in threads
-keeps using the dispatchers.
+about 0.5 s. Its functions release the GIL while they run, as the ``nogil``
+dispatchers do, so code that runs kernels in threads runs them at once.
 
 The build stores a digest of the kernel sources in the module; :func:`load`
 compares it with the files as they are now and refuses a module built from
@@ -156,5 +156,31 @@ def build(src_root, kernels: str, spec: str, extension: str, output_dir) -> Path
         return digest
 
     cc.export("source_digest", "i8()")(digest_fn)
-    cc.compile()
+    with _releasing_gil():
+        cc.compile()
     return Path(cc.output_dir) / cc.output_file
+
+
+class _releasing_gil:
+    """numba.pycc compiles its Python wrappers with default flags, which hold the
+    GIL; inside this context its flags release it, as ``@njit(nogil=True)`` does
+    (the same wrapper code). Raises if this numba has no such flag."""
+
+    def __enter__(self):
+        import numba.pycc.compiler as pycc_compiler
+
+        base = pycc_compiler.Flags
+        if not hasattr(base(), "release_gil"):
+            raise RuntimeError("this numba's compiler flags have no release_gil")
+
+        class NoGil(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.release_gil = True
+
+        self._module, self._base = pycc_compiler, base
+        pycc_compiler.Flags = NoGil
+
+    def __exit__(self, *exc):
+        self._module.Flags = self._base
+        return False

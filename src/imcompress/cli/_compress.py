@@ -187,25 +187,6 @@ def _line(text: str, *, to_stderr: bool) -> None:
         write_stdout(text + "\n")
 
 
-def _pixel_count(src: str):
-    """Width x height from the header of image file ``src`` (None for stdin or when Pillow cannot tell)."""
-    if src == "-":
-        return None
-    try:
-        from PIL import Image
-
-        with Image.open(src) as im:
-            return int(im.width) * int(im.height)
-    except Exception:  # noqa: BLE001 - reading the image reports what is wrong with it
-        return None
-
-
-def _set_up_for(codec, src, fmt):
-    """Set numba up when compressing ``src`` to ``fmt`` runs its JIT (:meth:`Codec.needs_jit`)."""
-    if codec.needs_jit(_pixel_count(src), fmt):
-        set_up_numba()
-
-
 def _reading(src: str, max_pixels):
     """Start reading ``src`` in a thread; returns a callable that waits for the image (or its error).
 
@@ -372,9 +353,12 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
         if out != "-":
             check_writable(out, force=force)  # before any work
         image = _reading(src, max_pixels)
-        _set_up_for(codec, src, f)  # beside the reading (the header is read first: a few ms)
+        if codec.needs_jit(f):
+            set_up_numba()  # beside the reading
         _compress_one(src, out, f, codec, opts, image)
         return
+    if any(codec.needs_jit(f) for _, _, f in plans):
+        set_up_numba()
     # every input is tried; each failure is reported as it happens, and the
     # last one is raised so that main() prints it and exits with the code of
     # the first failure
@@ -382,7 +366,6 @@ def _compress_all(inputs, method, output, suffix, fmt, target_psnr, max_bytes, b
     pending = None
     for src, out, f in plans:
         try:
-            _set_up_for(codec, src, f)
             _compress_one(src, out, f, codec, opts)
         except WriteError as exc:
             if out == "-" or "broken pipe" in str(exc):

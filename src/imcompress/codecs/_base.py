@@ -276,13 +276,13 @@ class Codec(ABC):
         params[self.rate_parameter] = value
         return type(self)(**params)
 
-    def needs_jit(self, n_pixels: int | None, format: str) -> bool:
-        """Whether compressing an image of ``n_pixels`` pixels (None: not known) to ``format`` runs numba's JIT.
+    def needs_jit(self, format: str) -> bool:
+        """Whether compressing to ``format`` (``"imc"``, ``"png"``) runs kernels on numba's JIT.
 
         The command line sets numba up, beside the reading of the image, only
         when this is true (numba sets itself up on first use otherwise, only
         slower). Default: True; a codec whose kernels also exist compiled
-        ahead of time says when they are used instead.
+        ahead of time says when those are used instead.
         """
         return True
 

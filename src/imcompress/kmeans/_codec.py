@@ -213,12 +213,12 @@ class KMeansCodec(Codec):
     def _quantizer(self, k):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
-    def needs_jit(self, n_pixels, format):
-        # the quantization runs on the ahead-of-time kernels at this size (see
-        # _dispatch); dithering and the .imc index coder are numba kernels
+    def needs_jit(self, format):
+        # the quantization runs on the ahead-of-time kernels when they are there
+        # (see _dispatch); dithering and the .imc index coder are numba kernels
         from ._dispatch import uses_aot
 
-        return format != "png" or bool(self.dither) or not uses_aot(n_pixels)
+        return format != "png" or bool(self.dither) or not uses_aot()
 
     def _fit_predict(self, image, k, prepared):
         """Palette, indices and, for undithered RGB, the exact MSE (else None)."""

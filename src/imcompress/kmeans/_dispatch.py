@@ -3,17 +3,18 @@
 :mod:`._kernels` is the one source of the kernels. ``setup.py`` also compiles
 them ahead of time (:mod:`imcompress._aot`); that build loads in about a
 millisecond without importing numba, where numba's import, set-up and cached
-kernels cost a process about 0.5 s, but its calls hold the GIL. Both compute
-the same values bit for bit (sequential IEEE float64, no fastmath; tested).
-:func:`kernels_for` picks one build for a whole fit:
+kernels cost a process about 0.5 s. Both compute the same values bit for bit
+(sequential IEEE float64, no fastmath; tested) and both release the GIL, so
+Lloyd's threads and the side-by-side restarts run on either; fitted in-process
+with the same threads, the compiled build took the JIT's time within 7 %
+at 0.3 and 12 MP (``benchmarks/e2e.py --sections aot``), so there is no image
+size from which the JIT would pay for its start-up. :func:`kernels` picks:
 
-* the ahead-of-time build for images up to :data:`AOT_MAX_PIXELS` pixels,
-  whose fit runs on one thread (Lloyd's steps use threads only from
-  ``_lloyd.THREAD_MIN_POINTS`` distinct colours on, and the k-means++
-  restarts run side by side only below them);
-* the JIT dispatchers for larger images, where Lloyd's threads over nogil
-  kernels pay for numba's start-up, and whenever numba is imported already
-  (a long-running process, a batch worker whose threads run fits at once).
+* the ahead-of-time build while numba is not imported (a command, a script
+  that quantizes);
+* the JIT dispatchers once numba is imported (a process that runs other
+  numba kernels or a batch worker that warmed them up has paid for it), or
+  when the build is absent, stale or switched off (``IMCOMPRESS_AOT=0``).
 
 This module imports no numba; :mod:`._kernels` is imported on the first JIT use.
 """
@@ -29,11 +30,7 @@ import numpy as np
 from .._aot import AotModule
 from . import _kernel_spec
 
-__all__ = ["AOT_MAX_PIXELS", "Kernels", "aot_reason", "kernels_for", "uses_aot"]
-
-#: Images up to this many pixels are fitted with the ahead-of-time kernels
-#: (when that build is there and numba is not imported).
-AOT_MAX_PIXELS = 4_000_000
+__all__ = ["Kernels", "aot_reason", "kernels", "uses_aot"]
 
 _AOT = AotModule(f"{__package__}._kernels_aot", _kernel_spec.SOURCES)
 _forced = None  # "aot" / "jit" inside forced()
@@ -86,15 +83,11 @@ class Kernels:
 
     Attributes
     ----------
-    holds_gil : bool
-        True for the ahead-of-time build: its calls hold the GIL, so running
-        them in threads gains nothing (the callers then use one thread).
     name : {"aot", "jit"}
     """
 
-    def __init__(self, name, funcs, holds_gil):
+    def __init__(self, name, funcs):
         self.name = name
-        self.holds_gil = holds_gil
         for key, func in funcs.items():
             setattr(self, key, func)
 
@@ -132,7 +125,7 @@ def _jit() -> Kernels:
     global _JIT
     if _JIT is None:
         mod = importlib.import_module(f"{__package__}._kernels")
-        _JIT = Kernels("jit", {name: getattr(mod, name) for name in _kernel_spec.EXPORTS}, holds_gil=False)
+        _JIT = Kernels("jit", {name: getattr(mod, name) for name in _kernel_spec.EXPORTS})
     return _JIT
 
 
@@ -143,7 +136,7 @@ def _aot() -> Kernels | None:
         if module is None:
             return None
         funcs = {name: _checked(name, getattr(module, name)) for name in _kernel_spec.EXPORTS}
-        _AOT_KERNELS = Kernels("aot", funcs, holds_gil=True)
+        _AOT_KERNELS = Kernels("aot", funcs)
     return _AOT_KERNELS
 
 
@@ -156,21 +149,16 @@ def _numba_imported() -> bool:
     return "numba" in sys.modules
 
 
-def uses_aot(n_pixels) -> bool:
-    """Whether :func:`kernels_for` gives the ahead-of-time build for an image of ``n_pixels``.
-
-    ``n_pixels`` None (not known yet) is answered as for a large image.
-    """
+def uses_aot() -> bool:
+    """Whether :func:`kernels` gives the ahead-of-time build now (see the module notes)."""
     if _forced is not None:
         return _forced == "aot"
-    if n_pixels is None or n_pixels > AOT_MAX_PIXELS or _numba_imported():
-        return False
-    return _AOT.load() is not None
+    return not _numba_imported() and _AOT.load() is not None
 
 
-def kernels_for(n_pixels) -> Kernels:
-    """The build of the kernels for a fit on an image of ``n_pixels`` pixels (see the module notes)."""
-    if uses_aot(n_pixels):
+def kernels() -> Kernels:
+    """The build of the kernels for a fit starting now (see the module notes)."""
+    if uses_aot():
         aot = _aot()
         if aot is not None:
             return aot
@@ -179,7 +167,7 @@ def kernels_for(n_pixels) -> Kernels:
 
 @contextmanager
 def forced(name):
-    """Every :func:`kernels_for` inside gives build ``name`` ("aot" or "jit"); for tests and benchmarks.
+    """Every :func:`kernels` inside gives build ``name`` ("aot" or "jit"); for tests and benchmarks.
 
     Raises RuntimeError for "aot" when that build is not available.
     """

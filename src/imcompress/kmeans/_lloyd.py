@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._threads import max_threads
-from ._dispatch import kernels_for
+from . import _dispatch
 from ._kernel_spec import N_CAND
 
 __all__ = ["lloyd"]
@@ -72,8 +72,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
         only on at least :data:`THREAD_MIN_POINTS` points with exact sums, so
         the result never depends on it.
     kernels : :class:`~._dispatch.Kernels`, optional
-        The build of the kernels (default :func:`~._dispatch.kernels_for` of an
-        unknown size: the JIT's); one whose calls hold the GIL runs on one thread.
+        The build of the kernels (default :func:`~._dispatch.kernels`).
 
     Returns
     -------
@@ -90,9 +89,9 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     sums = np.zeros((k, dim))
     wsum = np.zeros(k)
     shift = np.zeros(k)
-    K = kernels_for(None) if kernels is None else kernels
+    K = _dispatch.kernels() if kernels is None else kernels
     threads = max_threads() if n_threads is None else max(1, int(n_threads))
-    if threads > 1 and (K.holds_gil or n < THREAD_MIN_POINTS or not _exact_sums(X, w)):
+    if threads > 1 and (n < THREAD_MIN_POINTS or not _exact_sums(X, w)):
         threads = 1
     # the calling thread runs part 0, the pool the others: one hand-off per
     # extra thread and iteration

@@ -20,7 +20,6 @@ import numpy as np
 from .._errors import InputError, UsageError
 from . import _solver
 from ._colors import ColorTable, color_table, palette_order
-from ._dispatch import kernels_for
 from ._spaces import to_space
 
 __all__ = ["LearnedPalette", "learn_palette", "map_to_palette", "pooled_colors", "read_palette"]
@@ -195,8 +194,7 @@ def map_to_palette(image, palette, *, dither=0.0) -> np.ndarray:
     if isinstance(dither, bool) or not 0.0 <= d <= 1.0:
         raise UsageError(f"dither={dither!r} should be a number from 0 (off) to 1 (full Floyd-Steinberg)")
     table = color_table(image)
-    labels = _solver.assign(to_space(table.colors, "rgb"), to_space(pal, "rgb"), table.colors,
-                            kernels=kernels_for(table.inverse.size))
+    labels = _solver.assign(to_space(table.colors, "rgb"), to_space(pal, "rgb"), table.colors)
     clear = None
     if pal.shape[1] == 4:
         hits = np.flatnonzero(pal[:, 3] == 0)

@@ -9,7 +9,6 @@ import numpy as np
 from .._errors import UsageError
 from .._validation import check_image, check_scalar, to_uint8
 from . import _solver
-from ._dispatch import kernels_for
 from ._colors import ColorTable, color_table, palette_order
 from ._quality import mse_to_quality
 from ._spaces import COLOR_SPACES, to_rgb_float, to_space
@@ -409,7 +408,7 @@ class KMeansQuantizer:
         table = color_table(image) if colors is None else self._check_colors(colors, image).table
         X = to_space(table.colors, self.color_space)
         P = to_space(self.palette_, self.color_space)
-        labels = _solver.assign(X, P, table.colors, kernels=kernels_for(table.inverse.size))
+        labels = _solver.assign(X, P, table.colors)
         if channels == 4:
             clear = _transparent_index(self.palette_)
             if clear is not None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._threads import max_threads
-from ._dispatch import Kernels, kernels_for
+from . import _dispatch
+from ._dispatch import Kernels
 from ._lloyd import THREAD_MIN_POINTS, lloyd
 from ._spaces import to_space
 
@@ -49,7 +50,7 @@ class Problem:
     colors: np.ndarray  # (n, C) uint8 distinct colours
     hist_bits: int  # base histogram resolution (0: none)
     variance: float  # mean per-dimension weighted variance (for tol)
-    kernels: Kernels  # the build of the kernels its fits run on (by its pixel count)
+    kernels: Kernels  # the build of the kernels its fits run on
     _bins: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -93,7 +94,7 @@ def make_problem(colors, counts, space, hist_bits) -> Problem:
     mean = (w[:, None] * X).sum(0) / w.sum()
     variance = float(((w[:, None] * (X - mean) ** 2).sum(0) / w.sum()).mean())
     return Problem(X=X, w=w, colors=colors, hist_bits=int(hist_bits or 0), variance=variance,
-                   kernels=kernels_for(int(counts.sum())))
+                   kernels=_dispatch.kernels())
 
 
 @dataclass
@@ -167,7 +168,7 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
         return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0), kernels=K)
 
     threads = min(len(starts), max_threads())
-    if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS and not K.holds_gil:
+    if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS:
         # the runs are independent (each from its own draws, the kernels release the GIL):
         # side by side, then compared in order as one after another would be
         with ThreadPoolExecutor(threads) as pool:
@@ -193,14 +194,13 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     return best
 
 
-def assign(X, P, colors=None, *, kernels=None):
+def assign(X, P, colors=None):
     """Nearest of the (k, d) points P for every row of X (lowest index on ties).
 
     A 4-bit-per-channel grid of the uint8 ``colors`` gives each row a close
-    first guess, so the exact search looks at few centres. ``kernels``: the
-    build to run on (default :func:`~._dispatch.kernels_for` of an unknown size).
+    first guess, so the exact search looks at few centres.
     """
-    K = kernels_for(None) if kernels is None else kernels
+    K = _dispatch.kernels()
     X = np.ascontiguousarray(X, dtype=np.float64)
     P = np.ascontiguousarray(P, dtype=np.float64)
     if colors is None or X.shape[0] < 4096:

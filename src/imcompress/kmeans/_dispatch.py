@@ -5,10 +5,13 @@ them ahead of time (:mod:`imcompress._aot`); that build loads in about a
 millisecond without importing numba, where numba's import, set-up and cached
 kernels cost a process about 0.5 s. Both compute the same values bit for bit
 (sequential IEEE float64, no fastmath; tested) and both release the GIL, so
-Lloyd's threads and the side-by-side restarts run on either; fitted in-process
-with the same threads, the compiled build took the JIT's time within 7 %
-at 0.3 and 12 MP (``benchmarks/e2e.py --sections aot``), so there is no image
-size from which the JIT would pay for its start-up. :func:`kernels` picks:
+Lloyd's threads and the side-by-side restarts run on either. Fitted in-process
+with the same threads, the compiled build (generic x86-64 code) took the CPU
+time of the host-tuned JIT within -18 % .. +11 % from 0.3 to 12 MP, at most
+0.15 CPU-s more, against the 0.57 CPU-s of numba's start-up it saves
+(``benchmarks/e2e.py --sections aot``, 2026-12-01 23:58 UTC, under load 3.8-4.4),
+so there is no image size from which the JIT would pay for its start-up.
+:func:`kernels` picks:
 
 * the ahead-of-time build while numba is not imported (a command, a script
   that quantizes);

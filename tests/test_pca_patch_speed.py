@@ -238,17 +238,41 @@ def test_even_odd_forward_dct_matches_the_direct_one(log2n):
     from scipy.fft import dctn
 
     from imcompress.pca_patch._intra import SCALE
-    from imcompress.pca_patch._search import _forward, _forward_even_odd
+    from imcompress.pca_patch._search import _forward, _forward_even_odd, even_odd_tables
     from imcompress.pca_patch._tree import dct_stack
 
     n = 1 << log2n
     rng = np.random.default_rng(log2n)
     c = dct_stack()[log2n - 2]
+    ct = even_odd_tables(dct_stack())[log2n - 2]
+    work = np.empty((3, 32, 32))
     for _ in range(20):
         o = rng.uniform(-128, 128, (n, n))
         pred = rng.integers(-1024, 1024, (n, n))
         direct, fast = np.empty((n, n)), np.empty((n, n))
-        _forward(o, pred, n, c, direct)
-        _forward_even_odd(o, pred, n, c, fast)
+        _forward(o, pred, n, c, direct, work)
+        _forward_even_odd(o, pred, n, c, ct, fast, work)
         np.testing.assert_allclose(fast, direct, rtol=0, atol=1e-9)
         np.testing.assert_allclose(fast, dctn(o - pred / SCALE, norm="ortho"), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [1, 2, 14, 15, 16, 35, 60])
+def test_allocation_free_argsort_orders_ties_as_numbas_argsort(size):
+    """The search's argsort (numba's quicksort without its allocations) gives numba's np.argsort
+    order, ties and +inf included: which mode wins a tie decides the bytes."""
+    from numba import njit
+
+    from imcompress.pca_patch._search import _SORT_STACK, _argsort
+
+    reference = njit(lambda a: np.argsort(a))
+    rng = np.random.default_rng(size)
+    r, stack = np.empty(size, dtype=np.int64), np.empty((_SORT_STACK, 2), dtype=np.int64)
+    for trial in range(200):
+        if trial % 3 == 0:  # few distinct values: many ties
+            a = rng.choice(np.array([0.25, 1.0, 3.5, np.inf]), size=size)
+        elif trial % 3 == 1:
+            a = np.sort(rng.integers(0, 6, size).astype(np.float64))[::-1 if trial % 2 else 1].copy()
+        else:
+            a = rng.normal(size=size)
+        _argsort(a, r, stack)
+        assert np.array_equal(r, reference(a)), a

@@ -31,6 +31,7 @@ from ..entropy import (
     enc_expgolomb,
     enc_tree,
 )
+from ._jit import noalloc
 
 __all__ = ["N_CONTEXTS2", "MAX_LEVEL", "cost_table", "scan_tables"]
 
@@ -77,7 +78,7 @@ def cost_table():
     return -np.log2(i / 4096.0)
 
 
-@njit(cache=True)
+@noalloc
 def _bits(model, ctx, bit, tab):
     p = (model[ctx, 0] + model[ctx, 1]) >> 1  # P(0) in 1/65536, as the coder uses it
     if p < 31:
@@ -87,7 +88,7 @@ def _bits(model, ctx, bit, tab):
     return tab[p >> 4] if bit == 0 else tab[(65536 - p) >> 4]
 
 
-@njit(cache=True)
+@noalloc
 def put_bit(st, out, model, ctx, bit, dry, tab):
     if dry:
         return _bits(model, ctx, bit, tab)
@@ -95,7 +96,7 @@ def put_bit(st, out, model, ctx, bit, dry, tab):
     return 0.0
 
 
-@njit(cache=True)
+@noalloc
 def _put_direct(st, out, value, nbits, dry):
     if dry:
         return float(nbits)
@@ -103,7 +104,7 @@ def _put_direct(st, out, value, nbits, dry):
     return 0.0
 
 
-@njit(cache=True)
+@noalloc
 def _put_eg(st, out, model, base, value, dry, tab):
     if not dry:
         enc_expgolomb(st, out, model, base, value)
@@ -122,7 +123,7 @@ def _put_eg(st, out, model, base, value, dry, tab):
     return b
 
 
-@njit(cache=True)
+@noalloc
 def _band(d):
     if d == 0:
         return 0
@@ -135,7 +136,7 @@ def _band(d):
     return 4
 
 
-@njit(cache=True)
+@noalloc
 def _template(lev, u, v, n):
     s = 0
     if u + 1 < n:
@@ -151,7 +152,7 @@ def _template(lev, u, v, n):
     return s if s < _TCLS - 1 else _TCLS - 1
 
 
-@njit(cache=True)
+@noalloc
 def last_position(lev, n, s, su, sv):
     """Scan position of the last nonzero level, -1 if none."""
     for pos in range(n * n - 1, -1, -1):
@@ -160,7 +161,7 @@ def last_position(lev, n, s, su, sv):
     return -1
 
 
-@njit(cache=True)
+@noalloc
 def code_block(st, out, model, lev, n, s, cbf_ctx, dry, tab, su, sv):
     """Code the levels ``lev`` (n x n) of one block; bits if ``dry``."""
     last = last_position(lev, n, s, su, sv)
@@ -254,7 +255,7 @@ def mpm_list(left, above, mpm):
             mpm[2] = 26
 
 
-@njit(cache=True)
+@noalloc
 def code_mode(st, out, model, mode, mpm, s, dry, tab):
     """One of the 35 prediction modes: an MPM index or the 5-bit remainder."""
     for i in range(3):
@@ -294,7 +295,7 @@ def dec_mode(st, data, model, mpm, s):
     return mode
 
 
-@njit(cache=True)
+@noalloc
 def code_alpha(st, out, model, alpha, dry, tab):
     """CfL alpha in -MAX_ALPHA..MAX_ALPHA: zero flag, sign, unary magnitude."""
     b = put_bit(st, out, model, CFL_ZERO, 1 if alpha == 0 else 0, dry, tab)

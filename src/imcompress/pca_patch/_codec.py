@@ -19,7 +19,7 @@ learning), ``_kernels`` (synthesis), ``_quantize`` (steps, Lagrangian),
 ``_rdoq`` (rate-distortion optimised levels), ``_coder`` (coefficient and
 basis coding), ``_deblock`` (filter), ``_params`` (the PPAR section),
 ``_models`` (per-plane encoder models), ``_encoder`` (the search),
-``_decoder``; this module is the codec plugin.
+``_decoder``, ``_jit`` (how the kernels are compiled); this module is the codec plugin.
 """
 
 from __future__ import annotations

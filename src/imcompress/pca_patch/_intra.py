@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._jit import noalloc
+
 __all__ = ["N_MODES", "MODE_CFL", "MODE_DC", "MODE_PLANAR", "SCALE", "predict", "predict_into", "references"]
 
 #: Reconstruction units per pixel value.
@@ -38,7 +40,11 @@ _INV_ANGLE = {-2: -4096, -5: -1638, -9: -910, -13: -630, -17: -482, -21: -390, -
 _INV = np.array([_INV_ANGLE.get(int(a), 0) for a in _ANGLE], dtype=np.int64)
 
 
-@njit(cache=True)
+#: Marks a reference sample not decoded yet in :func:`references` (reconstructions lie in [-1024, 1024]).
+_MISSING = np.int64(-(1 << 62))
+
+
+@noalloc
 def references(rec, done, y0, x0, n, ref):
     """Fill ``ref`` (4n + 1 int64) with the substituted reference samples.
 
@@ -47,22 +53,20 @@ def references(rec, done, y0, x0, n, ref):
     """
     h, w = rec.shape
     m = 4 * n + 1
-    avail = np.zeros(m, dtype=np.bool_)
+    for i in range(m):
+        ref[i] = _MISSING
     for i in range(2 * n):
         y = y0 + i
         if x0 > 0 and y < h and done[y >> 2, (x0 - 1) >> 2]:
             ref[2 * n - 1 - i] = rec[y, x0 - 1]
-            avail[2 * n - 1 - i] = True
         x = x0 + i
         if y0 > 0 and x < w and done[(y0 - 1) >> 2, x >> 2]:
             ref[2 * n + 1 + i] = rec[y0 - 1, x]
-            avail[2 * n + 1 + i] = True
     if x0 > 0 and y0 > 0:
         ref[2 * n] = rec[y0 - 1, x0 - 1]
-        avail[2 * n] = True
     first = -1
     for i in range(m):
-        if avail[i]:
+        if ref[i] != _MISSING:
             first = i
             break
     if first < 0:
@@ -72,11 +76,11 @@ def references(rec, done, y0, x0, n, ref):
     for i in range(first):
         ref[i] = ref[first]
     for i in range(first + 1, m):
-        if not avail[i]:
+        if ref[i] == _MISSING:
             ref[i] = ref[i - 1]
 
 
-@njit(cache=True)
+@noalloc
 def _dc_value(ref, n, log2n):
     s = 0
     for i in range(n):
@@ -90,7 +94,7 @@ def predict(ref, n, log2n, mode, pred):
     predict_into(ref, n, log2n, mode, pred, np.empty(3 * n + 1, dtype=np.int64), np.empty((2, n), dtype=np.int64))
 
 
-@njit(cache=True)
+@noalloc
 def predict_into(ref, n, log2n, mode, pred, main, steps):
     """:func:`predict` with its scratch arrays given: ``main`` (3n + 1) and ``steps`` (2, n) int64."""
     c = 2 * n  # index of the corner
@@ -147,7 +151,7 @@ def predict_into(ref, n, log2n, mode, pred, main, steps):
             for a in range(n):
                 k, frac = steps[0, a] + b, steps[1, a]
                 pred[b, a] = ((32 - frac) * main[k] + frac * main[k + 1] + 16) >> 5
-@njit(cache=True)
+@noalloc
 def cfl_luma(luma, y0, x0, n, sub, out):
     """Co-located luma of a chroma block (2 x 2 averaged when ``sub``), minus its mean."""
     s = 0
@@ -169,7 +173,7 @@ def cfl_luma(luma, y0, x0, n, sub, out):
             out[y, x] -= mean
 
 
-@njit(cache=True)
+@noalloc
 def predict_cfl(ref, n, log2n, lumac, alpha, pred):
     """Chroma from luma: DC + (alpha * (luma - mean) + 4) >> 3, alpha in 1/8."""
     dc = _dc_value(ref, n, log2n)

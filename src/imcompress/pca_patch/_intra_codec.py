@@ -30,7 +30,7 @@ from ._params import CHROMA, IntraParams, IntraPlaneParams, pack_params, parse_p
 from ._quantize import CHROMA_FACTOR, lagrangian
 from ._output import PIPELINE_MIN_PIXELS, band_rows, chroma_rows
 from ._search import (KNOB_COARSE, KNOB_FAST_DCT, KNOB_MPM_FULL, KNOB_SAD_ROWS, KNOB_SPLIT_FLOOR, LEVEL_DTYPE,
-                      N_KNOBS, PlaneScratch, code_rows, encode_rows)
+                      N_KNOBS, PlaneScratch, code_rows, encode_rows, even_odd_tables)
 from ._source import SourcePlane
 from ._tree import MAP_DTYPE, REC_DTYPE, dct_stack
 
@@ -139,6 +139,7 @@ class _Search:
     tab: np.ndarray = field(default_factory=cost_table)
     scans: tuple = field(default_factory=scan_tables)
     dct: np.ndarray = field(default_factory=dct_stack)
+    ct: np.ndarray = field(default_factory=lambda: even_odd_tables(dct_stack()))
 
     def plane(self, i, st, out, model, levels=None, before_row=None, after_row=None):
         """Search and code plane ``i`` a row of root blocks at a time into ``st``/``out`` (returned, grown
@@ -160,7 +161,7 @@ class _Search:
             encode_rows(st, out, model, src.rows(top, top + root), top, self.recs[i], self.maps[i], sc.done, sc.cdone,
                         sc.cmaps, levp, sc.ref, sc.dst, sc.dout, pl.log2max, pl.log2min, step, pl.rho / 256.0,
                         LAMBDA * step * step, chroma, luma, self.sub and chroma, cfg.n_cand, cfg.prune, self.tab,
-                        *self.scans, self.dct, ROUND, cfg.mode_mask(), cfg.cfl, cfg.knobs())
+                        *self.scans, self.dct, self.ct, ROUND, cfg.mode_mask(), cfg.cfl, cfg.knobs())
             if after_row is not None:
                 after_row(top + root)
         return out

@@ -31,9 +31,10 @@ from ._blockcoder import (
     scan_tables,
 )
 from ._intra import MODE_CFL, SCALE, cfl_luma, predict, predict_cfl, references
+from ._jit import noalloc
 from ._transform import dct_1d
 
-__all__ = ["MAP_DTYPE", "REC_DTYPE", "decode_planes", "dct_stack", "recon_block"]
+__all__ = ["MAP_DTYPE", "REC_DTYPE", "decode_planes", "dct_stack", "recon_block", "recon_block_into"]
 
 #: Reconstructions are clipped to [-LIMIT, LIMIT] (1/SCALE units), a little
 #: beyond the centred 8-bit range.
@@ -56,8 +57,16 @@ def dct_stack():
 @njit(cache=True)
 def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
     """Dequantize ``lev``, inverse DCT in a fixed order, add ``pred``, clip, write into ``rec``."""
+    recon_block_into(pred, lev, n, s, step, rho, dct, rec, y0, x0, np.empty((n, n)), np.empty(n))
+
+
+@noalloc
+def recon_block_into(pred, lev, n, s, step, rho, dct, rec, y0, x0, tmp, acc):
+    """:func:`recon_block` with its scratch given: ``tmp`` (at least n x n) and ``acc`` (n) float64."""
     c = dct[s]
-    tmp = np.zeros((n, n))
+    for u in range(n):
+        for x in range(n):
+            tmp[u, x] = 0.0
     rows = 0  # bit u: row u of tmp holds a nonzero level's contribution
     for u in range(n):
         for v in range(n):
@@ -73,7 +82,6 @@ def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
             for x in range(n):
                 rec[y0 + y, x0 + x] = min(max(pred[y, x], -LIMIT), LIMIT)
         return
-    acc = np.empty(n)
     for y in range(n):
         # r[x] = sum over u (in order) of c[u, y] tmp[u, x], every x at once
         for x in range(n):
@@ -99,7 +107,7 @@ def recon_block(pred, lev, n, s, step, rho, dct, rec, y0, x0):
             rec[y0 + y, x0 + x] = v
 
 
-@njit(cache=True)
+@noalloc
 def split_context(size_map, done, yu, xu, log2n):
     """Split-flag context: how many of the left and above units belong to smaller leaves."""
     c = 0
@@ -110,7 +118,7 @@ def split_context(size_map, done, yu, xu, log2n):
     return c
 
 
-@njit(cache=True)
+@noalloc
 def neighbour_modes(mode_map, done, y0, x0, n, mpm):
     """MPM list of a block from the modes left of its last row and above its last column."""
     yl, xl = (y0 + n - 1) >> 2, (x0 >> 2) - 1
@@ -122,7 +130,7 @@ def neighbour_modes(mode_map, done, y0, x0, n, mpm):
     return cfl
 
 
-@njit(cache=True)
+@noalloc
 def cbf_context(cbf_map, done, yu, xu):
     c = 0
     if xu > 0 and done[yu, xu - 1] and cbf_map[yu, xu - 1]:
@@ -132,7 +140,7 @@ def cbf_context(cbf_map, done, yu, xu):
     return c
 
 
-@njit(cache=True)
+@noalloc
 def mark_leaf(maps, done, y0, x0, n, log2n, mode, alpha, cbf):
     """Record a leaf in the unit maps (size, mode, alpha, cbf) and mark it decoded."""
     for yu in range(y0 >> 2, (y0 + n) >> 2):

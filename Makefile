@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # what the ahead-of-time kernels are built from (setup.py): an edit reinstalls, which rebuilds them
-AOT_SOURCES := setup.py src/imcompress/_aot.py src/imcompress/kmeans/_kernels.py src/imcompress/kmeans/_kernel_spec.py
+AOT_SOURCES := setup.py src/imcompress/_aot.py src/imcompress/kmeans/_kernels.py src/imcompress/kmeans/_kernel_spec.py \
+	$(addprefix src/imcompress/entropy/,_index_kernels.py _index_spec.py _rangecoder.py _queued.py)
 REPORT_DIR ?= demo-report
 
 .PHONY: demo test install bench fuzz clean chromium

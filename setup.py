@@ -1,8 +1,10 @@
 """Build of the optional ahead-of-time kernels (everything else is in pyproject.toml).
 
 ``imcompress.kmeans._kernels_aot`` is ``imcompress/kmeans/_kernels.py``'s numba
-kernels compiled by numba.pycc (see ``imcompress/_aot.py``): the command line
-then quantizes small images without importing numba. The build is optional:
+kernels compiled by numba.pycc (see ``imcompress/_aot.py``), and
+``imcompress.entropy._index_aot`` the palette-index coder's: the command line
+then quantizes and writes palette PNGs and kmeans ``.imc`` files without
+importing numba. The build is optional:
 without numba.pycc or a C compiler, or if it fails, the install goes on
 without the module and the kernels run on numba's JIT, as they always can.
 """
@@ -18,7 +20,10 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 
 #: extension -> (the kernel module it is built from, the module listing the exports)
-AOT_MODULES = {"imcompress.kmeans._kernels_aot": ("imcompress.kmeans._kernels", "imcompress.kmeans._kernel_spec")}
+AOT_MODULES = {
+    "imcompress.kmeans._kernels_aot": ("imcompress.kmeans._kernels", "imcompress.kmeans._kernel_spec"),
+    "imcompress.entropy._index_aot": ("imcompress.entropy._index_kernels", "imcompress.entropy._index_spec"),
+}
 
 
 def _aot_helper():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imcompress.entropy import _indices as indices
 from imcompress.kmeans import _dispatch
 from imcompress.kmeans._codec import KMeansCodec
 from test_startup import JIT_ONLY, _heavy, _modules, _scipy_subpackages
@@ -55,10 +56,27 @@ def test_several_inputs_and_a_quality_search_import_no_numba(aot, photo_png, tmp
     assert (tmp_path / "second.q.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("extra", [["--dither"], ["--format", "imc"]])
-def test_what_needs_the_jit_sets_numba_up_lean(photo_png, tmp_path, extra):
-    # dithering and the .imc index coder are numba kernels: numba is set up the CLI's way
-    modules = _modules("compress", str(photo_png), "-k", "8", "-o", str(tmp_path / "o.out"), *extra)
+def test_imc_files_are_written_and_read_without_numba(aot, photo_png, tmp_path):
+    imc, ref = tmp_path / "a.imc", tmp_path / "jit.imc"
+    modules = _modules("compress", str(photo_png), "-k", "64", "-o", str(imc))
+    assert not _numba(modules) and "imcompress.entropy._index_aot" in modules
+    _modules("compress", str(photo_png), "-k", "64", "-o", str(ref), env=JIT_ONLY)
+    assert imc.read_bytes() == ref.read_bytes()
+    out, out_ref = tmp_path / "a.ppm", tmp_path / "jit.ppm"
+    assert not _numba(_modules("decompress", str(imc), "-o", str(out)))
+    _modules("decompress", str(imc), "-o", str(out_ref), env=JIT_ONLY)
+    assert out.read_bytes() == out_ref.read_bytes()
+
+
+@pytest.mark.parametrize("args", [["compress", "-k", "8", "--dither", "-o", "o.png"],
+                                  ["decompress", "-o", "o.png"]])
+def test_what_needs_the_jit_sets_numba_up_lean(photo_png, tmp_path, args):
+    # dithering and PNG's row filters are numba kernels: numba is set up the CLI's way
+    src = str(photo_png)
+    if args[0] == "decompress":
+        src = str(tmp_path / "in.imc")
+        _modules("compress", str(photo_png), "-k", "8", "-o", src)
+    modules = _modules(args[0], src, *args[1:], cwd=tmp_path)
     assert "numba" in modules
     assert not _scipy_subpackages(modules) and "yaml" not in modules and "cffi" not in modules
 
@@ -76,9 +94,10 @@ def test_info_and_help_import_no_numba(tmp_path, photo_png):
 
 def test_the_codec_says_when_it_needs_the_jit(aot, monkeypatch):
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
+    monkeypatch.setattr(indices, "_numba_imported", lambda: False)
     codec = KMeansCodec(16)
     assert not codec.needs_jit("png")
-    assert codec.needs_jit("imc")  # the index coder
+    assert codec.needs_jit("imc") == (indices._AOT.load() is None)  # the index coder, if not compiled
     assert KMeansCodec(16, dither=0.5).needs_jit("png")
     assert not KMeansCodec(16, dither=0.0).needs_jit("png")
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: True)

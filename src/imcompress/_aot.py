@@ -28,7 +28,7 @@ import sys
 import types
 from pathlib import Path
 
-__all__ = ["AotModule", "build", "load", "source_digest"]
+__all__ = ["AotModule", "build", "checked", "load", "source_digest"]
 
 #: Set to ``0`` to never use the ahead-of-time kernels (everything on the JIT).
 ENV_SWITCH = "IMCOMPRESS_AOT"
@@ -85,6 +85,48 @@ class AotModule:
         """Why :meth:`load` gives None (None when the module is used)."""
         self.load()
         return self._reason
+
+
+_DTYPES = {"f8": "float64", "f4": "float32", "i8": "int64", "i4": "int32", "u4": "uint32", "u1": "uint8"}
+_SCALARS = {"f8": float, "i8": int, "b1": bool}
+
+
+def checked(name, func, arg_types, fallback):
+    """``func`` (an export of a compiled module) behind a check of its arguments.
+
+    A compiled function reads whatever memory it is given, so an argument that
+    is not exactly the declared C-contiguous array of ``arg_types`` (numba's
+    spelling: ``"f8[:, ::1]"``, ``"i8"``), or a scalar that does not convert,
+    sends the call to ``fallback(name, args)`` (the JIT dispatcher, which
+    accepts any layout) instead; the callers pass the declared types, so this
+    does not happen in their work (tested). Read-only arrays pass: the kernels
+    write only into arrays their callers allocated for them.
+    """
+    import numpy as np
+
+    specs = []
+    for text in arg_types:
+        code, _, dims = text.partition("[")
+        specs.append((_SCALARS[code], None, 0) if not dims else (None, np.dtype(_DTYPES[code]), dims.count(",") + 1))
+
+    def call(*args):
+        if len(args) != len(specs):
+            return fallback(name, args)
+        fixed = []
+        for a, (scalar, dtype, ndim) in zip(args, specs):
+            if scalar is not None:
+                if isinstance(a, np.ndarray):
+                    return fallback(name, args)
+                fixed.append(scalar(a))
+            elif type(a) is np.ndarray and a.dtype == dtype and a.ndim == ndim and a.flags.c_contiguous:
+                fixed.append(a)
+            else:
+                return fallback(name, args)
+        return func(*fixed)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"The ahead-of-time build of {name} (arguments checked)."
+    return call
 
 
 def load(aot: AotModule):

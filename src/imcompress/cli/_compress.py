@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLargerError, UsageError, WriteError
 from .._json import json_safe
-from ..codecs import available_methods, compress_to_target, decompress, get_codec, inspect
+from ..codecs import available_methods, codec_for_id, compress_to_target, decompress, get_codec, inspect
 from ..format import unpack_container
 from ..io import atomic_write, check_writable, png_bytes, ppm_bytes, read_image
 from ..io._write import write_stdout
@@ -469,10 +469,12 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     if output != "-":
         check_writable(output, force=force)
     data = _read_compressed(source)
-    set_up_numba()
     with flag_names({"max_pixels": "--max-pixels"}):
+        container = _named(source, unpack_container, data, max_pixels=max_pixels)
+        # PNG output filters its rows in a numba kernel (imcompress.io.png_bytes)
+        if fmt == "PNG" or _named(source, codec_for_id, container.method_id).decode_needs_jit():
+            set_up_numba()
         pixels = _named(source, decompress, data, max_pixels=max_pixels)
-    container = unpack_container(data, max_pixels=max_pixels)
     icc = None if strip else container.section(b"ICCP", required=False)
     out = _image_bytes(pixels, fmt, icc)
     atomic_write(output, out, force=force)

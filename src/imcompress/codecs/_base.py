@@ -286,6 +286,14 @@ class Codec(ABC):
         """
         return True
 
+    @classmethod
+    def decode_needs_jit(cls) -> bool:
+        """Whether :meth:`decode` runs kernels on numba's JIT (the command line then sets numba up first).
+
+        Default: True.
+        """
+        return True
+
     def prepare(self, image: np.ndarray):
         """Per-image work that codecs differing only in the rate can share.
 

@@ -22,31 +22,35 @@ call per decision.
 one bound a decoder checks a declared count against before allocating.
 """
 
-from ._rangecoder import (
-    FAST_LIMIT,
-    MAX_DECISIONS_PER_BYTE,
-    SLOW_LIMIT,
-    EG_CONTEXTS,
-    PROB_BITS,
-    dec_bit,
-    dec_direct,
-    dec_expgolomb,
-    dec_new,
-    dec_overrun,
-    dec_tree,
-    enc_bit,
-    enc_direct,
-    enc_expgolomb,
-    enc_finish,
-    enc_new,
-    enc_reserve,
-    enc_tree,
-    max_decisions,
-    model_new,
-)
-from ._queued import enc_decisions, queue_expgolomb
-from ._indices import decode_indices, encode_indices
-from ._streams import decode_bits, decode_uints, encode_bits, encode_uints, run_encoder
+import importlib
+
+#: Every public name -> the module defining it, imported on first use: the
+#: coder's kernels are numba's, and the palette-index coder runs on its
+#: ahead-of-time build without numba (``_indices``), so ``import
+#: imcompress.entropy`` imports none of them.
+_LAZY = {
+    **dict.fromkeys(("FAST_LIMIT", "SLOW_LIMIT", "EG_CONTEXTS", "PROB_BITS", "dec_bit", "dec_direct",
+                     "dec_expgolomb", "dec_new", "dec_overrun", "dec_tree", "enc_bit", "enc_direct",
+                     "enc_expgolomb", "enc_finish", "enc_new", "enc_reserve", "enc_tree", "model_new"),
+                    "._rangecoder"),
+    **dict.fromkeys(("MAX_DECISIONS_PER_BYTE", "max_decisions"), "._bounds"),
+    **dict.fromkeys(("enc_decisions", "queue_expgolomb"), "._queued"),
+    **dict.fromkeys(("decode_indices", "encode_indices", "indices_aot"), "._indices"),
+    **dict.fromkeys(("decode_bits", "decode_uints", "encode_bits", "encode_uints", "run_encoder"), "._streams"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FAST_LIMIT",
@@ -74,6 +78,7 @@ __all__ = [
     "encode_bits",
     "encode_indices",
     "encode_uints",
+    "indices_aot",
     "max_decisions",
     "model_new",
     "queue_expgolomb",

@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._bounds import MAX_DECISIONS_PER_BYTE, max_decisions
+
 __all__ = [
     "PROB_BITS",
     "FAST_LIMIT",
@@ -70,11 +72,7 @@ _LOW, _RANGE, _CACHE, _CACHE_SIZE, _POS, _OVERFLOW = 0, 1, 2, 3, 4, 5
 # decoder state slots
 _CODE, _DRANGE, _DPOS, _OVERRUN = 0, 1, 2, 3
 
-#: An adaptive decision costs at least -log2(_PROB_MAX / 2**16) bits (about
-#: 0.00068): a stream of n bytes holds fewer than 8 / 0.00068 = 11726 decisions
-#: per byte. Decoders compare the count a header implies with
-#: :func:`max_decisions` before allocating anything for it.
-MAX_DECISIONS_PER_BYTE = 12000
+# MAX_DECISIONS_PER_BYTE and max_decisions (re-exported): ._bounds, which needs no numba
 
 #: Contexts used by one adaptive Exp-Golomb code (prefix + top suffix bits).
 EG_CONTEXTS = 64
@@ -335,19 +333,3 @@ def dec_expgolomb(st, data, model, base):
 def dec_overrun(st):
     """Bytes read past the end of the data (a valid stream reads none)."""
     return st[_OVERRUN]
-
-
-def max_decisions(n_bytes: int) -> int:
-    """Upper bound on the adaptive decisions a stream of ``n_bytes`` can hold.
-
-    A decoder given ``n_bytes`` of payload refuses to decode more values than
-    this (each value costs at least one decision), so a damaged header cannot
-    make it allocate more than the bytes justify. Eight bytes of slack cover
-    the flush.
-
-    Examples
-    --------
-    >>> max_decisions(0) == 8 * MAX_DECISIONS_PER_BYTE
-    True
-    """
-    return MAX_DECISIONS_PER_BYTE * (int(n_bytes) + 8)

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from .._errors import CorruptFileError
+from ._bounds import run_encoder
 from ._rangecoder import (
     EG_CONTEXTS,
     dec_bit,
@@ -20,20 +21,6 @@ from ._rangecoder import (
 )
 
 __all__ = ["encode_bits", "decode_bits", "encode_uints", "decode_uints", "run_encoder"]
-
-
-def run_encoder(kernel, *args, capacity: int = 1024) -> bytes:
-    """Run an ``@njit`` encoding kernel until its output fits.
-
-    ``kernel(out, *args)`` must encode into the ``uint8`` buffer ``out`` and
-    return :func:`enc_finish`'s length. The buffer doubles until it fits.
-    """
-    while True:
-        out = np.empty(capacity, dtype=np.uint8)
-        n = int(kernel(out, *args))
-        if n <= capacity:
-            return out[:n].tobytes()
-        capacity = max(2 * capacity, n + 16)
 
 
 @njit(cache=True)

@@ -214,11 +214,18 @@ class KMeansCodec(Codec):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def needs_jit(self, format):
-        # the quantization runs on the ahead-of-time kernels when they are there
-        # (see _dispatch); dithering and the .imc index coder are numba kernels
+        # the quantization and the .imc index coder run on their ahead-of-time
+        # kernels when those are there (see _dispatch); dithering is numba's
+        from ..entropy import indices_aot
         from ._dispatch import uses_aot
 
-        return format != "png" or bool(self.dither) or not uses_aot()
+        return bool(self.dither) or not uses_aot() or (format == "imc" and not indices_aot())
+
+    @classmethod
+    def decode_needs_jit(cls):
+        from ..entropy import indices_aot
+
+        return not indices_aot()
 
     def _fit_predict(self, image, k, prepared):
         """Palette, indices and, for undithered RGB, the exact MSE (else None)."""

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .._aot import AotModule
+from .._aot import AotModule, checked
 from . import _kernel_spec
 
 __all__ = ["Kernels", "aot_reason", "kernels", "uses_aot"]
@@ -38,47 +38,8 @@ __all__ = ["Kernels", "aot_reason", "kernels", "uses_aot"]
 _AOT = AotModule(f"{__package__}._kernels_aot", _kernel_spec.SOURCES)
 _forced = None  # "aot" / "jit" inside forced()
 
-_DTYPES = {"f8": np.float64, "i8": np.int64, "i4": np.int32, "u4": np.uint32, "u1": np.uint8}
-_SCALARS = {"f8": float, "i8": int, "b1": bool}
-
-
 def _to_jit(name, args):
     return getattr(_jit(), name)(*args)
-
-
-def _checked(name, func):
-    """``func`` (compiled ahead of time) behind a check of its arguments.
-
-    A compiled function reads whatever memory it is given, so an argument that
-    is not exactly the declared C-contiguous array (or a scalar that does not
-    convert) goes to the JIT dispatcher instead, which accepts any layout; the
-    callers pass the declared types, so this never happens in a fit (tested).
-    Read-only arrays pass: the kernels write only into arrays their callers
-    allocated for them.
-    """
-    specs = []
-    for text in _kernel_spec.EXPORTS[name][1]:
-        code, _, dims = text.partition("[")
-        specs.append((_SCALARS[code], None, 0) if not dims else (None, _DTYPES[code], dims.count(",") + 1))
-
-    def call(*args):
-        if len(args) != len(specs):
-            return _to_jit(name, args)
-        fixed = []
-        for a, (scalar, dtype, ndim) in zip(args, specs):
-            if scalar is not None:
-                if isinstance(a, np.ndarray):
-                    return _to_jit(name, args)
-                fixed.append(scalar(a))
-            elif type(a) is np.ndarray and a.dtype == dtype and a.ndim == ndim and a.flags.c_contiguous:
-                fixed.append(a)
-            else:
-                return _to_jit(name, args)
-        return func(*fixed)
-
-    call.__name__ = call.__qualname__ = name
-    call.__doc__ = f"The ahead-of-time build of :func:`._kernels.{name}` (arguments checked)."
-    return call
 
 
 class Kernels:
@@ -138,7 +99,8 @@ def _aot() -> Kernels | None:
         module = _AOT.load()
         if module is None:
             return None
-        funcs = {name: _checked(name, getattr(module, name)) for name in _kernel_spec.EXPORTS}
+        funcs = {name: checked(name, getattr(module, name), args, lambda name, args: _to_jit(name, args))
+                 for name, (_, args) in _kernel_spec.EXPORTS.items()}
         _AOT_KERNELS = Kernels("aot", funcs)
     return _AOT_KERNELS
 

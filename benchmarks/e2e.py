@@ -440,7 +440,7 @@ def section_pcapatch(args, tmp):
         hi = load()
         med = {name: (statistics.median(v[0] for v in runs), statistics.median(v[1] for v in runs))
                for name, runs in (("encode", enc), ("decode", dec))}
-        lines += ["kodim01 (768x512), in-process: `get_codec(\"pca-patch\")().export(img)` (default speed 5) and",
+        lines += ["kodim01 (768x512), in-process: `get_codec(\"pca-patch\")().export(img)` (the default speed, 8) and",
                   "`imcompress.decompress(data)`, median of 5 after a warm-up (targets < 2 s and < 0.15 s).", "",
                   load_note(lo, hi), "", "| call | median s | median CPU s |", "|---|---|---|"]
         lines += [f"| {name} | {w:.3f} | {c:.3f} |" for name, (w, c) in med.items()] + [""]

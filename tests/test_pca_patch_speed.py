@@ -97,6 +97,19 @@ def test_every_speed_level_decodes_to_the_encoders_reconstruction(photo, speed):
     assert psnr(photo, out) > 34
 
 
+def test_default_is_speed_8_in_the_library_and_the_cli(photo):
+    """One fixed preset whatever the image: the constructor's default, the option the CLI is built
+    from, and the same file as an explicit ``speed=8``."""
+    from imcompress.pca_patch._codec import PCAPatchCodec
+
+    (option,) = [o for o in PCAPatchCodec.options if o.name == "speed"]
+    assert PCAPatchCodec().speed == option.default == 8
+    small = np.ascontiguousarray(photo[:64, :96])
+    for image in (photo, small):
+        assert imcompress.compress(image, "pca-patch") == imcompress.compress(image, "pca-patch", speed=8)
+    assert imcompress.compress(small, "pca-patch") != imcompress.compress(small, "pca-patch", speed=5)
+
+
 def test_default_and_slow_presets_are_unchanged():
     # speeds 0..5 keep the presets their pinned bytes were made with (test_pca_patch_bands.py)
     for speed, n_cand in zip(range(6), (8, 6, 5, 4, 3, 3)):

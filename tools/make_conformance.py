@@ -114,6 +114,8 @@ def _cases():
     def add(stem, image, method, params, what, **checks):
         if method == pp and "bitstream" not in params:  # §5 cases: pinned, the default is now 2
             params = {**params, "bitstream": 1}
+        if method == pp and params.get("bitstream") == 2 and "speed" not in params:  # made at speed 5, then the default
+            params = {**params, "speed": 5}
         c.append((stem, image, method, params, what, checks))
 
     # kmeans (method 1)

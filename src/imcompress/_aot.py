@@ -28,7 +28,7 @@ import sys
 import types
 from pathlib import Path
 
-__all__ = ["AotModule", "build", "checked", "load", "source_digest"]
+__all__ = ["AotModule", "build", "checked", "load", "signature", "source_digest"]
 
 #: Set to ``0`` to never use the ahead-of-time kernels (everything on the JIT).
 ENV_SWITCH = "IMCOMPRESS_AOT"
@@ -89,6 +89,13 @@ class AotModule:
 
 _DTYPES = {"f8": "float64", "f4": "float32", "i8": "int64", "i4": "int32", "u4": "uint32", "u1": "uint8"}
 _SCALARS = {"f8": float, "i8": int, "b1": bool}
+
+
+def signature(exports, name: str) -> str:
+    """numba's signature text of export ``name`` of ``exports`` (a spec module's ``EXPORTS``):
+    ``"i8[::1](f8[:, ::1], f8[:, ::1])"``."""
+    ret, args = exports[name]
+    return f"{ret}({', '.join(args)})"
 
 
 def checked(name, func, arg_types, fallback):
@@ -172,7 +179,7 @@ def build(src_root, kernels: str, spec: str, extension: str, output_dir) -> Path
     """Compile the exports of the kernel module ``kernels`` into the extension ``extension``.
 
     ``spec`` names the numba-free module that lists them: ``EXPORTS`` (name ->
-    (return type, argument types)), ``signature(name)`` and ``SOURCES`` (the
+    (return type, argument types); see :func:`signature`) and ``SOURCES`` (the
     files of the package the build is checked against); the build adds
     ``source_digest()``. Needs numba (with ``numba.pycc``) and a C compiler;
     raises on any failure.
@@ -191,7 +198,7 @@ def build(src_root, kernels: str, spec: str, extension: str, output_dir) -> Path
     # are sequential float64 loops, as fast as the host-tuned JIT's (measured on
     # kmeanspp and the brute-force search, study photo, K = 256)
     for name in exports.EXPORTS:
-        cc.export(name, exports.signature(name))(getattr(mod, name).py_func)
+        cc.export(name, signature(exports.EXPORTS, name))(getattr(mod, name).py_func)
     digest = source_digest([Path(mod.__file__).parent / s for s in exports.SOURCES])
 
     def digest_fn():

@@ -7,7 +7,7 @@ build against them.
 
 from __future__ import annotations
 
-__all__ = ["EXPORTS", "SOURCES", "signature"]
+__all__ = ["EXPORTS", "SOURCES"]
 
 #: name -> (numba return type, argument types): the output buffer, the (H, W)
 #: indices or the stream, the palette as (4, K) float32 channel rows.
@@ -20,8 +20,3 @@ EXPORTS = {
 #: coder primitives they are compiled with.
 SOURCES = ("_index_kernels.py", "_index_spec.py", "_rangecoder.py", "_queued.py")
 
-
-def signature(name: str) -> str:
-    """numba's signature text of export ``name``."""
-    ret, args = EXPORTS[name]
-    return f"{ret}({', '.join(args)})"

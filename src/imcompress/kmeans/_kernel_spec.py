@@ -7,7 +7,7 @@ build against them, since a compiled function trusts the types it is given.
 
 from __future__ import annotations
 
-__all__ = ["EXPORTS", "N_CAND", "SOURCES", "signature"]
+__all__ = ["EXPORTS", "N_CAND", "SOURCES"]
 
 #: Candidate centres remembered per point, each with its own lower bound (4 measured
 #: 7-23 % faster than 8 on the study photo and kodim05 at K = 16..256, same labels).
@@ -38,8 +38,3 @@ EXPORTS = {
 #: The files of this package an ahead-of-time build is checked against.
 SOURCES = ("_kernels.py", "_kernel_spec.py")
 
-
-def signature(name: str) -> str:
-    """numba's signature text of export ``name``: ``"i8[::1](f8[:, ::1], f8[:, ::1])"``."""
-    ret, args = EXPORTS[name]
-    return f"{ret}({', '.join(args)})"

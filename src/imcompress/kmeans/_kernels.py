@@ -27,7 +27,6 @@ from ._kernel_spec import N_CAND
 _SLACK = 1e-9
 
 
-
 @njit(cache=True)
 def _sqdist(X, i, C, j):
     s = 0.0
@@ -48,13 +47,6 @@ def center_distances(C):
             cc[a, b] = d
             cc[b, a] = d
     return cc
-
-
-def neighbour_geometry(C):
-    """:meth:`._dispatch.Kernels.neighbour_geometry` with these kernels."""
-    from ._dispatch import _jit
-
-    return _jit().neighbour_geometry(C)
 
 
 @njit(cache=True, nogil=True)

@@ -621,10 +621,29 @@ def header():
             break
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [f"# End to end: imcompress against the peers, like for like", "",
-            f"Date {date}; {os.cpu_count()} cores ({cpu}); {', '.join(versions)}.", "",
+            f"Date {date}; {os.cpu_count()} cores ({cpu}); {', '.join(versions)}.", "", bytecode_note(), "",
             "Whole process against whole process (`/usr/bin/time -v`), library call against library call;",
             "interleaved runs, medians, the load average printed per section (1-minute average; figures",
             f"measured above {LOADED} on this machine are marked as measured under load).", ""]
+
+
+def bytecode_note() -> str:
+    """Whether imcompress's modules have up-to-date bytecode caches, as an installed package has.
+
+    Without them (an editable install run with PYTHONDONTWRITEBYTECODE set) every command
+    compiles the modules it imports again; ``make install`` writes them.
+    """
+    import importlib.util
+
+    import imcompress
+
+    sources = sorted(Path(imcompress.__file__).parent.rglob("*.py"))
+    stale = [p for p in sources if not (c := Path(importlib.util.cache_from_source(str(p)))).exists()
+             or c.stat().st_mtime < p.stat().st_mtime]
+    if not stale:
+        return f"Bytecode caches: present and up to date for all {len(sources)} imcompress modules (as installed)."
+    return (f"Bytecode caches: missing or stale for {len(stale)} of {len(sources)} imcompress modules, so "
+            "every command compiles them (run `make install`); the start-up figures include that.")
 
 
 def main(argv=None):

@@ -42,6 +42,8 @@ def test_small_kmeans_compress_imports_no_numba(aot, photo_png, tmp_path, k):
     assert not _numba(modules), sorted(_numba(modules))
     assert not _heavy(modules) and not _scipy_subpackages(modules)
     assert "imcompress.kmeans._kernels_aot" in modules
+    # nor what only other methods (threadpoolctl: pca-rows' BLAS threads) or process pools use
+    assert not {m for m in modules if m.split(".")[0] in ("threadpoolctl", "multiprocessing")}
     # the same file as the JIT writes, byte for byte
     assert "numba" in _modules("compress", str(photo_png), "-k", k, "-o", str(ref), env=JIT_ONLY)
     assert out.read_bytes() == ref.read_bytes()
@@ -102,3 +104,25 @@ def test_the_codec_says_when_it_needs_the_jit(aot, monkeypatch):
     assert not KMeansCodec(16, dither=0.0).needs_jit("png")
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: True)
     assert codec.needs_jit("png")  # numba is there: the quantizer uses its dispatchers
+
+
+def test_the_console_script_imports_no_multiprocessing(aot, photo_png, tmp_path):
+    # run() (the console script) ends with os._exit unless children may be alive;
+    # it asks multiprocessing only where something imported it
+    import json
+    import subprocess
+    import sys
+
+    code = ("import atexit, json, sys\n"
+            "atexit.register(lambda: print('MODULES ' + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+            "from imcompress.cli import run\n"
+            "sys.argv = ['imcompress', *sys.argv[1:]]\n"
+            "run()\n")
+    out = tmp_path / "out.png"
+    proc = subprocess.run([sys.executable, "-c", code, "compress", str(photo_png), "-k", "16", "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES "))
+    modules = set(json.loads(line[len("MODULES "):]))
+    assert "imcompress.kmeans._kernels_aot" in modules and out.stat().st_size > 0
+    assert not {m for m in modules if m.split(".")[0] in ("multiprocessing", "threadpoolctl", "numba")}

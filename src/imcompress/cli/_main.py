@@ -165,13 +165,14 @@ def run() -> None:
     waited for on an ordinary exit.
     """
     import atexit
-    import multiprocessing
     import os
     import threading
 
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    if others or multiprocessing.active_children():
+    # children of multiprocessing only exist where it was imported (importing it costs ~8 ms)
+    mp = sys.modules.get("multiprocessing")
+    if others or (mp is not None and mp.active_children()):
         sys.exit(code)
     try:
         sys.stdout.flush()

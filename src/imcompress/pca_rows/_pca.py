@@ -12,7 +12,6 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .._errors import UsageError
 from .._validation import check_image, to_uint8 as _to_uint8
@@ -142,6 +141,8 @@ def _fit_channel(channel: np.ndarray, *, n=None, t=None, solver="auto") -> _Chan
     x -= mean
     m = min(h, w)
     limit = 1 if x.size <= _SINGLE_THREAD_MAX_VALUES else None
+    from threadpoolctl import threadpool_limits  # here: the CLI builds its options without it
+
     with threadpool_limits(limits=limit, user_api="blas"):
         rows = h <= w  # Gram of the rows (H x H) or covariance of the columns (W x W)
         gram = x @ x.T if rows else x.T @ x

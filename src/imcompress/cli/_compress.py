@@ -21,7 +21,7 @@ from .._errors import CorruptFileError, ImcompressError, InputError, SkippedLarg
 from .._json import json_safe
 from ..codecs import available_methods, codec_for_id, compress_to_target, decompress, get_codec, inspect
 from ..format import unpack_container
-from ..io import atomic_write, check_writable, png_bytes, ppm_bytes, read_image
+from ..io import PngWriter, atomic_write, check_writable, ppm_bytes, read_image
 from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
@@ -417,8 +417,6 @@ def _named(src: str, func, *args, **kwargs):
 def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
     from PIL import Image
 
-    if fmt == "PNG":  # Pillow's default level and filters, zlib-ng's DEFLATE on every core
-        return png_bytes(pixels, icc_profile=icc, level=6)
     if fmt == "PPM" and pixels.shape[2] == 3:  # Pillow's bytes, one copy instead of three
         return ppm_bytes(pixels)
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
@@ -471,12 +469,20 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     data = _read_compressed(source)
     with flag_names({"max_pixels": "--max-pixels"}):
         container = _named(source, unpack_container, data, max_pixels=max_pixels)
-        # PNG output filters its rows in a numba kernel (imcompress.io.png_bytes)
+        # PNG output filters its rows in a numba kernel (imcompress.io.PngWriter)
         if fmt == "PNG" or _named(source, codec_for_id, container.method_id).decode_needs_jit():
             set_up_numba()
-        pixels = _named(source, decompress, data, max_pixels=max_pixels)
-    icc = None if strip else container.section(b"ICCP", required=False)
-    out = _image_bytes(pixels, fmt, icc)
+        icc = None if strip else container.section(b"ICCP", required=False)
+        if fmt == "PNG":
+            # Pillow's default level and filters, zlib-ng's DEFLATE on every core, the rows
+            # filtered and compressed while the decoder makes the ones below (same bytes as png_bytes)
+            shape = (container.height, container.width, container.channels)
+            with PngWriter(shape, icc_profile=icc, level=6) as png:
+                pixels = _named(source, decompress, data, max_pixels=max_pixels, on_rows=png.rows)
+                out = png.finish()
+        else:
+            pixels = _named(source, decompress, data, max_pixels=max_pixels)
+            out = _image_bytes(pixels, fmt, icc)
     atomic_write(output, out, force=force)
     if not quiet:
         h, w, c = pixels.shape

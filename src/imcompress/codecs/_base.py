@@ -397,6 +397,23 @@ class Codec(ABC):
         """Decode a parsed container to (H, W, channels) uint8 pixels."""
 
     @classmethod
+    def decode_rows(cls, container: Container, on_rows=None) -> np.ndarray:
+        """:meth:`decode`, telling ``on_rows(pixels, stop)`` as rows become final.
+
+        ``pixels`` is the (H, W, channels) uint8 array being decoded into (the
+        one returned), ``stop`` a row count: rows ``0 .. stop - 1`` hold their
+        final values and are not written again. Calls come from the calling
+        thread, with ``stop`` increasing, the last one with H, so that a
+        writer can compress the top of the image while the rest is decoded.
+        Default: :meth:`decode`, then one call with every row; a codec whose
+        decoder makes its output in bands of rows overrides this.
+        """
+        pixels = cls.decode(container)
+        if on_rows is not None:
+            on_rows(pixels, pixels.shape[0])
+        return pixels
+
+    @classmethod
     def describe(cls, container: Container) -> dict:
         """Method parameters read from the container, without decoding pixels."""
         return {}
@@ -498,14 +515,37 @@ def check_params(codec: type[Codec], params: dict) -> None:
         )
 
 
-def decompress(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:
-    """Decode the bytes of a ``.imc`` file to (H, W, 3|4) uint8 pixels."""
+def decompress(data: bytes, *, max_pixels: int | None = None, on_rows=None) -> np.ndarray:
+    """Decode the bytes of a ``.imc`` file to (H, W, 3|4) uint8 pixels.
+
+    ``on_rows``: optional ``on_rows(pixels, stop)``, called as rows
+    ``0 .. stop - 1`` of the array being decoded into become final
+    (:meth:`Codec.decode_rows`), e.g. :meth:`imcompress.io.PngWriter.rows`
+    to write a PNG while decoding.
+
+    Examples
+    --------
+    >>> import imcompress
+    >>> from imcompress.io import PngWriter, png_bytes
+    >>> data = imcompress.compress(imcompress.sample_image(), "kmeans", n_colors=8)
+    >>> with PngWriter((512, 512, 3)) as png:
+    ...     pixels = imcompress.decompress(data, on_rows=png.rows)
+    ...     file = png.finish()
+    >>> file == png_bytes(pixels)
+    True
+    """
     container = unpack_container(data, max_pixels=max_pixels)
-    pixels = codec_for_id(container.method_id).decode(container)
     expected = (container.height, container.width, container.channels)
-    if pixels.shape != expected or pixels.dtype != np.uint8:
-        raise CorruptFileError(f"decoded pixels {pixels.shape} do not match header {expected}")
-    return pixels
+
+    def check(pixels):
+        if pixels.shape != expected or pixels.dtype != np.uint8:
+            raise CorruptFileError(f"decoded pixels {pixels.shape} do not match header {expected}")
+        return pixels
+
+    codec = codec_for_id(container.method_id)
+    if on_rows is None:
+        return check(codec.decode(container))
+    return check(codec.decode_rows(container, lambda pixels, stop: on_rows(check(pixels), stop)))
 
 
 def inspect(data: bytes, *, max_pixels: int | None = None) -> dict:

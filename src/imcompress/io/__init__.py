@@ -9,13 +9,14 @@ from ._load import (
     sample_image,
     sample_image_path,
 )
-from ._png import png_bytes
+from ._png import PngWriter, png_bytes
 from ._ppm import ppm_bytes
 from ._write import atomic_write, check_writable
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageData",
+    "PngWriter",
     "atomic_write",
     "check_writable",
     "load_image",

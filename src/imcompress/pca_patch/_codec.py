@@ -253,14 +253,21 @@ class PCAPatchCodec(Codec):
 
     @classmethod
     def decode(cls, container):
+        return cls.decode_rows(container)
+
+    @classmethod
+    def decode_rows(cls, container, on_rows=None):
         from ._params import IntraParams
 
         prm = cls._params(container)
         shape = (container.height, container.width, container.channels)
-        if isinstance(prm, IntraParams):
+        if isinstance(prm, IntraParams):  # made band by band: rows are told as each band is done
             from ._intra_decoder import decode_intra
 
-            return decode_intra(container.section(b"PDAT"), prm, shape)
+            return decode_intra(container.section(b"PDAT"), prm, shape, on_rows=on_rows)
         from ._decoder import decode
 
-        return decode(container.section(b"PDAT"), prm, shape)
+        pixels = decode(container.section(b"PDAT"), prm, shape)
+        if on_rows is not None:
+            on_rows(pixels, shape[0])
+        return pixels

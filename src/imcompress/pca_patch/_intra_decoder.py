@@ -29,18 +29,19 @@ def padded_shapes(h, w, nch, subsample):
     return shapes
 
 
-def image_from_recs(recs, size_maps, prm: IntraParams, out_shape) -> np.ndarray:
+def image_from_recs(recs, size_maps, prm: IntraParams, out_shape, on_rows=None) -> np.ndarray:
     """The decoded (H, W, C) uint8 image from the planes' reconstructions (1/SCALE units) and leaf sizes:
-    deblocking, chroma upsampling and the inverse colour transform, in bands (see ``_output``)."""
+    deblocking, chroma upsampling and the inverse colour transform, in bands (see ``_output``);
+    ``on_rows`` as :func:`~._output.to_image`'s."""
     max_rows = band_rows(out_shape[1], 2) + 4  # an image band, or the chroma rows it reads
     planes = [DeblockedRows(rec, size_map, prm.plane_step(i), pl.deblock, SCALE, band=band_rows(rec.shape[1], 4),
                             max_rows=max_rows)
               for i, (rec, size_map, pl) in enumerate(zip(recs, size_maps, prm.planes))]
-    return to_image(planes, out_shape, prm.subsample)
+    return to_image(planes, out_shape, prm.subsample, on_rows=on_rows)
 
 
-def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:
-    """Decode bitstream 2's ``PDAT`` to an (H, W, C) uint8 image."""
+def decode_intra(data: bytes, prm: IntraParams, out_shape, *, on_rows=None) -> np.ndarray:
+    """Decode bitstream 2's ``PDAT`` to an (H, W, C) uint8 image (``on_rows``: see :func:`~._output.to_image`)."""
     h, w, nch = out_shape
     padded = padded_shapes(h, w, nch, prm.subsample)
     layouts = []
@@ -49,4 +50,4 @@ def decode_intra(data: bytes, prm: IntraParams, out_shape) -> np.ndarray:
         layouts.append((shape, kind, pl.log2max, pl.log2min, prm.plane_step(i), pl.rho / 256.0, kind == CHROMA,
                         prm.subsample and kind == CHROMA))
     recs, sizes = decode_planes(data, layouts)
-    return image_from_recs(recs, sizes, prm, out_shape)
+    return image_from_recs(recs, sizes, prm, out_shape, on_rows)

@@ -43,7 +43,7 @@ def chroma_rows(rows, y0: int, y1: int, h: int, w: int) -> np.ndarray:
 PIPELINE_MIN_PIXELS = 1 << 20
 
 
-def to_image(planes, out_shape, subsample: bool) -> np.ndarray:
+def to_image(planes, out_shape, subsample: bool, on_rows=None) -> np.ndarray:
     """The (H, W, C) uint8 image from the final planes (Y, Cb, Cr[, alpha]), read band by band.
 
     ``planes``: objects whose ``rows(y0, y1)`` gives a plane's rows in
@@ -59,6 +59,10 @@ def to_image(planes, out_shape, subsample: bool) -> np.ndarray:
     in a second thread while the calling thread filters the next band: the
     same operations on the same values, so the same pixels, with at most one
     band in flight.
+
+    ``on_rows(out, stop)``, when given, is called on the calling thread each
+    time rows ``0 .. stop - 1`` of the output array ``out`` are final (after
+    each band; last with H), so that a writer can compress them meanwhile.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -87,12 +91,18 @@ def to_image(planes, out_shape, subsample: bool) -> np.ndarray:
             alpha = planes[3].rows(y0, y1) if nch == 4 else None
             if pool is None:
                 finish(y0, y1, luma, cb, cr, c0, alpha)
+                if on_rows is not None:
+                    on_rows(out, y1)
                 continue
             if pending is not None:
                 pending.result()
+                if on_rows is not None:
+                    on_rows(out, y0)  # the band before this one is done
             pending = pool.submit(finish, y0, y1, luma, cb, cr, c0, alpha)
         if pending is not None:
             pending.result()
+            if on_rows is not None:
+                on_rows(out, h)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)

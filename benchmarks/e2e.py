@@ -419,9 +419,19 @@ def section_pcapatch(args, tmp):
                 rows.append(f"| decompress to {ext.upper()} | {r['time']:.2f} | {r['cpu']:.2f} | {r['peak_mb']:.0f} | | | "
                             f"{r['runs']} |")
                 raw[f"decompress|{ext}"] = r
+            # the PNG is written while decoding (io.PngWriter): it must be png_bytes' file of the pixels
+            from imcompress.io import png_bytes
+
+            same = (tmp / "12mp-pp.dec.png").read_bytes() == png_bytes(load_image(tmp / "12mp-pp.dec.ppm"), level=6)
+            raw["decompress|png_is_png_bytes"] = same
+            if not same:
+                raise RuntimeError("decompress to PNG wrote other bytes than io.png_bytes of the decoded pixels")
     hi = load()
     lines += [load_note(lo, hi), "", "| command | median s | CPU s | peak RSS MB | bpp | PSNR dB | runs |",
               "|---|---|---|---|---|---|---|"] + rows + [""]
+    if "decompress|png_is_png_bytes" in raw:
+        lines += ["The PNG `decompress` wrote is byte for byte `imcompress.io.png_bytes(pixels, level=6)` of the",
+                  "decoded pixels (checked in this run).", ""]
     kodim = DATA / "kodak" / "kodim01.png"
     if kodim.exists():
         photo = load_image(kodim)

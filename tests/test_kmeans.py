@@ -105,7 +105,7 @@ def test_kernels_agree_with_brute_force(rng):
 def test_lloyd_converges_to_a_fixed_point(rng):
     X = rng.random((3000, 3)) * 255
     w = rng.integers(1, 20, size=3000).astype(np.float64)
-    C0 = kmeanspp(X, w, 12, np.zeros((0, 3)), rng.random((12, 4)))
+    C0, _ = kmeanspp(X, w, 12, np.zeros((0, 3)), rng.random((12, 4)))
     C, labels, inertia, _ = lloyd(X, w, C0, nearest_brute(X, C0), 0, 500, 0.0, 1.0, 5.0)
     # a Lloyd fixed point: every point at its nearest centre, every centre the weighted mean
     np.testing.assert_array_equal(labels, nearest_brute(X, C))
@@ -120,7 +120,7 @@ def test_fixed_centres_do_not_move(rng):
     X = rng.random((1000, 3)) * 255
     w = np.ones(1000)
     fixed = np.array([[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]])
-    C0 = kmeanspp(X, w, 6, fixed, rng.random((6, 3)))
+    C0, _ = kmeanspp(X, w, 6, fixed, rng.random((6, 3)))
     C, *_ = lloyd(X, w, C0, nearest_brute(X, C0), 2, 100, 0.0, 1.0, 5.0)
     np.testing.assert_array_equal(C[:2], fixed)
 

@@ -24,7 +24,7 @@ EXPORTS = {
     "center_distances": (_F2, (_F2,)),
     "_nearest_all": (f"Tuple(({_I1}, {_F1}))", (_F2, _F2, _I1, _F2, _I2)),
     "nearest_brute": (_I1, (_F2, _F2)),
-    "kmeanspp": (_F2, (_F2, _F1, "i8", _F2, _F2)),
+    "kmeanspp": (f"Tuple(({_F2}, {_I1}))", (_F2, _F1, "i8", _F2, _F2)),
     "half_gaps": (_F1, (_F2,)),
     "lloyd_assign": ("i8", (_F2, _F1, _F2, _I1, _F1, _F1, _I2, _F2, _F1, "f8", _F1, _F2, _I2, "f8", "f8", "b1",
                             "i8", "i8", _F2, _F1)),

@@ -156,7 +156,9 @@ def kmeanspp(X, w, k, init, rand):
     rand : (k, n_trials) uniforms in [0, 1); row 0 column 0 picks the first
         centre when m == 0.
 
-    Returns (k, d) centres: the m given ones first, then the new ones.
+    Returns ((k, d) centres: the m given ones first, then the new ones;
+    (n,) int64 index of every point's nearest centre, lowest index on ties:
+    ``nearest_brute(X, centres)``, which the seeding has found on the way).
 
     Each step draws its candidates from the running sum of the potential
     (weight times squared distance to the nearest centre) in point order,
@@ -281,6 +283,7 @@ def kmeanspp(X, w, k, init, rand):
                 d2 = _sqdist(gx, head, centers, c)
                 if d2 < gcl[head]:
                     closest[gid[head]] = d2
+                    owner[gid[head]] = c
                     _copy_row(gx, gw, gcl, gid, head, end)
                     gcl[end] = d2
                     gid[head] = -1
@@ -299,7 +302,7 @@ def kmeanspp(X, w, k, init, rand):
         seg_start[c] = new_start
         seg_len[c] = end - new_start
         _sort_group(gx, gw, gcl, gid, new_start, end)
-    return centers
+    return centers, owner
 
 
 @njit(cache=True)

@@ -163,8 +163,11 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
 
     def run(i):
         seeds = starts[i]
-        C0 = seeds.copy() if seeds.shape[0] == k else K.kmeanspp(PX, Pw, k, seeds, rands[i])
-        guess = K.nearest_brute(PX, C0)
+        if seeds.shape[0] == k:
+            C0 = seeds.copy()
+            guess = K.nearest_brute(PX, C0)
+        else:  # the seeding finds every point's nearest centre on the way
+            C0, guess = K.kmeanspp(PX, Pw, k, seeds, rands[i])
         return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0), kernels=K)
 
     threads = min(len(starts), max_threads())

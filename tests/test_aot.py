@@ -84,6 +84,9 @@ def test_search_kernels_match(builds, rng, ties, no_fallback):
     guess = rng.integers(0, 40, size=3000)
     aot, jit = builds
     _same_bits(aot.nearest(X, C, guess), jit.nearest(X, C, guess))
+    upper, lower = rng.random(3000) * 20, rng.random(3000) * 30
+    moved = rng.random(40)
+    _same_bits(aot.nearest_bounded(X, C, guess, upper, lower, moved), jit.nearest_bounded(X, C, guess, upper, lower, moved))
     _same_bits(aot.neighbour_geometry(C), jit.neighbour_geometry(C))
     w = rng.integers(1, 30, size=3000).astype(np.float64)
     _both(builds, "weighted_inertia", X, w, C, labels)

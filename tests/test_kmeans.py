@@ -102,6 +102,31 @@ def test_kernels_agree_with_brute_force(rng):
     np.testing.assert_allclose(d2, ((X - C[brute]) ** 2).sum(1))
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_bounded_search_agrees_with_brute_force(rng, ties):
+    """Lloyd's last bounds, loosened by how far each centre then moved, prove or search every label."""
+    from imcompress.kmeans import _dispatch
+
+    X = rng.integers(0, 40, size=(4000, 3)).astype(np.float64) if ties else rng.random((4000, 3)) * 255
+    w = rng.integers(1, 20, size=4000).astype(np.float64)
+    C0, guess = kmeanspp(X, w, 50, np.zeros((0, 3)), rng.random((50, 5)))
+    bounds = np.empty((2, 4000))
+    C, labels, *_ = lloyd(X, w, C0, guess, 0, 8, 0.0, 1.0, 5.0, relax=1.8, bounds=bounds)
+    # the bounds hold for the centres returned
+    d = np.sqrt(((X[:, None] - C[None]) ** 2).sum(-1))
+    assert np.all(d[np.arange(4000), labels] <= bounds[0] * (1 + 1e-12))
+    d[np.arange(4000), labels] = np.inf
+    assert np.all(d.min(1) >= bounds[1] * (1 - 1e-12))
+    # rounding the centres moves them by up to 0.87 (integer points and centres: many exact ties)
+    P = np.rint(C) if ties else C + rng.uniform(-0.5, 0.5, size=C.shape)
+    moved = np.sqrt(((P - C) ** 2).sum(1))
+    kernels = _dispatch.kernels()
+    got = kernels.nearest_bounded(X, np.ascontiguousarray(P), labels, bounds[0].copy(), bounds[1].copy(), moved)
+    np.testing.assert_array_equal(got, nearest_brute(X, P))
+    kept = (bounds[0] + moved[labels] < bounds[1] - moved.max())
+    assert 0.05 < kept.mean() < 1.0  # both ways exercised
+
+
 def test_lloyd_converges_to_a_fixed_point(rng):
     X = rng.random((3000, 3)) * 255
     w = rng.integers(1, 20, size=3000).astype(np.float64)

@@ -80,6 +80,11 @@ class Kernels:
         cc, order, _ = self.neighbour_geometry(C)
         return self._nearest_all(X, C, guess, cc, order)
 
+    def nearest_bounded(self, X, C, guess, upper, lower, moved):
+        """:meth:`nearest`'s labels, from bounds that prove most points' guess (see ``_kernels._nearest_bounded``)."""
+        cc, order, _ = self.neighbour_geometry(C)
+        return self._nearest_bounded(X, C, guess, upper, lower, moved, cc, order)
+
 
 _JIT = None
 _AOT_KERNELS = None

@@ -23,6 +23,7 @@ _TABLE = "Tuple((u4[::1], i8[::1], i4[::1]))"
 EXPORTS = {
     "center_distances": (_F2, (_F2,)),
     "_nearest_all": (f"Tuple(({_I1}, {_F1}))", (_F2, _F2, _I1, _F2, _I2)),
+    "_nearest_bounded": (_I1, (_F2, _F2, _I1, _F1, _F1, _F1, _F2, _I2)),
     "nearest_brute": (_I1, (_F2, _F2)),
     "kmeanspp": (f"Tuple(({_F2}, {_I1}))", (_F2, _F1, "i8", _F2, _F2)),
     "half_gaps": (_F1, (_F2,)),

@@ -128,6 +128,32 @@ def _nearest_all(X, C, guess, cc, order):
 
 
 @njit(cache=True, nogil=True)
+def _nearest_bounded(X, C, guess, upper, lower, moved, cc, order):
+    """:func:`_nearest_all` for points with bounds that mostly prove their guess.
+
+    ``upper[i]`` bounds the distance from X[i] to the centre ``guess[i]`` and
+    ``lower[i]`` its distance to every other centre, for centres that have
+    since moved by ``moved`` to C (a fit's last bounds, C its rounded palette).
+    A point whose bounds, loosened by those moves, still prove the guess
+    strictly nearer than any other centre keeps it (so no tie is possible);
+    the others are searched exactly. Returns the labels only.
+    """
+    n = X.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    most = 0.0
+    for j in range(moved.shape[0]):
+        if moved[j] > most:
+            most = moved[j]
+    for i in range(n):
+        a = guess[i]
+        if (upper[i] + moved[a]) * (1.0 + _SLACK) + _SLACK < (lower[i] - most) * (1.0 - _SLACK):
+            labels[i] = a
+        else:
+            labels[i] = nearest_one(X, i, C, a, cc, order, 0.0)[0]
+    return labels
+
+
+@njit(cache=True, nogil=True)
 def nearest_brute(X, C):
     """Brute-force nearest centre (used for small point sets and as a guess)."""
     n = X.shape[0]

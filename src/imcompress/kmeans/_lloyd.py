@@ -39,7 +39,7 @@ def _exact_sums(X, w) -> bool:
 
 
 def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, relax=1.0, n_threads=None,
-          kernels=None):
+          kernels=None, bounds=None):
     """Weighted Lloyd iterations with bounds, so few points are looked at twice.
 
     Parameters
@@ -73,6 +73,10 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
         the result never depends on it.
     kernels : :class:`~._dispatch.Kernels`, optional
         The build of the kernels (default :func:`~._dispatch.kernels`).
+    bounds : ndarray of shape (2, n), float64, optional
+        Filled with every point's last bounds, valid for the returned centres:
+        row 0 an upper bound on the distance to its centre, row 1 a lower
+        bound on the distance to any other centre.
 
     Returns
     -------
@@ -160,4 +164,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     finally:
         if pool is not None:
             pool.shutdown()
+    if bounds is not None:
+        bounds[0] = upper
+        np.minimum(lower, cand_lb.min(axis=1), out=bounds[1])
     return C, labels, K.weighted_inertia(X, w, C, labels), n_iter

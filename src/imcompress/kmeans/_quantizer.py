@@ -341,7 +341,8 @@ class KMeansQuantizer:
         # assignment to the rounded palette
         rank = np.empty(k, dtype=np.int64)
         rank[order] = np.arange(k)
-        self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem, rank[sol.labels])
+        self.mse_, labels = _table_mse(self.palette_, self.color_space, table, problem, rank[sol.labels],
+                                       _bounds_for(sol, self.palette_, rank, self.color_space))
         self.quality_ = mse_to_quality(self.mse_)
         return labels
 
@@ -466,14 +467,34 @@ class KMeansQuantizer:
             raise UsageError("this KMeansQuantizer is not fitted yet; call fit(image) first")
 
 
-def _table_mse(palette, space, table, problem, guess):
+def _bounds_for(sol, palette, rank, space):
+    """The solver's last bounds and how far each palette entry is from its centre, or None.
+
+    ``palette`` is the rounded palette in palette order, ``rank`` the palette
+    index of each of the solution's centres; the bounds and the moves are in
+    the clustering space.
+    """
+    if sol.bounds is None:
+        return None
+    moved = np.empty(palette.shape[0])
+    moved[rank] = np.sqrt(((to_space(palette, space)[rank] - sol.centers) ** 2).sum(1))
+    return sol.bounds[0], sol.bounds[1], moved
+
+
+def _table_mse(palette, space, table, problem, guess, bounds=None):
     """Mean squared error of the undithered quantization, from the colour table,
     and the palette index of every colour of the table.
 
-    ``guess`` (a label per distinct colour) only speeds up the exact search.
+    ``guess`` (a label per distinct colour) only speeds up the exact search, as
+    ``bounds`` do (:func:`_bounds_for`: the fit's last bounds prove most
+    colours' nearest entry of the rounded palette without a search).
     """
-    P = to_space(palette, space)
-    labels, _ = problem.kernels.nearest(problem.X, np.ascontiguousarray(P), np.ascontiguousarray(guess))
+    P = np.ascontiguousarray(to_space(palette, space))
+    guess = np.ascontiguousarray(guess)
+    if bounds is None:
+        labels, _ = problem.kernels.nearest(problem.X, P, guess)
+    else:
+        labels = problem.kernels.nearest_bounded(problem.X, P, guess, *bounds)
     pts = table.colors.astype(np.float64)
     if pts.shape[1] == 4:
         pts = problem.X  # premultiplied

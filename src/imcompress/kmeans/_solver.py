@@ -104,6 +104,7 @@ class Solution:
     inertia: float  # sum of w * squared distance, clustering space
     n_iter: int
     from_init: bool = False  # won by the run seeded from a partial ``init``
+    bounds: np.ndarray | None = None  # (2, n) Lloyd's last bounds on the distinct colours (see lloyd)
 
 
 def _n_trials(k):
@@ -168,7 +169,9 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
             guess = K.nearest_brute(PX, C0)
         else:  # the seeding finds every point's nearest centre on the way
             C0, guess = K.kmeanspp(PX, Pw, k, seeds, rands[i])
-        return lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0), kernels=K)
+        bounds = None if use_bins else np.empty((2, PX.shape[0]))
+        return (*lloyd(PX, Pw, C0, guess, m, max_iter, tol_abs, *scan_lengths(problem, C0), kernels=K,
+                       bounds=bounds), bounds)
 
     threads = min(len(starts), max_threads())
     if threads > 1 and PX.shape[0] < THREAD_MIN_POINTS:
@@ -179,21 +182,23 @@ def solve(problem: Problem, k, *, fixed, rng, n_init, max_iter, tol, refine_iter
     else:  # one run at a time; on many points Lloyd itself uses the threads
         runs = map(run, range(len(starts)))
     best = None
-    for seeds, (C, labels, inertia, n_iter) in zip(starts, runs):
+    for seeds, (C, labels, inertia, n_iter, bounds) in zip(starts, runs):
         if best is None or inertia < best.inertia:
-            best = Solution(C, labels, inertia, n_iter, from_init=seeds is not fixed)
+            best = Solution(C, labels, inertia, n_iter, from_init=seeds is not fixed, bounds=bounds)
     if use_bins:
         guess = best.labels[bin_of]
+        bounds = None
         if refine_iter > 0:
+            bounds = np.empty((2, problem.n))
             C, labels, inertia, n_iter = lloyd(
                 problem.X, problem.w, best.centers, guess, m, refine_iter, tol_abs,
-                *scan_lengths(problem, best.centers), relax=refine_relax, kernels=K
+                *scan_lengths(problem, best.centers), relax=refine_relax, kernels=K, bounds=bounds
             )
         else:
             C = best.centers
             labels, d2 = K.nearest(problem.X, C, guess)
             inertia, n_iter = float((problem.w * d2).sum()), 0
-        best = Solution(C, labels, inertia, best.n_iter + n_iter, best.from_init)
+        best = Solution(C, labels, inertia, best.n_iter + n_iter, best.from_init, bounds)
     return best
 
 

@@ -102,6 +102,21 @@ def test_decompress_kmeans_imports_no_scipy_subpackage(small_png, tmp_path):
     assert not _scipy_subpackages(modules) and not _heavy(modules)
 
 
+@pytest.mark.parametrize("ext", ["png", "ppm"])
+def test_decompress_to_png_or_ppm_imports_no_pillow_plugin(small_png, tmp_path, ext):
+    # the command writes these formats itself: naming them needs none of Pillow's ~40 plugins
+    import imcompress
+    from imcompress.cli._compress import _OWN_WRITERS
+
+    assert {e: Image.registered_extensions()[e] for e in _OWN_WRITERS} == _OWN_WRITERS  # Pillow's names
+    src = tmp_path / "a.imc"
+    with Image.open(small_png) as im:
+        src.write_bytes(imcompress.compress(np.asarray(im), "kmeans", n_colors=8))
+    modules = _modules("decompress", str(src), "-o", str(tmp_path / f"a.{ext}"))
+    assert not {m for m in modules if m.startswith("PIL.") and m.endswith("ImagePlugin")}
+    assert "PIL.JpegImagePlugin" in _modules("decompress", str(src), "-o", str(tmp_path / "a.tif"))
+
+
 def test_scipy_imports_normally_after_numba_is_set_up():
     # numba's set-up refuses scipy.linalg and cffi only while it runs
     code = ("from imcompress.cli._startup import set_up_numba\n"

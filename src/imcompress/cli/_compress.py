@@ -414,6 +414,10 @@ def _named(src: str, func, *args, **kwargs):
         raise
 
 
+#: Extensions of the formats ``decompress`` writes itself (PNG; PPM of RGB), with Pillow's names for them.
+_OWN_WRITERS = {".png": "PNG", ".ppm": "PPM"}
+
+
 def _image_bytes(pixels: np.ndarray, fmt: str, icc: bytes | None) -> bytes:
     from PIL import Image
 
@@ -458,7 +462,8 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
             fmt = "PNG"
         else:
             ext = Path(output).suffix.lower()
-            fmt = Image.registered_extensions().get(ext)
+            # the formats written here without Pillow (no need to import its ~40 plugins to name them)
+            fmt = _OWN_WRITERS.get(ext) or Image.registered_extensions().get(ext)
             if fmt is None:
                 raise UsageError(f"{output}: unknown image extension {ext!r}; use .png, .webp, .tif, ...")
     if fmt == PILLOW_FORMAT:  # Pillow knows .imc through imcompress.plugins: never re-encode silently

@@ -80,6 +80,8 @@ def test_search_kernels_match(builds, rng, ties, no_fallback):
     C[1] = C[0]  # two equal centres: the lowest index wins everywhere
     _both(builds, "center_distances", C)
     _both(builds, "half_gaps", C)
+    cc, order, _ = builds[1].neighbour_geometry(C)
+    _both(builds, "half_gaps_near", np.ascontiguousarray(C + 0.1), cc, order, 0.4)
     labels = _both(builds, "nearest_brute", X, C)
     guess = rng.integers(0, 40, size=3000)
     aot, jit = builds

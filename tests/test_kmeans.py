@@ -265,3 +265,16 @@ def test_two_colour_image_is_exact():
     q = KMeansQuantizer(2).fit(img)
     np.testing.assert_array_equal(q.quantize(img), img)
     assert q.inertia_ == 0.0
+
+
+@pytest.mark.parametrize("k", [2, 7, 64, 256])
+def test_half_gaps_from_a_stale_order_are_the_full_ones(rng, k):
+    from imcompress.kmeans import _dispatch
+
+    kernels = _dispatch.kernels()
+    C = rng.random((k, 3)) * 255
+    C[k // 2] = C[0]  # two equal centres: a gap of zero
+    cc, order, _ = kernels.neighbour_geometry(C)
+    for step in (0.0, 0.5, 4.0, 40.0):  # centres moved by up to ``step`` since the order was made
+        moved = np.ascontiguousarray(C + rng.uniform(-1, 1, size=C.shape) * step / np.sqrt(3))
+        np.testing.assert_array_equal(kernels.half_gaps_near(moved, cc, order, 2.0 * step), kernels.half_gaps(moved))

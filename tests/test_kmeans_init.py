@@ -151,7 +151,7 @@ def _plain_kmeanspp(X, w, k, init, rand):
 
 @pytest.mark.parametrize("n,k,m", [(500, 12, 0), (3000, 40, 0), (3000, 200, 0), (2000, 64, 3), (300, 300, 0)])
 def test_pruned_kmeanspp_picks_the_plain_algorithms_centres(rng, n, k, m):
-    from imcompress.kmeans._kernels import KMEANSPP_GROUP_AFTER, kmeanspp, nearest_brute
+    from imcompress.kmeans._kernels import KMEANSPP_GROUP_AFTER, _integral_potential, kmeanspp, nearest_brute
 
     assert k <= 12 or k > KMEANSPP_GROUP_AFTER  # both ways of scoring candidates are exercised
     # integer colours and counts, many repeated points: every potential is an exact
@@ -161,12 +161,15 @@ def test_pruned_kmeanspp_picks_the_plain_algorithms_centres(rng, n, k, m):
     w = rng.integers(1, 50, size=n).astype(np.float64)
     init = X[rng.choice(n, m, replace=False)] + 0.5 if m else np.zeros((0, 3))
     rand = rng.random((k, 2 + int(np.log(k))))
+    # without init (or with integer init) the potential's running sum comes from exact per-block sums
+    assert _integral_potential(X, w, init) == (m == 0)
     ours, labels = kmeanspp(X, w, k, init, rand)
     np.testing.assert_array_equal(ours, _plain_kmeanspp(X, w, k, init, rand))
     # the labels it returns are the brute-force nearest centres (lowest index on the many ties)
     np.testing.assert_array_equal(labels, nearest_brute(X, ours))
     # and on float points (Lab-like, with weights), where ties are unlikely
     Xf = rng.normal(size=(n, 3)) * [20.0, 8.0, 8.0]
+    assert not _integral_potential(Xf, w, init * 0.1)
     ours, labels = kmeanspp(Xf, w, k, init * 0.1, rand)
     np.testing.assert_array_equal(ours, _plain_kmeanspp(Xf, w, k, init * 0.1, rand))
     np.testing.assert_array_equal(labels, nearest_brute(Xf, ours))

@@ -27,6 +27,7 @@ EXPORTS = {
     "nearest_brute": (_I1, (_F2, _F2)),
     "kmeanspp": (f"Tuple(({_F2}, {_I1}))", (_F2, _F1, "i8", _F2, _F2)),
     "half_gaps": (_F1, (_F2,)),
+    "half_gaps_near": (_F1, (_F2, _F2, _I2, "f8")),
     "lloyd_assign": ("i8", (_F2, _F1, _F2, _I1, _F1, _F1, _I2, _F2, _F1, "f8", _F1, _F2, _I2, "f8", "f8", "b1",
                             "i8", "i8", _F2, _F1)),
     "lloyd_update": ("UniTuple(f8, 2)", (_F2, _F1, _F2, _I1, _F1, _F1, _F2, _F2, _F1, _F1, "i8", "b1")),

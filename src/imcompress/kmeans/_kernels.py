@@ -233,7 +233,15 @@ def kmeanspp(X, w, k, init, rand):
         for i in range(n):
             closest[i] = _sqdist(X, i, centers, 0)
         start = 1
-    cum = np.empty(n)
+    # integer points, centres and weights: every partial sum of the potential is an
+    # exact integer, the same in any order, so per-block sums kept up to date
+    # give the running sum's values without a pass over every point per step
+    exact = _integral_potential(X, w, init)
+    n_blocks = (n + KMEANSPP_BLOCK - 1) // KMEANSPP_BLOCK if exact else 0
+    block_pot = np.zeros(n_blocks)
+    for i in range(n if exact else 0):
+        block_pot[i // KMEANSPP_BLOCK] += w[i] * closest[i]
+    cum = np.empty(0 if exact else n)
     dc = np.empty(k)
     grouped = False
     # the groups: group j is rows seg_start[j] .. + seg_len[j] of gx/gw/gcl/gid
@@ -251,23 +259,30 @@ def kmeanspp(X, w, k, init, rand):
             gx, gw, gcl, gid, end = _group_points(X, w, closest, owner, c, seg_start, seg_len, cap)
             grouped = True
         acc = 0.0
-        for i in range(n):
-            acc += w[i] * closest[i]
-            cum[i] = acc
+        if exact:
+            for b in range(n_blocks):
+                acc += block_pot[b]
+        else:
+            for i in range(n):
+                acc += w[i] * closest[i]
+                cum[i] = acc
         pot = acc
         best_gain = -np.inf
         best_idx = -1
         for t in range(n_trials):
             target = rand[c, t] * pot
             # first index whose cumulative potential exceeds the target
-            lo, hi = 0, n - 1
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if cum[mid] > target:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            idx = lo
+            if exact:
+                idx = _first_above(w, closest, block_pot, target)
+            else:
+                lo, hi = 0, n - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cum[mid] > target:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                idx = lo
             gain = 0.0
             if grouped:
                 for j in range(c):
@@ -298,6 +313,8 @@ def kmeanspp(X, w, k, init, rand):
                 if closest[i] > dc[owner[i]]:
                     d2 = _sqdist(X, i, centers, c)
                     if d2 < closest[i]:
+                        if exact:
+                            block_pot[i // KMEANSPP_BLOCK] += w[i] * (d2 - closest[i])
                         closest[i] = d2
                         owner[i] = c
             continue
@@ -314,8 +331,11 @@ def kmeanspp(X, w, k, init, rand):
             while head < stop and gcl[head] > reach:
                 d2 = _sqdist(gx, head, centers, c)
                 if d2 < gcl[head]:
-                    closest[gid[head]] = d2
-                    owner[gid[head]] = c
+                    p = gid[head]
+                    if exact:
+                        block_pot[p // KMEANSPP_BLOCK] += w[p] * (d2 - closest[p])
+                    closest[p] = d2
+                    owner[p] = c
                     _copy_row(gx, gw, gcl, gid, head, end)
                     gcl[end] = d2
                     gid[head] = -1
@@ -335,6 +355,47 @@ def kmeanspp(X, w, k, init, rand):
         seg_len[c] = end - new_start
         _sort_group(gx, gw, gcl, gid, new_start, end)
     return centers, owner
+
+
+#: Points per block of k-means++'s running potential on integer points.
+KMEANSPP_BLOCK = 128
+
+
+@_noalloc
+def _integral_potential(X, w, init):
+    """Whether every partial sum of weight times squared distance between rows of
+    X and init (and X) is an exact integer in float64: integer values, total below 2**52."""
+    top = 0.0
+    for A in (X, init):
+        for i in range(A.shape[0]):
+            for q in range(A.shape[1]):
+                v = A[i, q]
+                if v != np.floor(v):
+                    return False
+                top = max(top, abs(v))
+    total = 0.0
+    for i in range(w.shape[0]):
+        if w[i] != np.floor(w[i]):
+            return False
+        total += w[i]
+    return total * X.shape[1] * (2.0 * top + 1.0) ** 2 < 2.0**52
+
+
+@_noalloc
+def _first_above(w, closest, block_pot, target):
+    """First index whose running sum of ``w * closest`` exceeds ``target`` (the last if none),
+    from the per-block sums ``block_pot`` (exact integers: the running sum's own values)."""
+    n = w.shape[0]
+    acc = 0.0
+    for b in range(block_pot.shape[0]):
+        if acc + block_pot[b] > target:
+            for i in range(b * KMEANSPP_BLOCK, min(n, (b + 1) * KMEANSPP_BLOCK)):
+                acc += w[i] * closest[i]
+                if acc > target:
+                    return i
+            break
+        acc += block_pot[b]
+    return n - 1
 
 
 @_noalloc
@@ -427,6 +488,32 @@ def half_gaps(C):
                 half[a] = d
             if d < half[b]:
                 half[b] = d
+    return half
+
+
+@njit(cache=True, nogil=True)
+def half_gaps_near(C, cc, order, slack):
+    """:func:`half_gaps` (the same bits) from a stale neighbour order of the centres.
+
+    ``cc``/``order`` are :func:`center_geometry`'s of earlier centres, each
+    since moved so that every centre-centre distance is at least ``cc -
+    slack``; each centre's scan stops at the first neighbour that cannot be
+    nearer than the nearest one found, so it reads a few centres, not k.
+    """
+    k = C.shape[0]
+    half = np.empty(k)
+    for a in range(k):
+        best = np.inf
+        reach = np.inf  # past this, a neighbour in the old order cannot be nearer than the best
+        for t in range(1, k):
+            j = order[a, t]
+            if cc[a, j] - slack > reach:
+                break
+            d2 = _sqdist(C, a, C, j)
+            if d2 < best:
+                best = d2
+                reach = np.sqrt(d2) * (1.0 + _SLACK) + _SLACK
+        half[a] = 0.5 * np.sqrt(best)
     return half
 
 

@@ -87,9 +87,10 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
     C = centers0.copy()
     labels = guess.copy()
     upper = np.empty(n)
-    lower = np.zeros(n)
-    cand = np.full((n, N_CAND), -1, dtype=np.int64)
-    cand_lb = np.full((n, N_CAND), np.inf)
+    # the first pass scans every point: it writes all of these
+    lower = np.empty(n)
+    cand = np.empty((n, N_CAND), dtype=np.int64)
+    cand_lb = np.empty((n, N_CAND))
     sums = np.zeros((k, dim))
     wsum = np.zeros(k)
     shift = np.zeros(k)
@@ -121,7 +122,7 @@ def lloyd(X, w, centers0, guess, n_fixed, max_iter, tol, resort, margin, *, rela
                 cc, order, half = K.neighbour_geometry(C)
                 drift = 0.0
             elif not first:
-                half = K.half_gaps(C)
+                half = K.half_gaps_near(C, cc, order, 2.0 * drift)
             step = (X, w, C, labels, upper, lower, cand, cand_lb, shift, max_shift, half, cc, order,
                     2.0 * drift, margin, first)
             if pool is None:

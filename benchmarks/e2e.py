@@ -223,6 +223,11 @@ def quantizer_rows(img, stem, ks, repeats, tmp, lossy: bool):
         }
         cmds = {name: [IMCOMPRESS, "compress", str(png), "-k", str(k), "-o", str(out), "-f"]
                 for name, out in outs.items()}
+        if small:  # the faster quantizer level and the plain zlib writer: the time/size trade-off
+            fast = "imcompress compress --speed 5 --png-level 0 (palette PNG)"
+            outs[fast] = tmp / f"{stem}-ours{k}-fast.png"
+            cmds[fast] = [IMCOMPRESS, "compress", str(png), "-k", str(k), "--speed", "5", "--png-level", "0",
+                          "-o", str(outs[fast]), "-f"]
         if small:  # the kernels on numba's JIT, as without their ahead-of-time build (same file)
             jit = "imcompress compress (palette PNG, JIT: IMCOMPRESS_AOT=0)"
             outs[jit] = tmp / f"{stem}-ours{k}-jit.png"

@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # what the ahead-of-time kernels are built from (setup.py): an edit reinstalls, which rebuilds them
 AOT_SOURCES := setup.py src/imcompress/_aot.py src/imcompress/kmeans/_kernels.py src/imcompress/kmeans/_kernel_spec.py \
-	$(addprefix src/imcompress/entropy/,_index_kernels.py _index_spec.py _rangecoder.py _queued.py)
+	$(addprefix src/imcompress/entropy/,_index_kernels.py _index_spec.py _rangecoder.py _queued.py) \
+	src/imcompress/io/_filters.py src/imcompress/io/_filter_spec.py
 REPORT_DIR ?= demo-report
 # Bytecode of the editable install, written once: where PYTHONDONTWRITEBYTECODE is set (some
 # containers and CI images) every command would otherwise compile the modules it imports again

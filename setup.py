@@ -2,9 +2,10 @@
 
 ``imcompress.kmeans._kernels_aot`` is ``imcompress/kmeans/_kernels.py``'s numba
 kernels compiled by numba.pycc (see ``imcompress/_aot.py``), and
-``imcompress.entropy._index_aot`` the palette-index coder's: the command line
-then quantizes and writes palette PNGs and kmeans ``.imc`` files without
-importing numba. The build is optional:
+``imcompress.entropy._index_aot`` the palette-index coder's and
+``imcompress.io._filters_aot`` PNG's row filter: the command line then
+quantizes and writes palette PNGs and kmeans ``.imc`` files, and writes PNGs
+of decoded images, without importing numba. The build is optional:
 without numba.pycc or a C compiler, or if it fails, the install goes on
 without the module and the kernels run on numba's JIT, as they always can.
 """
@@ -23,6 +24,7 @@ SRC = HERE / "src"
 AOT_MODULES = {
     "imcompress.kmeans._kernels_aot": ("imcompress.kmeans._kernels", "imcompress.kmeans._kernel_spec"),
     "imcompress.entropy._index_aot": ("imcompress.entropy._index_kernels", "imcompress.entropy._index_spec"),
+    "imcompress.io._filters_aot": ("imcompress.io._filters", "imcompress.io._filter_spec"),
 }
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from imcompress import KMeansQuantizer, _aot
+from imcompress.io import _filter_spec, _filtering
 from imcompress.kmeans import _dispatch, _kernel_spec, _lloyd
 from imcompress.kmeans._quantizer import prepare_colors
 
@@ -165,23 +166,29 @@ def test_declared_types_only_reach_the_compiled_code(builds, rng):
                                   jit.weighted_means(X, np.ones(200), expect, 5)[0])
 
 
-def test_a_build_from_other_sources_is_not_used(builds, tmp_path, monkeypatch):
-    pkg = _dispatch._AOT.package_dir
+@pytest.mark.parametrize("aot, sources, edit", [
+    (_dispatch._AOT, _kernel_spec.SOURCES, ("s += t * t", "s += t * t + 0.0")),
+    (_filtering._AOT, _filter_spec.SOURCES, ("best = 4", "best = 4 + 0")),  # PNG's row filter
+], ids=["kmeans", "png-filter"])
+def test_a_build_from_other_sources_is_not_used(aot, sources, edit, tmp_path, monkeypatch):
+    if aot.load() is None:
+        pytest.skip(f"no ahead-of-time build: {aot.reason}")
+    pkg = aot.package_dir
     copies = []
-    for name in _kernel_spec.SOURCES:
+    for name in sources:
         shutil.copy(pkg / name, tmp_path / name)
         copies.append(tmp_path / name)
-    fresh = _aot.AotModule(_dispatch._AOT.name, _kernel_spec.SOURCES)
+    fresh = _aot.AotModule(aot.name, sources)
     monkeypatch.setattr(fresh, "source_paths", lambda: copies)
     assert fresh.load() is not None and fresh.reason is None  # the same bytes: used
     # a kernel edited after the build: the build is refused, with the reason
-    text = copies[0].read_text().replace("s += t * t", "s += t * t + 0.0", 1)
+    text = copies[0].read_text().replace(*edit, 1)
     assert text != copies[0].read_text()
     copies[0].write_text(text)
-    stale = _aot.AotModule(_dispatch._AOT.name, _kernel_spec.SOURCES)
+    stale = _aot.AotModule(aot.name, sources)
     monkeypatch.setattr(stale, "source_paths", lambda: copies)
     assert stale.load() is None
-    assert "edited since the install" in stale.reason and "_kernels.py" in stale.reason
+    assert "edited since the install" in stale.reason and sources[0] in stale.reason
 
 
 def test_without_the_build_the_jit_runs(monkeypatch, sample):

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from imcompress.entropy import _indices as indices
+from imcompress.io import _filtering
 from imcompress.kmeans import _dispatch
 from imcompress.kmeans._codec import KMeansCodec
 from test_startup import JIT_ONLY, _heavy, _modules, _scipy_subpackages
@@ -70,15 +71,40 @@ def test_imc_files_are_written_and_read_without_numba(aot, photo_png, tmp_path):
     assert out.read_bytes() == out_ref.read_bytes()
 
 
+def test_palette_png_at_level_0_is_filtered_without_numba(aot, photo_png, tmp_path):
+    # 16 colours at png_level 0: 4-bit rows through the PNG writer's row filter
+    out, ref = tmp_path / "aot.png", tmp_path / "jit.png"
+    args = ("compress", str(photo_png), "-k", "16", "--speed", "5", "--png-level", "0")
+    modules = _modules(*args, "-o", str(out))
+    assert not _numba(modules), sorted(_numba(modules))
+    assert "imcompress.io._filters_aot" in modules and not _heavy(modules)
+    assert "numba" in _modules(*args, "-o", str(ref), env=JIT_ONLY)
+    assert out.read_bytes() == ref.read_bytes()
+    with Image.open(out) as im:
+        assert im.mode == "P" and len(im.getpalette()) // 3 <= 16
+
+
+def test_decompress_to_png_imports_no_numba(aot, photo_png, tmp_path):
+    src = tmp_path / "in.imc"
+    _modules("compress", str(photo_png), "-k", "16", "-o", str(src))
+    out, ref = tmp_path / "aot.png", tmp_path / "jit.png"
+    modules = _modules("decompress", str(src), "-o", str(out))
+    assert not _numba(modules), sorted(_numba(modules))
+    assert {"imcompress.io._filters_aot", "imcompress.entropy._index_aot"} <= modules
+    assert "numba" in _modules("decompress", str(src), "-o", str(ref), env=JIT_ONLY)
+    assert out.read_bytes() == ref.read_bytes()
+
+
 @pytest.mark.parametrize("args", [["compress", "-k", "8", "--dither", "-o", "o.png"],
                                   ["decompress", "-o", "o.png"]])
 def test_what_needs_the_jit_sets_numba_up_lean(photo_png, tmp_path, args):
-    # dithering and PNG's row filters are numba kernels: numba is set up the CLI's way
-    src = str(photo_png)
+    # dithering, and the index coder and PNG's row filter on the JIT (their ahead-of-time
+    # builds switched off), are numba kernels: numba is set up the CLI's way
+    src, env = str(photo_png), None
     if args[0] == "decompress":
-        src = str(tmp_path / "in.imc")
+        src, env = str(tmp_path / "in.imc"), JIT_ONLY
         _modules("compress", str(photo_png), "-k", "8", "-o", src)
-    modules = _modules(args[0], src, *args[1:], cwd=tmp_path)
+    modules = _modules(args[0], src, *args[1:], cwd=tmp_path, env=env)
     assert "numba" in modules
     assert not _scipy_subpackages(modules) and "yaml" not in modules and "cffi" not in modules
 
@@ -97,8 +123,9 @@ def test_info_and_help_import_no_numba(tmp_path, photo_png):
 def test_the_codec_says_when_it_needs_the_jit(aot, monkeypatch):
     monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
     monkeypatch.setattr(indices, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
     codec = KMeansCodec(16)
-    assert not codec.needs_jit("png")
+    assert codec.needs_jit("png") == (_filtering._AOT.load() is None)  # the row filter, if not compiled
     assert codec.needs_jit("imc") == (indices._AOT.load() is None)  # the index coder, if not compiled
     assert KMeansCodec(16, dither=0.5).needs_jit("png")
     assert not KMeansCodec(16, dither=0.0).needs_jit("png")

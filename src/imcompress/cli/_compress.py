@@ -22,6 +22,7 @@ from .._json import json_safe
 from ..codecs import available_methods, codec_for_id, compress_to_target, decompress, get_codec, inspect
 from ..format import unpack_container
 from ..io import PngWriter, atomic_write, check_writable, ppm_bytes, read_image
+from ..io._filtering import filters_aot
 from ..io._write import write_stdout
 from ..metrics import mse, psnr_from_mse, ssim
 from ..plugins import PILLOW_FORMAT
@@ -474,8 +475,10 @@ def decompress_cmd(source, output, fmt, force, strip, quiet, max_pixels):
     data = _read_compressed(source)
     with flag_names({"max_pixels": "--max-pixels"}):
         container = _named(source, unpack_container, data, max_pixels=max_pixels)
-        # PNG output filters its rows in a numba kernel (imcompress.io.PngWriter)
-        if fmt == "PNG" or _named(source, codec_for_id, container.method_id).decode_needs_jit():
+        # PNG output filters its rows in a numba kernel (imcompress.io.PngWriter): on the JIT
+        # only where its ahead-of-time build is not there (or numba already is)
+        decoder = _named(source, codec_for_id, container.method_id)
+        if decoder.decode_needs_jit() or (fmt == "PNG" and not filters_aot()):
             set_up_numba()
         icc = None if strip else container.section(b"ICCP", required=False)
         if fmt == "PNG":

@@ -28,7 +28,8 @@ implementation and the same bytes either way.
 Filters as Pillow chooses them: none for 8-bit palette images (indices are
 labels, not intensities), per-row adaptive for RGB(A) and for palettes packed
 1, 2 or 4 bits per pixel (the filter with the smallest sum of absolute signed
-bytes, libpng's heuristic).
+bytes, libpng's heuristic), a numba kernel compiled ahead of time where it
+is built (:mod:`._filtering`: writing a PNG then imports no numba).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class PngWriter:
             out[y0:y1, 0] = 0
             out[y0:y1, 1:] = pixels[y0:y1]
             return
-        from ._filters import filter_rows
+        from ._filtering import filter_rows
 
         if self._palette is None:
             filter_rows(pixels.reshape(self._shape[0], -1), self._bpp, y0, y1, out)

@@ -214,12 +214,15 @@ class KMeansCodec(Codec):
         return KMeansQuantizer(int(k), random_state=self.random_state, **self._quantizer_options())
 
     def needs_jit(self, format):
-        # the quantization and the .imc index coder run on their ahead-of-time
-        # kernels when those are there (see _dispatch); dithering is numba's
+        # the quantization, the .imc index coder and the PNG row filter (packed
+        # palettes at png_level 0) run on their ahead-of-time kernels when those
+        # are there (see _dispatch); dithering is numba's
         from ..entropy import indices_aot
+        from ..io._filtering import filters_aot
         from ._dispatch import uses_aot
 
-        return bool(self.dither) or not uses_aot() or (format == "imc" and not indices_aot())
+        return (bool(self.dither) or not uses_aot() or (format == "imc" and not indices_aot())
+                or (format == "png" and not filters_aot()))
 
     @classmethod
     def decode_needs_jit(cls):

@@ -28,7 +28,7 @@ def no_fallback(monkeypatch):
     def refuse(name, args):
         raise AssertionError(f"the ahead-of-time {name} was called with other types than its signature")
 
-    monkeypatch.setattr(_dispatch, "_to_jit", refuse)
+    monkeypatch.setattr(_dispatch._BUILDS, "to_jit", refuse)
 
 
 def _same_bits(a, b):
@@ -167,8 +167,8 @@ def test_declared_types_only_reach_the_compiled_code(builds, rng):
 
 
 @pytest.mark.parametrize("aot, sources, edit", [
-    (_dispatch._AOT, _kernel_spec.SOURCES, ("s += t * t", "s += t * t + 0.0")),
-    (_filtering._AOT, _filter_spec.SOURCES, ("best = 4", "best = 4 + 0")),  # PNG's row filter
+    (_dispatch._BUILDS.aot, _kernel_spec.SOURCES, ("s += t * t", "s += t * t + 0.0")),
+    (_filtering._BUILDS.aot, _filter_spec.SOURCES, ("best = 4", "best = 4 + 0")),  # PNG's row filter
 ], ids=["kmeans", "png-filter"])
 def test_a_build_from_other_sources_is_not_used(aot, sources, edit, tmp_path, monkeypatch):
     if aot.load() is None:
@@ -194,9 +194,8 @@ def test_a_build_from_other_sources_is_not_used(aot, sources, edit, tmp_path, mo
 def test_without_the_build_the_jit_runs(monkeypatch, sample):
     missing = _aot.AotModule("imcompress.kmeans._no_such_aot", _kernel_spec.SOURCES)
     assert missing.load() is None and "is not built" in missing.reason
-    monkeypatch.setattr(_dispatch, "_AOT", missing)
-    monkeypatch.setattr(_dispatch, "_AOT_KERNELS", None)
-    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_dispatch._BUILDS, "aot", missing)
+    monkeypatch.setattr(_dispatch._BUILDS, "numba_imported", lambda: False)
     assert not _dispatch.uses_aot()
     assert _dispatch.kernels().name == "jit"
     with pytest.raises(RuntimeError, match="not available: imcompress.kmeans._no_such_aot is not built"):
@@ -208,14 +207,14 @@ def test_without_the_build_the_jit_runs(monkeypatch, sample):
 
 def test_switched_off_by_the_environment(monkeypatch):
     monkeypatch.setenv(_aot.ENV_SWITCH, "0")
-    off = _aot.AotModule(_dispatch._AOT.name, _kernel_spec.SOURCES)
+    off = _aot.AotModule(_dispatch._BUILDS.aot.name, _kernel_spec.SOURCES)
     assert off.load() is None and "switched off" in off.reason
 
 
 def test_the_choice_of_build(builds, monkeypatch):
-    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_dispatch._BUILDS, "numba_imported", lambda: False)
     assert _dispatch.uses_aot() and _dispatch.kernels().name == "aot"
-    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: True)
+    monkeypatch.setattr(_dispatch._BUILDS, "numba_imported", lambda: True)
     assert not _dispatch.uses_aot()  # numba is there already: its dispatchers
     assert _dispatch.kernels().name == "jit"
     with _dispatch.forced("aot"):

@@ -121,15 +121,15 @@ def test_info_and_help_import_no_numba(tmp_path, photo_png):
 
 
 def test_the_codec_says_when_it_needs_the_jit(aot, monkeypatch):
-    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: False)
-    monkeypatch.setattr(indices, "_numba_imported", lambda: False)
-    monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_dispatch._BUILDS, "numba_imported", lambda: False)
+    monkeypatch.setattr(indices._BUILDS, "numba_imported", lambda: False)
+    monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
     codec = KMeansCodec(16)
-    assert codec.needs_jit("png") == (_filtering._AOT.load() is None)  # the row filter, if not compiled
-    assert codec.needs_jit("imc") == (indices._AOT.load() is None)  # the index coder, if not compiled
+    assert codec.needs_jit("png") == (_filtering._BUILDS.aot.load() is None)  # the row filter, if not compiled
+    assert codec.needs_jit("imc") == (indices._BUILDS.aot.load() is None)  # the index coder, if not compiled
     assert KMeansCodec(16, dither=0.5).needs_jit("png")
     assert not KMeansCodec(16, dither=0.0).needs_jit("png")
-    monkeypatch.setattr(_dispatch, "_numba_imported", lambda: True)
+    monkeypatch.setattr(_dispatch._BUILDS, "numba_imported", lambda: True)
     assert codec.needs_jit("png")  # numba is there: the quantizer uses its dispatchers
 
 

@@ -14,10 +14,10 @@ from test_io_png import _reference_filter, decoded
 @pytest.fixture(scope="module")
 def builds():
     """(aot, jit) filter_rows; skips when the ahead-of-time module is not there."""
-    module = _filtering._AOT.load()
+    module = _filtering._BUILDS.aot.load()
     if module is None:
-        pytest.skip(f"no ahead-of-time row filter: {_filtering._AOT.reason}")
-    return module.filter_rows, _filtering._jit()
+        pytest.skip(f"no ahead-of-time row filter: {_filtering._BUILDS.aot.reason}")
+    return module.filter_rows, _filtering._jit().filter_rows
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def on_the_build(builds, monkeypatch):
     def refuse(name, args):
         raise AssertionError(f"the ahead-of-time {name} was called with other types than its signature")
 
-    monkeypatch.setattr(_filtering, "_to_jit", refuse)
-    monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_filtering._BUILDS, "to_jit", refuse)
+    monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
     assert _filtering.filters_aot()
 
 
@@ -84,7 +84,7 @@ def test_png_bytes_on_the_compiled_build_are_the_jits(on_the_build, rng, sample,
     for pixels, pal in images:
         aot = png_bytes(pixels, palette=pal, threads=threads)
         with monkeypatch.context() as m:
-            m.setattr(_filtering, "_numba_imported", lambda: True)
+            m.setattr(_filtering._BUILDS, "numba_imported", lambda: True)
             assert not _filtering.filters_aot()
             jit = png_bytes(pixels, palette=pal, threads=threads)
         assert aot == jit
@@ -95,14 +95,14 @@ def test_declared_types_only_reach_the_compiled_code(builds, rng, monkeypatch):
     # a compiled function trusts its arguments: strided, Fortran-ordered or other-dtype
     # arrays, and arrays for the integers, go to the JIT instead
     sent = []
-    real = _filtering._to_jit
+    real = _filtering._BUILDS.to_jit
 
     def spy(name, args):
         sent.append(name)
         return real(name, args) if len(sent) <= 3 else None  # the JIT takes the layouts, not the types
 
-    monkeypatch.setattr(_filtering, "_to_jit", spy)
-    monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_filtering._BUILDS, "to_jit", spy)
+    monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
     rows = rng.integers(0, 256, (20, 30), dtype=np.uint8)
     expected = _reference_filter(rows, 3)
     wide = np.zeros((20, 40), dtype=np.uint8)
@@ -123,14 +123,14 @@ def test_declared_types_only_reach_the_compiled_code(builds, rng, monkeypatch):
 
 def test_the_choice_of_build(monkeypatch, sample):
     missing = _aot.AotModule("imcompress.io._no_such_aot", _filter_spec.SOURCES)
-    monkeypatch.setattr(_filtering, "_AOT", missing)
-    monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_filtering._BUILDS, "aot", missing)
+    monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
     assert not _filtering.filters_aot() and "is not built" in missing.reason
     assert _filtering._kernel() is _filtering._jit()  # without the build: the JIT
     np.testing.assert_array_equal(decoded(png_bytes(sample[:20, :30])), sample[:20, :30])
     monkeypatch.undo()
-    if _filtering._AOT.load() is not None:
-        monkeypatch.setattr(_filtering, "_numba_imported", lambda: False)
+    if _filtering._BUILDS.aot.load() is not None:
+        monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
         assert _filtering.filters_aot() and _filtering._kernel() is not _filtering._jit()
-    monkeypatch.setattr(_filtering, "_numba_imported", lambda: True)
+    monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: True)
     assert not _filtering.filters_aot() and _filtering._kernel() is _filtering._jit()  # numba is there

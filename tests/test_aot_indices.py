@@ -10,9 +10,9 @@ from imcompress.entropy._bounds import run_encoder
 
 @pytest.fixture(scope="module")
 def builds():
-    module = _indices._AOT.load()
+    module = _indices._BUILDS.aot.load()
     if module is None:
-        pytest.skip(f"no ahead-of-time index coder: {_indices._AOT.reason}")
+        pytest.skip(f"no ahead-of-time index coder: {_indices._BUILDS.aot.reason}")
     return module, _indices._jit()
 
 
@@ -57,14 +57,14 @@ def test_the_public_coder_uses_the_compiled_build_without_numba(builds, monkeypa
     def refuse(name, args):
         raise AssertionError(f"the ahead-of-time {name} was called with other types than its signature")
 
-    monkeypatch.setattr(_indices, "_to_jit", refuse)
-    monkeypatch.setattr(_indices, "_numba_imported", lambda: False)
+    monkeypatch.setattr(_indices._BUILDS, "to_jit", refuse)
+    monkeypatch.setattr(_indices._BUILDS, "numba_imported", lambda: False)
     assert _indices.indices_aot() and _indices._kernels() is not builds[1]
     q = KMeansQuantizer(32)
     idx = q.fit_predict(sample)
     data = _indices.encode_indices(idx, q.palette_)
     np.testing.assert_array_equal(_indices.decode_indices(data, q.palette_, *idx.shape), idx)
-    monkeypatch.setattr(_indices, "_numba_imported", lambda: True)
+    monkeypatch.setattr(_indices._BUILDS, "numba_imported", lambda: True)
     assert _indices._kernels() is builds[1]
     assert _indices.encode_indices(idx, q.palette_) == data
 
@@ -74,4 +74,4 @@ def test_the_build_covers_the_primitives_it_compiles_in():
     # an edit to any of them makes the build stale
     assert {"_index_kernels.py", "_rangecoder.py", "_queued.py"} <= set(_index_spec.SOURCES)
     for name in _index_spec.SOURCES:
-        assert (_indices._AOT.package_dir / name).is_file()
+        assert (_indices._BUILDS.aot.package_dir / name).is_file()

@@ -28,7 +28,7 @@ import sys
 import types
 from pathlib import Path
 
-__all__ = ["AotModule", "build", "checked", "load", "signature", "source_digest"]
+__all__ = ["AotModule", "Builds", "build", "checked", "load", "signature", "source_digest"]
 
 #: Set to ``0`` to never use the ahead-of-time kernels (everything on the JIT).
 ENV_SWITCH = "IMCOMPRESS_AOT"
@@ -85,6 +85,74 @@ class AotModule:
         """Why :meth:`load` gives None (None when the module is used)."""
         self.load()
         return self._reason
+
+
+class Builds:
+    """A kernel module's two builds, and the one a call starting now runs on.
+
+    The ahead-of-time build (each export behind :func:`checked`) while numba is
+    not imported and that build is there (not absent, stale or switched off);
+    numba's JIT dispatchers otherwise: a process that has imported numba has
+    paid for its start-up (a script running other numba kernels, a batch worker
+    that warmed them up), and both builds compute the same values. The one
+    picker of every numba-free facade (the quantizer's kernels, the index
+    coder's, PNG's row filter).
+
+    Parameters
+    ----------
+    aot : AotModule
+        The compiled extension.
+    jit_module : str
+        Dotted name of the kernel module (the ``@njit`` functions), imported
+        on the first use of the JIT.
+    exports : dict
+        The spec's ``EXPORTS``: name -> (return type, argument types).
+    make : callable, optional
+        ``make(build, functions)`` -> what callers get for one build
+        (``build`` "aot" or "jit", ``functions`` a dict name -> function);
+        default a namespace with the functions as attributes.
+    """
+
+    def __init__(self, aot: AotModule, jit_module: str, exports, make=None):
+        self.aot = aot
+        self.jit_module = jit_module
+        self.exports = dict(exports)
+        self.make = make if make is not None else (lambda build, functions: types.SimpleNamespace(**functions))
+        self._made = {}
+
+    @staticmethod
+    def numba_imported() -> bool:
+        return "numba" in sys.modules
+
+    def uses_aot(self) -> bool:
+        """Whether :meth:`current` gives the ahead-of-time build now."""
+        return not self.numba_imported() and self.aot.load() is not None
+
+    def jit(self):
+        """The JIT build (imports numba and the kernel module on first use)."""
+        if "jit" not in self._made:
+            module = importlib.import_module(self.jit_module)
+            self._made["jit"] = self.make("jit", {name: getattr(module, name) for name in self.exports})
+        return self._made["jit"]
+
+    def to_jit(self, name, args):
+        """Export ``name`` called on the JIT: where a checked call's arguments do not fit the build."""
+        return getattr(self.jit(), name)(*args)
+
+    def compiled(self):
+        """The ahead-of-time build, or None when it is not available (see ``aot.reason``)."""
+        module = self.aot.load()
+        if module is None:
+            return None
+        if self._made.get("aot", (None,))[0] is not module:
+            functions = {name: checked(name, getattr(module, name), args, lambda n, a: self.to_jit(n, a))
+                         for name, (_, args) in self.exports.items()}
+            self._made["aot"] = (module, self.make("aot", functions))
+        return self._made["aot"][1]
+
+    def current(self):
+        """The build for a call starting now: :meth:`compiled` if :meth:`uses_aot`, else :meth:`jit`."""
+        return self.compiled() if self.uses_aot() else self.jit()
 
 
 _DTYPES = {"f8": "float64", "f4": "float32", "i8": "int64", "i4": "int32", "u4": "uint32", "u1": "uint8"}

@@ -20,54 +20,33 @@ Model, per pixel in raster order, with neighbours L (left), U (up), UL, UR:
 
 from __future__ import annotations
 
-import importlib
-import sys
-from types import SimpleNamespace
-
 import numpy as np
 
-from .._aot import AotModule, checked
+from .._aot import AotModule, Builds
 from .._errors import CorruptFileError, UsageError
 from . import _index_spec
 from ._bounds import max_decisions, run_encoder
 
 __all__ = ["encode_indices", "decode_indices", "indices_aot"]
 
-_AOT = AotModule(f"{__package__}._index_aot", _index_spec.SOURCES)
-_BUILDS = {}
+#: The coder's kernels compiled ahead of time while numba is not imported and
+#: that build is there, else numba's (the same streams, bit for bit).
+_BUILDS = Builds(AotModule(f"{__package__}._index_aot", _index_spec.SOURCES), f"{__package__}._index_kernels",
+                 _index_spec.EXPORTS)
 
 
 def _jit():
-    if "jit" not in _BUILDS:
-        _BUILDS["jit"] = importlib.import_module(f"{__package__}._index_kernels")
-    return _BUILDS["jit"]
-
-
-def _to_jit(name, args):
-    return getattr(_jit(), name)(*args)
+    return _BUILDS.jit()
 
 
 def _kernels():
-    """The coder's kernels: compiled ahead of time while numba is not imported
-    and that build is there, else numba's (the same streams, bit for bit)."""
-    if not indices_aot():
-        return _jit()
-    if "aot" not in _BUILDS:
-        module = _AOT.load()
-        _BUILDS["aot"] = SimpleNamespace(**{
-            name: checked(name, getattr(module, name), args, lambda n, a: _to_jit(n, a))
-            for name, (_, args) in _index_spec.EXPORTS.items()})
-    return _BUILDS["aot"]
+    return _BUILDS.current()
 
 
 def indices_aot() -> bool:
     """Whether :func:`encode_indices` and :func:`decode_indices` run on their
     ahead-of-time build now, without numba (the build is there and numba is not imported)."""
-    return not _numba_imported() and _AOT.load() is not None
-
-
-def _numba_imported() -> bool:
-    return "numba" in sys.modules
+    return _BUILDS.uses_aot()
 
 
 def _channel_rows(pal):

@@ -14,45 +14,27 @@ This module imports no numba; :mod:`._filters` is imported on the first JIT use.
 
 from __future__ import annotations
 
-import importlib
-import sys
-
-from .._aot import AotModule, checked
+from .._aot import AotModule, Builds
 from . import _filter_spec
 
 __all__ = ["filter_rows", "filters_aot"]
 
-_AOT = AotModule(f"{__package__}._filters_aot", _filter_spec.SOURCES)
-_BUILDS = {}
+_BUILDS = Builds(AotModule(f"{__package__}._filters_aot", _filter_spec.SOURCES), f"{__package__}._filters",
+                 _filter_spec.EXPORTS)
 
 
 def _jit():
-    if "jit" not in _BUILDS:
-        _BUILDS["jit"] = importlib.import_module(f"{__package__}._filters").filter_rows
-    return _BUILDS["jit"]
+    return _BUILDS.jit()
 
 
-def _to_jit(name, args):
-    return _jit()(*args)
-
-
-def _numba_imported() -> bool:
-    return "numba" in sys.modules
+def _kernel():
+    return _BUILDS.current()
 
 
 def filters_aot() -> bool:
     """Whether :func:`filter_rows` runs on its ahead-of-time build now, without numba
     (the build is there and numba is not imported)."""
-    return not _numba_imported() and _AOT.load() is not None
-
-
-def _kernel():
-    if not filters_aot():
-        return _jit()
-    if "aot" not in _BUILDS:
-        _, args = _filter_spec.EXPORTS["filter_rows"]
-        _BUILDS["aot"] = checked("filter_rows", _AOT.load().filter_rows, args, lambda n, a: _to_jit(n, a))
-    return _BUILDS["aot"]
+    return _BUILDS.uses_aot()
 
 
 def filter_rows(rows, bpp, y0, y1, out) -> None:
@@ -61,4 +43,4 @@ def filter_rows(rows, bpp, y0, y1, out) -> None:
     Arguments of other types than the compiled signature (``rows`` and ``out``
     C-contiguous 2-D uint8, integer ``bpp``, ``y0``, ``y1``) run on the JIT.
     """
-    _kernel()(rows, bpp, y0, y1, out)
+    _kernel().filter_rows(rows, bpp, y0, y1, out)

@@ -24,22 +24,16 @@ This module imports no numba; :mod:`._kernels` is imported on the first JIT use.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from contextlib import contextmanager
 
 import numpy as np
 
-from .._aot import AotModule, checked
+from .._aot import AotModule, Builds
 from . import _kernel_spec
 
 __all__ = ["Kernels", "aot_reason", "kernels", "uses_aot"]
 
-_AOT = AotModule(f"{__package__}._kernels_aot", _kernel_spec.SOURCES)
 _forced = None  # "aot" / "jit" inside forced()
-
-def _to_jit(name, args):
-    return getattr(_jit(), name)(*args)
 
 
 class Kernels:
@@ -86,53 +80,34 @@ class Kernels:
         return self._nearest_bounded(X, C, guess, upper, lower, moved, cc, order)
 
 
-_JIT = None
-_AOT_KERNELS = None
+#: The two builds (:class:`imcompress._aot.Builds`), each made a :class:`Kernels`.
+_BUILDS = Builds(AotModule(f"{__package__}._kernels_aot", _kernel_spec.SOURCES), f"{__package__}._kernels",
+                 _kernel_spec.EXPORTS, make=Kernels)
 
 
 def _jit() -> Kernels:
-    global _JIT
-    if _JIT is None:
-        mod = importlib.import_module(f"{__package__}._kernels")
-        _JIT = Kernels("jit", {name: getattr(mod, name) for name in _kernel_spec.EXPORTS})
-    return _JIT
+    return _BUILDS.jit()
 
 
 def _aot() -> Kernels | None:
-    global _AOT_KERNELS
-    if _AOT_KERNELS is None:
-        module = _AOT.load()
-        if module is None:
-            return None
-        funcs = {name: checked(name, getattr(module, name), args, lambda name, args: _to_jit(name, args))
-                 for name, (_, args) in _kernel_spec.EXPORTS.items()}
-        _AOT_KERNELS = Kernels("aot", funcs)
-    return _AOT_KERNELS
+    return _BUILDS.compiled()
 
 
 def aot_reason() -> str | None:
     """Why the ahead-of-time build is not available (None when it is)."""
-    return _AOT.reason
-
-
-def _numba_imported() -> bool:
-    return "numba" in sys.modules
+    return _BUILDS.aot.reason
 
 
 def uses_aot() -> bool:
     """Whether :func:`kernels` gives the ahead-of-time build now (see the module notes)."""
     if _forced is not None:
         return _forced == "aot"
-    return not _numba_imported() and _AOT.load() is not None
+    return _BUILDS.uses_aot()
 
 
 def kernels() -> Kernels:
     """The build of the kernels for a fit starting now (see the module notes)."""
-    if uses_aot():
-        aot = _aot()
-        if aot is not None:
-            return aot
-    return _jit()
+    return (_aot() or _jit()) if uses_aot() else _jit()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ def builds():
     module = _filtering._BUILDS.aot.load()
     if module is None:
         pytest.skip(f"no ahead-of-time row filter: {_filtering._BUILDS.aot.reason}")
-    return module.filter_rows, _filtering._jit().filter_rows
+    return module.filter_rows, _filtering._BUILDS.jit().filter_rows
 
 
 @pytest.fixture
@@ -126,11 +126,11 @@ def test_the_choice_of_build(monkeypatch, sample):
     monkeypatch.setattr(_filtering._BUILDS, "aot", missing)
     monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
     assert not _filtering.filters_aot() and "is not built" in missing.reason
-    assert _filtering._kernel() is _filtering._jit()  # without the build: the JIT
+    assert _filtering._BUILDS.current() is _filtering._BUILDS.jit()  # without the build: the JIT
     np.testing.assert_array_equal(decoded(png_bytes(sample[:20, :30])), sample[:20, :30])
     monkeypatch.undo()
     if _filtering._BUILDS.aot.load() is not None:
         monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: False)
-        assert _filtering.filters_aot() and _filtering._kernel() is not _filtering._jit()
+        assert _filtering.filters_aot() and _filtering._BUILDS.current() is not _filtering._BUILDS.jit()
     monkeypatch.setattr(_filtering._BUILDS, "numba_imported", lambda: True)
-    assert not _filtering.filters_aot() and _filtering._kernel() is _filtering._jit()  # numba is there
+    assert not _filtering.filters_aot() and _filtering._BUILDS.current() is _filtering._BUILDS.jit()  # numba is there

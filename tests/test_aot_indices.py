@@ -13,7 +13,7 @@ def builds():
     module = _indices._BUILDS.aot.load()
     if module is None:
         pytest.skip(f"no ahead-of-time index coder: {_indices._BUILDS.aot.reason}")
-    return module, _indices._jit()
+    return module, _indices._BUILDS.jit()
 
 
 def _planes(rng, sample):
@@ -59,13 +59,13 @@ def test_the_public_coder_uses_the_compiled_build_without_numba(builds, monkeypa
 
     monkeypatch.setattr(_indices._BUILDS, "to_jit", refuse)
     monkeypatch.setattr(_indices._BUILDS, "numba_imported", lambda: False)
-    assert _indices.indices_aot() and _indices._kernels() is not builds[1]
+    assert _indices.indices_aot() and _indices._BUILDS.current() is not builds[1]
     q = KMeansQuantizer(32)
     idx = q.fit_predict(sample)
     data = _indices.encode_indices(idx, q.palette_)
     np.testing.assert_array_equal(_indices.decode_indices(data, q.palette_, *idx.shape), idx)
     monkeypatch.setattr(_indices._BUILDS, "numba_imported", lambda: True)
-    assert _indices._kernels() is builds[1]
+    assert _indices._BUILDS.current() is builds[1]
     assert _indices.encode_indices(idx, q.palette_) == data
 
 

@@ -35,14 +35,6 @@ _BUILDS = Builds(AotModule(f"{__package__}._index_aot", _index_spec.SOURCES), f"
                  _index_spec.EXPORTS)
 
 
-def _jit():
-    return _BUILDS.jit()
-
-
-def _kernels():
-    return _BUILDS.current()
-
-
 def indices_aot() -> bool:
     """Whether :func:`encode_indices` and :func:`decode_indices` run on their
     ahead-of-time build now, without numba (the build is there and numba is not imported)."""
@@ -75,7 +67,7 @@ def encode_indices(indices: np.ndarray, palette: np.ndarray) -> bytes:
         raise UsageError(f"index {int(idx.max())} is outside the palette of {pal.shape[0]} colours")
     # room for 8 bits per pixel: photos at K = 256 take about 5, and a buffer too
     # small runs the whole encoder again (np.empty: untouched pages cost no memory)
-    return run_encoder(_kernels()._encode_kernel, idx, _channel_rows(pal), capacity=idx.size + 1024)
+    return run_encoder(_BUILDS.current()._encode_kernel, idx, _channel_rows(pal), capacity=idx.size + 1024)
 
 
 def decode_indices(data: bytes, palette: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -88,7 +80,7 @@ def decode_indices(data: bytes, palette: np.ndarray, height: int, width: int) ->
         raise CorruptFileError(
             f"index plane of {arr.size} bytes is too short for {height}x{width} pixels"
         )
-    idx, status = _kernels()._decode_kernel(arr, _channel_rows(pal), int(height), int(width))
+    idx, status = _BUILDS.current()._decode_kernel(arr, _channel_rows(pal), int(height), int(width))
     if status == 1:
         raise CorruptFileError("index plane is damaged: a palette rank is out of range")
     if status == 2:

@@ -23,14 +23,6 @@ _BUILDS = Builds(AotModule(f"{__package__}._filters_aot", _filter_spec.SOURCES),
                  _filter_spec.EXPORTS)
 
 
-def _jit():
-    return _BUILDS.jit()
-
-
-def _kernel():
-    return _BUILDS.current()
-
-
 def filters_aot() -> bool:
     """Whether :func:`filter_rows` runs on its ahead-of-time build now, without numba
     (the build is there and numba is not imported)."""
@@ -43,4 +35,4 @@ def filter_rows(rows, bpp, y0, y1, out) -> None:
     Arguments of other types than the compiled signature (``rows`` and ``out``
     C-contiguous 2-D uint8, integer ``bpp``, ``y0``, ``y1``) run on the JIT.
     """
-    _kernel().filter_rows(rows, bpp, y0, y1, out)
+    _BUILDS.current().filter_rows(rows, bpp, y0, y1, out)
